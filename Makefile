@@ -1,0 +1,41 @@
+# twonets: `make train` (set up, fetch the default data, run the main job) and
+# `make test` (set up, run the whole suite). Everything runs from the project's .venv.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+WORKDIR ?= runs/main
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup data train test bench clean-venv
+
+setup: $(STAMP)
+
+# The venv is rebuilt when pyproject.toml changes. A Debian/Ubuntu python3 without the
+# venv module gets python3-venv from apt (as root, or with passwordless sudo).
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
+	  { echo "installing python3-venv (apt)"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+	    $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+# The default data: Debian's Fashion-MNIST package, else the Keras download.
+data: setup
+	$(PY) -m tools.fetch_data fashion_mnist
+
+train: data
+	tools/train --algo=descriptor --dataset=fashion_mnist --workdir=$(WORKDIR)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+bench: setup
+	$(PY) bench/langevin.py
+
+clean-venv:
+	rm -rf $(VENV)
