@@ -1,0 +1,198 @@
+"""One nested config per run: sections data / model / langevin / optim / train / eval / export.
+
+Defaults per algorithm live in `configs/<algo>.py`; this module holds the shared defaults, the
+command-line override syntax (`--set train.steps=200`), JSON round trips and the config hash.
+"""
+import ast
+import difflib
+import hashlib
+import json
+
+import ml_collections
+
+from core.errors import ConfigError
+
+SECTIONS = ('data', 'model', 'langevin', 'optim', 'train', 'eval', 'export')
+PRECISIONS = ('float32', 'mixed_bfloat16')
+STRATEGIES = ('default', 'mirrored')
+
+
+def base() -> ml_collections.ConfigDict:
+  """The defaults every algorithm starts from (each `configs/<algo>.py` overrides some)."""
+  c = ml_collections.ConfigDict()
+  c.algo = ''
+  c.seed = 0
+  c.data = dict(
+      dataset='fashion_mnist',  # see core.data.SOURCES
+      image_size=28,
+      channels=1,
+      batch_size=100,
+      data_dir='',  # a TFDS data_dir; '' means the default places (see core.data)
+      download=False,  # let TFDS download a missing dataset
+      max_examples=0,  # cap the training set (smoke runs); 0 means all
+      test_fraction=0.1,  # held-out share for sources without a test split
+  )
+  c.model = dict(name='', widths=(), out_units=100)
+  c.langevin = dict(
+      steps=30,
+      step_size=0.01,  # δ in X ← X − (δ²/2)∇E + δ·N(0, I)
+      noise=True,
+      ref_sigma=1.0,  # s of the reference p0 = N(0, s²I); 0 drops the reference term
+      clip=0.0,  # per-example gradient-norm clip; 0 means none
+      bounded=False,  # project chains onto [-1, 1] (the data's range) after each update
+      init='buffer',  # noise | zeros | data_mean | buffer
+      start_noise=1.0,  # noise starts (and buffer fills/restarts) are uniform in ±this
+      buffer_size=10000,
+      reinit=0.05,  # share of buffer chains restarted from noise each step
+      jit_compile=False,  # XLA for the Langevin loop (2-3x slower on CPU; may pay on GPU)
+  )
+  c.optim = dict(lr=1e-4, beta1=0.5, beta2=0.999, clipnorm=0.0,
+                 energy_penalty=0.0)  # weight of mean f(X)² + mean f(X̃)² (EBM trainers)
+  c.train = dict(
+      steps=2000,
+      log_every=50,
+      sample_every=500,
+      ckpt_every=500,
+      keep=3,
+      precision='float32',  # float32 | mixed_bfloat16
+      strategy='default',  # default | mirrored
+      replicas=0,  # mirrored on CPU: number of logical CPU devices (0: all GPUs, else 2)
+  )
+  c.eval = dict(num_samples=64)
+  c.export = dict()
+  return c
+
+
+def _coerce(text: str, current, key: str):
+  """Parses `text` into the type of the value it replaces."""
+  if isinstance(current, bool):
+    low = text.strip().lower()
+    if low in ('1', 'true', 'yes', 'on'):
+      return True
+    if low in ('0', 'false', 'no', 'off'):
+      return False
+    raise ConfigError(f'{key} takes true or false, not {text!r}')
+  try:
+    if isinstance(current, int):
+      return int(text)
+    if isinstance(current, float):
+      return float(text)
+  except ValueError:
+    raise ConfigError(
+        f'{key} takes a {type(current).__name__}, not {text!r}') from None
+  if isinstance(current, str):
+    return text
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text
+  if isinstance(current, (tuple, list)):
+    if isinstance(value, (int, float)):
+      value = (value,)
+    if not isinstance(value, (tuple, list)):
+      raise ConfigError(f'{key} takes a list such as 64,128, not {text!r}')
+    return tuple(value)
+  return value
+
+
+def flat_keys(cfg, prefix=''):
+  out = []
+  for k, v in cfg.items():
+    if isinstance(v, ml_collections.ConfigDict):
+      out += flat_keys(v, f'{prefix}{k}.')
+    else:
+      out.append(f'{prefix}{k}')
+  return out
+
+
+def set_value(cfg, key: str, text: str):
+  """Sets `key` (dotted) from its command-line text, keeping the field's type."""
+  known = flat_keys(cfg)
+  if key not in known:
+    close = difflib.get_close_matches(key, known, n=3)
+    hint = f'; did you mean {", ".join(close)}?' if close else (
+        f'; known keys: {", ".join(known)}')
+    raise ConfigError(f'unknown config key {key!r}{hint}')
+  *parents, leaf = key.split('.')
+  node = cfg
+  for p in parents:
+    node = node[p]
+  node[leaf] = _coerce(text, node[leaf], key)
+
+
+def apply_overrides(cfg, assignments):
+  """Applies `key=value` strings (the repeatable `--set` flag) in order."""
+  for item in assignments or ():
+    if '=' not in item:
+      raise ConfigError(f'--set takes key=value (e.g. train.steps=200), not {item!r}')
+    key, text = item.split('=', 1)
+    set_value(cfg, key.strip(), text.strip())
+  return cfg
+
+
+def validate(cfg):
+  """Checks values whose errors would otherwise surface deep inside TF."""
+  if cfg.train.precision not in PRECISIONS:
+    raise ConfigError(
+        f'train.precision must be one of {", ".join(PRECISIONS)}, not {cfg.train.precision!r}')
+  if cfg.train.strategy not in STRATEGIES:
+    raise ConfigError(
+        f'train.strategy must be one of {", ".join(STRATEGIES)}, not {cfg.train.strategy!r}')
+  positive = ['data.batch_size', 'data.image_size', 'train.steps', 'train.log_every',
+              'train.sample_every', 'train.ckpt_every', 'train.keep']
+  for key in positive:
+    sec, name = key.split('.')
+    if cfg[sec][name] <= 0:
+      raise ConfigError(f'{key} must be positive, got {cfg[sec][name]}')
+  if cfg.data.channels not in (1, 3):
+    raise ConfigError(f'data.channels must be 1 or 3, got {cfg.data.channels}')
+  if 'langevin' in cfg:
+    lv = cfg.langevin
+    if lv.steps < 0 or lv.step_size <= 0 or lv.ref_sigma < 0 or lv.clip < 0:
+      raise ConfigError('langevin.steps must be >= 0, step_size > 0, ref_sigma >= 0, clip >= 0')
+    if not 0.0 <= lv.reinit <= 1.0:
+      raise ConfigError(f'langevin.reinit is a fraction in [0, 1], got {lv.reinit}')
+  return cfg
+
+
+def to_dict(cfg) -> dict:
+  return json.loads(cfg.to_json())
+
+
+def save(cfg, path):
+  with open(path, 'w') as f:
+    f.write(cfg.to_json(indent=2, sort_keys=True) + '\n')
+
+
+def load(path) -> ml_collections.ConfigDict:
+  with open(path) as f:
+    try:
+      return ml_collections.ConfigDict(json.load(f))
+    except json.JSONDecodeError as e:
+      raise ConfigError(f'{path} is not valid JSON ({e}); restore it or use --fresh') from None
+
+
+def digest(cfg) -> str:
+  """A short stable hash of the whole config (export metadata, run identity)."""
+  return hashlib.sha256(cfg.to_json(sort_keys=True).encode()).hexdigest()[:12]
+
+
+def diff(old, new, prefixes):
+  """Keys under `prefixes` whose values differ between two configs: [(key, old, new)]."""
+  a, b = to_dict(old), to_dict(new)
+
+  def get(d, key):
+    for part in key.split('.'):
+      if not isinstance(d, dict) or part not in d:
+        return None
+      d = d[part]
+    return d
+
+  keys = sorted(set(flat_keys(old)) | set(flat_keys(new)))
+  out = []
+  for k in keys:
+    if any(k == p or k.startswith(p + '.') for p in prefixes):
+      va, vb = get(a, k), get(b, k)
+      if va != vb:
+        out.append((k, va, vb))
+  return out

@@ -1,0 +1,448 @@
+"""Image sources → uint8 arrays in memory → `tf.data` pipelines of float32 images in [-1, 1].
+
+Sources (`--dataset=`):
+  fashion_mnist            Debian's `dataset-fashion-mnist` IDX files, the Keras cache, or TFDS
+  mnist, cifar10, svhn_cropped, celeb_a
+                           TFDS (prepared under `--data_dir` or ~/tensorflow_datasets; TFDS
+                           downloads only with `--download`)
+  folder:PATH              every .png/.jpg/.jpeg below PATH
+  npz:PATH                 an array of images in a .npz (key `images`, `x`, `x_train`, ...)
+  texture:NAME|PATH        one image: brick, grass or gravel (scikit-image, CC0) or a file
+
+`locate()` answers "is it there, and where" from the file system alone (no TensorFlow, so a
+missing dataset is reported in well under a second, never after TFDS's network retries);
+`load()` reads it into an `ImageSet`; `pipeline()` makes the training batches.
+"""
+import dataclasses
+import glob
+import gzip
+import os
+import struct
+
+import numpy as np
+
+from core.errors import DataError
+
+TFDS_NAMES = ('fashion_mnist', 'mnist', 'cifar10', 'svhn_cropped', 'celeb_a')
+TEXTURES = ('brick', 'grass', 'gravel')
+SOURCES = TFDS_NAMES + ('folder:PATH', 'npz:PATH', 'texture:brick|grass|gravel|PATH')
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
+
+DEBIAN_FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
+KERAS_FASHION_MNIST = os.path.join('~', '.keras', 'datasets', 'fashion-mnist')
+IDX_FILES = {
+    'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
+    'test': ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'),
+}
+# Keys tried, in order, for the image and label arrays of an .npz.
+NPZ_IMAGE_KEYS = {'train': ('images', 'x', 'x_train', 'train_images', 'arr_0'),
+                  'test': ('x_test', 'test_images', 'images_test')}
+NPZ_LABEL_KEYS = {'train': ('labels', 'y', 'y_train', 'train_labels'),
+                  'test': ('y_test', 'test_labels', 'labels_test')}
+
+
+@dataclasses.dataclass
+class ImageSet:
+  """Images as uint8 [N, H, W, C] at the requested size, labels int64 [N] or None."""
+  images: np.ndarray
+  labels: np.ndarray | None
+  source: str
+  skipped: int = 0  # unreadable files passed over (folder sources)
+
+  def __len__(self):
+    return len(self.images)
+
+
+@dataclasses.dataclass
+class Location:
+  kind: str  # idx | tfds | tfds_download | folder | npz | texture
+  path: str  # directory, file, or texture name
+  name: str = ''  # TFDS name
+
+
+def parse(spec: str):
+  """'folder:/x' → ('folder', '/x'); 'cifar10' → ('tfds', 'cifar10')."""
+  if spec in TFDS_NAMES:
+    return 'tfds', spec
+  kind, sep, arg = spec.partition(':')
+  if sep and kind in ('folder', 'npz', 'texture') and arg:
+    return kind, os.path.expanduser(arg)
+  raise DataError(f'unknown dataset {spec!r}; known: {", ".join(SOURCES)}')
+
+
+def tfds_default_dir() -> str:
+  return os.environ.get('TFDS_DATA_DIR') or os.path.join(
+      os.path.expanduser('~'), 'tensorflow_datasets')
+
+
+def _prepared_tfds_dir(name: str, data_dir: str):
+  """The newest prepared version folder of TFDS dataset `name` under data_dir, or None."""
+  hits = glob.glob(os.path.join(data_dir, name, '*', 'dataset_info.json'))
+  hits += glob.glob(os.path.join(data_dir, name, '*', '*', 'dataset_info.json'))
+  if not hits:
+    return None
+  return os.path.dirname(sorted(hits)[-1])
+
+
+def _idx_dir(candidates):
+  for d in candidates:
+    d = os.path.expanduser(d)
+    if all(os.path.isfile(os.path.join(d, f)) for f in IDX_FILES['train'] + IDX_FILES['test']):
+      return d
+  return None
+
+
+def how_to_get(name: str, data_dir: str) -> str:
+  ways = []
+  if name == 'fashion_mnist':
+    ways.append('install Debian\'s copy: sudo apt-get install dataset-fashion-mnist '
+                '(or `make data`)')
+    ways.append(f'put the four *-ubyte.gz IDX files in {KERAS_FASHION_MNIST}')
+  ways.append(f'let TFDS fetch it: add --download (stored under {data_dir or tfds_default_dir()})')
+  ways.append('point --data_dir at a folder where TFDS already prepared it')
+  return '; or '.join(ways)
+
+
+def locate(spec: str, data_dir: str = '', download: bool = False) -> Location:
+  """Finds a source on disk without importing TensorFlow; DataError names the ways to get it."""
+  kind, arg = parse(spec)
+  if kind == 'tfds':
+    if arg == 'fashion_mnist' and not data_dir:
+      found = _idx_dir([DEBIAN_FASHION_MNIST, KERAS_FASHION_MNIST])
+      if found:
+        return Location('idx', found, arg)
+    for d in ([data_dir] if data_dir else [tfds_default_dir()]):
+      found = _prepared_tfds_dir(arg, d)
+      if found:
+        return Location('tfds', found, arg)
+    if download:
+      return Location('tfds_download', data_dir or tfds_default_dir(), arg)
+    where = data_dir or tfds_default_dir()
+    if arg == 'fashion_mnist' and not data_dir:
+      where = f'{DEBIAN_FASHION_MNIST}, {KERAS_FASHION_MNIST} and {where}'
+    raise DataError(f'dataset {arg} not found (looked in {where}). To get it: '
+                    f'{how_to_get(arg, data_dir)}')
+  if kind == 'folder':
+    if not os.path.isdir(arg):
+      raise DataError(f'folder {arg} does not exist; pass --dataset=folder:PATH with a '
+                      f'directory of .png/.jpg images')
+    return Location('folder', arg)
+  if kind == 'npz':
+    if not os.path.isfile(arg):
+      raise DataError(f'npz file {arg} does not exist; pass --dataset=npz:PATH to a .npz '
+                      f'with an array named "images" of shape [N, H, W] or [N, H, W, C]')
+    return Location('npz', arg)
+  # texture
+  if arg in TEXTURES:
+    return Location('texture', arg)
+  if not os.path.isfile(arg):
+    raise DataError(f'texture {arg!r} is neither one of {", ".join(TEXTURES)} nor an image file')
+  return Location('texture', arg)
+
+
+# ---------------------------------------------------------------------------- readers
+
+
+def read_idx(path: str) -> np.ndarray:
+  """Reads a (gzipped) IDX file of unsigned bytes (the MNIST format) into an array."""
+  opener = gzip.open if path.endswith('.gz') else open
+  try:
+    with opener(path, 'rb') as f:
+      raw = f.read()
+  except (OSError, EOFError) as e:
+    raise DataError(f'{path} could not be read ({e}); reinstall or re-download it') from None
+  if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+    raise DataError(f'{path} is not an IDX file of unsigned bytes (bad magic number)')
+  ndim = raw[3]
+  header = 4 + 4 * ndim
+  shape = struct.unpack('>' + 'I' * ndim, raw[4:header])
+  count = int(np.prod(shape))
+  if len(raw) - header != count:
+    raise DataError(f'{path} is truncated or corrupt: header says {shape} '
+                    f'({count} bytes), file has {len(raw) - header}')
+  return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def _read_idx_split(directory: str, split: str):
+  images = read_idx(os.path.join(directory, IDX_FILES[split][0]))
+  labels = read_idx(os.path.join(directory, IDX_FILES[split][1])).astype(np.int64)
+  if images.ndim != 3 or len(images) != len(labels):
+    raise DataError(f'IDX files in {directory} disagree: {images.shape} images, '
+                    f'{labels.shape} labels')
+  return images[..., None], labels
+
+
+def _read_tfds(loc: Location, split: str, max_examples: int):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds_split = f'{split}[:{max_examples}]' if max_examples else split
+  if loc.kind == 'tfds_download':
+    ds = tfds.load(loc.name, split=tfds_split, data_dir=loc.path, download=True)
+  else:
+    builder = tfds.builder_from_directory(loc.path)
+    if split not in builder.info.splits:
+      raise DataError(f'{loc.name} in {loc.path} has no {split!r} split '
+                      f'(it has {", ".join(builder.info.splits)})')
+    ds = builder.as_dataset(split=tfds_split)
+  images, labels = [], []
+  for ex in tfds.as_numpy(ds):
+    images.append(ex['image'])
+    if 'label' in ex:
+      labels.append(ex['label'])
+  if not images:
+    raise DataError(f'{loc.name} {split} split at {loc.path} is empty')
+  shapes = {im.shape for im in images}
+  out = images if len(shapes) > 1 else np.stack(images)
+  return out, (np.asarray(labels, np.int64) if labels else None)
+
+
+def _read_npz(path: str, split: str):
+  """(images, labels) of `split`; (None, None) for a test split the file does not have."""
+  try:
+    arrays = np.load(path, allow_pickle=False)
+    keys = list(arrays.keys())
+  except Exception as e:  # zipfile.BadZipFile, ValueError, OSError ...
+    raise DataError(f'{path} is not a readable .npz ({type(e).__name__}: {e})') from None
+
+  def pick(candidates):
+    for k in candidates:
+      if k in keys:
+        return k
+    return None
+
+  image_key = pick(NPZ_IMAGE_KEYS[split])
+  if image_key is None and split == 'train':
+    for k in keys:  # the first array that looks like a stack of images
+      a = arrays[k]
+      if a.ndim in (3, 4) and a.dtype.kind in 'uif' and len(a) > 0:
+        image_key = k
+        break
+  if image_key is None:
+    if split == 'test':
+      return None, None
+    raise DataError(f'{path} has no image array (keys: {", ".join(keys) or "none"}); store '
+                    f'one named "images" of shape [N, H, W] or [N, H, W, C]')
+  images = arrays[image_key]
+  if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3, 4):
+    images = images.transpose(0, 2, 3, 1)  # NCHW → NHWC
+  if images.ndim == 3:
+    images = images[..., None]
+  if images.ndim != 4 or images.shape[-1] not in (1, 3, 4) or images.dtype.kind not in 'uif':
+    raise DataError(f'{path}[{image_key!r}] has shape {images.shape} and dtype {images.dtype}; '
+                    f'expected numeric [N, H, W] or [N, H, W, C] with C in 1, 3, 4')
+  label_key = pick(NPZ_LABEL_KEYS[split])
+  labels = arrays[label_key].astype(np.int64).reshape(-1) if label_key else None
+  if labels is not None and len(labels) != len(images):
+    labels = None
+  return _to_uint8(images, f'{path}[{image_key!r}]'), labels
+
+
+def _to_uint8(images: np.ndarray, what: str) -> np.ndarray:
+  """uint8 as is; floats in [-1, 1] or [0, 1] or [0, 255] are mapped to 0..255."""
+  if images.dtype == np.uint8:
+    return images
+  x = images.astype(np.float32)
+  if not np.all(np.isfinite(x)):
+    raise DataError(f'{what} contains NaN or inf')
+  lo, hi = float(x.min()), float(x.max())
+  if lo >= -1.0001 and hi <= 1.0001 and lo < 0:
+    x = (x + 1.0) * 127.5
+  elif lo >= 0 and hi <= 1.0001:
+    x = x * 255.0
+  elif lo < 0 or hi > 255.5:
+    raise DataError(f'{what} has values in [{lo:g}, {hi:g}]; expected [0, 255], [0, 1] or [-1, 1]')
+  return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def _read_texture(loc: Location):
+  if loc.path in TEXTURES:
+    import skimage.data  # pylint: disable=g-import-not-at-top
+    image = getattr(skimage.data, loc.path)()
+  else:
+    import skimage.io  # pylint: disable=g-import-not-at-top
+    try:
+      image = skimage.io.imread(loc.path)
+    except Exception as e:
+      raise DataError(f'texture {loc.path} could not be read as an image ({e})') from None
+  image = np.asarray(image)
+  if image.ndim == 2:
+    image = image[..., None]
+  return _to_uint8(image[None], f'texture {loc.path}'), None
+
+
+def _list_images(folder: str):
+  paths = []
+  for root, _, files in os.walk(folder):
+    paths += [os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
+  return sorted(paths)
+
+
+# ----------------------------------------------------------------------- resizing
+
+
+def _channels(images: np.ndarray, channels: int) -> np.ndarray:
+  """uint8 [..., C] with C in 1, 3, 4 → [..., channels] (alpha dropped, ITU-R 601 luma)."""
+  if images.shape[-1] == 4:
+    images = images[..., :3]
+  if images.shape[-1] == channels:
+    return images
+  if channels == 3:
+    return np.repeat(images, 3, axis=-1)
+  luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+  return np.clip(np.round(luma), 0, 255).astype(np.uint8)[..., None]
+
+
+def _crop_resize_fn(size: int, channels: int):
+  """A TF function: uint8 [H, W, channels] → uint8 [size, size, channels], centre square crop."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def fn(image):
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.minimum(h, w)
+    image = tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)
+    image = tf.image.resize(image, [size, size], antialias=True)
+    image = tf.ensure_shape(image, [size, size, channels])
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), side
+
+  return fn
+
+
+def _fit(images, size: int, channels: int, what: str) -> np.ndarray:
+  """Crops/resizes uint8 images (an array or a list of differently sized ones)."""
+  if isinstance(images, np.ndarray):
+    images = _channels(images, channels)
+    if images.shape[1:3] == (size, size):
+      return images
+  else:
+    images = [_channels(im, channels) for im in images]
+  # An array has one size; a list (TFDS sets of mixed sizes) is checked image by image.
+  sides = [min(im.shape[0], im.shape[1]) for im in (images[:1] if isinstance(
+      images, np.ndarray) else images)]
+  if min(sides) < size:
+    raise DataError(f'{what}: images of {min(sides)} px are too small for image_size={size}; '
+                    f'use --set data.image_size={min(sides)} or larger images')
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  fn = _crop_resize_fn(size, channels)
+  if isinstance(images, np.ndarray):
+    ds = tf.data.Dataset.from_tensor_slices(images)
+  else:
+    ds = tf.data.Dataset.from_generator(
+        lambda: iter(images), output_signature=tf.TensorSpec([None, None, None], tf.uint8))
+  ds = ds.map(lambda im: fn(im)[0], num_parallel_calls=tf.data.AUTOTUNE).batch(1024)
+  return np.concatenate([b.numpy() for b in ds])
+
+
+def _read_folder(folder: str, size: int, channels: int):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  paths = _list_images(folder)
+  if not paths:
+    raise DataError(f'folder {folder} has no .png/.jpg/.jpeg images')
+  fn = _crop_resize_fn(size, channels)
+
+  def read(path):
+    image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
+                               expand_animations=False)
+    resized, side = fn(image)
+    return path, resized, side
+
+  ds = tf.data.Dataset.from_tensor_slices(paths).map(read, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.ignore_errors().batch(512)
+  names, images, sides = [], [], []
+  for p, im, s in ds:
+    names += [x.decode() for x in p.numpy()]
+    images.append(im.numpy())
+    sides.append(s.numpy())
+  skipped = len(paths) - len(names)
+  if not names:
+    raise DataError(f'folder {folder}: none of its {len(paths)} image files could be read '
+                    f'(corrupt or not images)')
+  sides = np.concatenate(sides)
+  if (sides < size).any():
+    bad = int((sides < size).sum())
+    example = names[int(np.argmax(sides < size))]
+    raise DataError(f'folder {folder}: {bad} of {len(names)} images are smaller than '
+                    f'{size}x{size} (e.g. {example}, {int(sides.min())} px); use '
+                    f'--set data.image_size={int(sides.min())} or remove them')
+  return np.concatenate(images), skipped
+
+
+# ----------------------------------------------------------------------- loading
+
+
+def _split_holdout(images, labels, fraction: float, seed: int, split: str):
+  """A seeded held-out share for sources with no test split of their own."""
+  n = len(images)
+  if n < 2:
+    return images, labels  # one image (a texture): train and test are the same
+  order = np.random.default_rng(seed).permutation(n)
+  n_test = min(n - 1, max(1, int(round(fraction * n))))
+  idx = np.sort(order[:n_test] if split == 'test' else order[n_test:])
+  return images[idx], (labels[idx] if labels is not None else None)
+
+
+def load(spec: str, split: str = 'train', *, image_size: int, channels: int,
+         data_dir: str = '', download: bool = False, max_examples: int = 0,
+         test_fraction: float = 0.1, seed: int = 0) -> ImageSet:
+  """Reads `split` ('train' or 'test') of a source as uint8 images of the requested size."""
+  if split not in ('train', 'test'):
+    raise ValueError(f'split must be train or test, not {split!r}')
+  loc = locate(spec, data_dir, download)
+  skipped = 0
+  if loc.kind == 'idx':
+    images, labels = _read_idx_split(loc.path, split)
+  elif loc.kind in ('tfds', 'tfds_download'):
+    images, labels = _read_tfds(loc, split, max_examples)
+  elif loc.kind == 'npz':
+    test_images, test_labels = _read_npz(loc.path, 'test')
+    if test_images is not None:  # the file has its own test split
+      images, labels = (test_images, test_labels) if split == 'test' else _read_npz(
+          loc.path, 'train')
+    else:  # hold out a seeded share of the training arrays
+      images, labels = _read_npz(loc.path, 'train')
+      images, labels = _split_holdout(images, labels, test_fraction, seed, split)
+  elif loc.kind == 'folder':
+    images, skipped = _read_folder(loc.path, image_size, channels)
+    labels = None
+    images, labels = _split_holdout(images, labels, test_fraction, seed, split)
+  else:  # texture: a single exemplar, also its own "test" image
+    images, labels = _read_texture(loc)
+  if max_examples and len(images) > max_examples:
+    images = images[:max_examples]
+    labels = labels[:max_examples] if labels is not None else None
+  images = _fit(images, image_size, channels, spec)
+  return ImageSet(images=images, labels=labels, source=spec, skipped=skipped)
+
+
+# ----------------------------------------------------------------------- pipelines
+
+
+def to_float(images):
+  """uint8 [0, 255] → float32 [-1, 1] (works on numpy arrays and tensors)."""
+  return images.astype(np.float32) / 127.5 - 1.0 if isinstance(images, np.ndarray) else \
+      _tf().cast(images, _tf().float32) / 127.5 - 1.0
+
+
+def to_uint8(images) -> np.ndarray:
+  """float [-1, 1] → uint8 [0, 255], clipping what lies outside."""
+  x = np.asarray(images, np.float32)
+  return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def _tf():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf
+
+
+def pipeline(images: np.ndarray, batch_size: int, *, seed: int, shuffle: bool = True,
+             repeat: bool = True, drop_remainder: bool = True):
+  """A `tf.data` pipeline of float32 [B, H, W, C] batches in [-1, 1], seeded and prefetched."""
+  tf = _tf()
+  if len(images) < batch_size and not repeat:
+    drop_remainder = False
+  ds = tf.data.Dataset.from_tensor_slices(images)
+  if shuffle:
+    ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    ds = ds.repeat()
+  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+  ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.prefetch(tf.data.AUTOTUNE)

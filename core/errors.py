@@ -1,0 +1,25 @@
+"""Errors a user can act on. The command-line tools print their message and exit non-zero."""
+
+
+class UsageError(Exception):
+  """Bad input a user can fix (data, flags, config, workdir): printed as one line, exit 2."""
+
+  exit_code = 2
+
+
+class DataError(UsageError):
+  """A data source is missing, empty, corrupt or of the wrong shape."""
+
+
+class ConfigError(UsageError):
+  """An unknown config key, a value of the wrong type, or a bad combination of options."""
+
+
+class CheckpointError(UsageError):
+  """A workdir's checkpoint does not match the requested run."""
+
+
+class Diverged(RuntimeError):
+  """A loss or a sample became NaN/inf; the message names the step and the last good checkpoint."""
+
+  exit_code = 1

@@ -1,0 +1,240 @@
+"""Data sources, their bad inputs, and the training pipeline."""
+import gzip
+import os
+import struct
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from core import data
+from core.errors import DataError
+
+
+def write_idx(path, array):
+  header = bytes([0, 0, 0x08, array.ndim]) + struct.pack('>' + 'I' * array.ndim, *array.shape)
+  with gzip.open(path, 'wb') as f:
+    f.write(header + array.astype(np.uint8).tobytes())
+
+
+def make_idx_dir(folder, n_train=30, n_test=10, size=28):
+  rng = np.random.default_rng(0)
+  os.makedirs(folder, exist_ok=True)
+  for split, n in (('train', n_train), ('test', n_test)):
+    img, lab = data.IDX_FILES[split]
+    write_idx(os.path.join(folder, img), rng.integers(0, 256, (n, size, size)))
+    write_idx(os.path.join(folder, lab), rng.integers(0, 10, (n,)))
+  return folder
+
+
+def write_png(path, array):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tf.io.write_file(path, tf.io.encode_png(array))
+
+
+def write_jpg(path, array):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tf.io.write_file(path, tf.io.encode_jpeg(array))
+
+
+@pytest.fixture
+def no_default_fashion(monkeypatch, tmp_path):
+  """No Debian copy, no Keras cache, an empty TFDS default dir."""
+  monkeypatch.setattr(data, 'DEBIAN_FASHION_MNIST', str(tmp_path / 'no-debian'))
+  monkeypatch.setattr(data, 'KERAS_FASHION_MNIST', str(tmp_path / 'no-keras'))
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path / 'no-tfds'))
+
+
+# ------------------------------------------------------------------ IDX / fashion_mnist
+
+
+def test_idx_round_trip_and_fashion_mnist_from_keras_cache(no_default_fashion, monkeypatch,
+                                                           tmp_path):
+  folder = make_idx_dir(str(tmp_path / 'keras'))
+  monkeypatch.setattr(data, 'KERAS_FASHION_MNIST', folder)
+  assert data.locate('fashion_mnist').kind == 'idx'
+  train = data.load('fashion_mnist', 'train', image_size=28, channels=1)
+  test = data.load('fashion_mnist', 'test', image_size=28, channels=3)
+  assert train.images.shape == (30, 28, 28, 1) and train.images.dtype == np.uint8
+  assert test.images.shape == (10, 28, 28, 3)
+  assert train.labels.shape == (30,) and train.labels.max() < 10
+  raw = data.read_idx(os.path.join(folder, data.IDX_FILES['train'][0]))
+  np.testing.assert_array_equal(raw[..., None], train.images)
+
+
+def test_truncated_and_foreign_idx_files_are_reported(tmp_path):
+  path = str(tmp_path / 'x-ubyte.gz')
+  write_idx(path, np.zeros((4, 5, 5)))
+  with gzip.open(path, 'rb') as f:
+    raw = f.read()
+  with gzip.open(path, 'wb') as f:
+    f.write(raw[:-7])
+  with pytest.raises(DataError, match='truncated or corrupt'):
+    data.read_idx(path)
+  with gzip.open(path, 'wb') as f:
+    f.write(b'PK\x03\x04not an idx file')
+  with pytest.raises(DataError, match='not an IDX file'):
+    data.read_idx(path)
+
+
+def test_missing_dataset_names_the_ways_to_get_it_at_once(no_default_fashion, tmp_path):
+  start = time.time()
+  with pytest.raises(DataError) as e:
+    data.locate('fashion_mnist')
+  assert 'apt-get install dataset-fashion-mnist' in str(e.value)
+  assert '--download' in str(e.value) and '--data_dir' in str(e.value)
+  with pytest.raises(DataError, match='cifar10 not found'):
+    data.locate('cifar10', data_dir=str(tmp_path))
+  assert time.time() - start < 1.0
+  # With --download the location is TFDS's download, not an error.
+  assert data.locate('svhn_cropped', str(tmp_path), download=True).kind == 'tfds_download'
+
+
+def test_unknown_source_lists_the_known_ones():
+  with pytest.raises(DataError, match='known: fashion_mnist, mnist, cifar10'):
+    data.locate('imagenet')
+
+
+# ------------------------------------------------------------------ TFDS
+
+
+def test_tfds_source_reads_a_prepared_dataset(tmp_path):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  features = tfds.features.FeaturesDict({
+      'image': tfds.features.Image(shape=(32, 32, 3)),
+      'label': tfds.features.ClassLabel(num_classes=10)})
+
+  def split(n):
+    return tf.data.Dataset.from_tensor_slices({
+        'image': rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8),
+        'label': rng.integers(0, 10, n)})
+
+  tfds.dataset_builders.store_as_tfds_dataset(
+      name='cifar10', version='3.0.2', features=features, data_dir=str(tmp_path),
+      split_datasets={'train': split(12), 'test': split(5)})
+  loc = data.locate('cifar10', str(tmp_path))
+  assert loc.kind == 'tfds'
+  train = data.load('cifar10', 'train', image_size=32, channels=3, data_dir=str(tmp_path))
+  test = data.load('cifar10', 'test', image_size=16, channels=1, data_dir=str(tmp_path))
+  assert train.images.shape == (12, 32, 32, 3) and len(train.labels) == 12
+  assert test.images.shape == (5, 16, 16, 1)
+  capped = data.load('cifar10', 'train', image_size=32, channels=3, data_dir=str(tmp_path),
+                     max_examples=4)
+  assert len(capped) == 4
+
+
+# ------------------------------------------------------------------ folders
+
+
+def test_folder_reads_nested_png_and_jpg_and_skips_corrupt_files(tmp_path):
+  rng = np.random.default_rng(1)
+  root = tmp_path / 'imgs'
+  for i in range(6):
+    write_png(str(root / 'a' / f'{i}.png'), rng.integers(0, 255, (40, 50, 3), dtype=np.uint8))
+  for i in range(3):
+    write_jpg(str(root / 'b' / 'c' / f'{i}.JPG'), rng.integers(0, 255, (36, 36, 3),
+                                                              dtype=np.uint8))
+  write_png(str(root / 'gray.png'), rng.integers(0, 255, (32, 32, 1), dtype=np.uint8))
+  write_png(str(root / 'rgba.png'), rng.integers(0, 255, (32, 32, 4), dtype=np.uint8))
+  (root / 'broken.png').write_bytes(b'\x89PNG\r\n\x1a\nthis is not a png')
+  (root / 'empty.jpg').write_bytes(b'')
+  (root / 'notes.txt').write_text('ignored')
+  train = data.load(f'folder:{root}', 'train', image_size=32, channels=3, test_fraction=0.2)
+  test = data.load(f'folder:{root}', 'test', image_size=32, channels=3, test_fraction=0.2)
+  assert train.skipped == 2
+  assert len(train) + len(test) == 11 and len(test) == 2
+  assert train.images.shape[1:] == (32, 32, 3)
+  gray = data.load(f'folder:{root}', 'train', image_size=24, channels=1)
+  assert gray.images.shape[1:] == (24, 24, 1)
+
+
+def test_folder_errors(tmp_path):
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  with pytest.raises(DataError, match='has no .png/.jpg/.jpeg images'):
+    data.load(f'folder:{empty}', image_size=32, channels=3)
+  bad = tmp_path / 'bad'
+  bad.mkdir()
+  (bad / 'x.png').write_bytes(b'garbage')
+  (bad / 'y.jpg').write_bytes(b'more garbage')
+  with pytest.raises(DataError, match='none of its 2 image files could be read'):
+    data.load(f'folder:{bad}', image_size=32, channels=3)
+  small = tmp_path / 'small'
+  write_png(str(small / 'ok.png'), np.zeros((64, 64, 3), np.uint8))
+  write_png(str(small / 'tiny.png'), np.zeros((20, 30, 3), np.uint8))
+  with pytest.raises(DataError, match=r'1 of 2 images are smaller than 32x32 .*tiny.png'):
+    data.load(f'folder:{small}', image_size=32, channels=3)
+  with pytest.raises(DataError, match='does not exist'):
+    data.load(f'folder:{tmp_path / "nowhere"}', image_size=32, channels=3)
+
+
+# ------------------------------------------------------------------ npz
+
+
+def test_npz_layouts_and_value_ranges(tmp_path):
+  rng = np.random.default_rng(2)
+  u8 = rng.integers(0, 256, (20, 28, 28), dtype=np.uint8)
+  np.savez(tmp_path / 'u8.npz', images=u8, labels=np.arange(20))
+  s = data.load(f'npz:{tmp_path / "u8.npz"}', 'train', image_size=28, channels=1,
+                test_fraction=0.25)
+  t = data.load(f'npz:{tmp_path / "u8.npz"}', 'test', image_size=28, channels=1,
+                test_fraction=0.25)
+  assert len(s) == 15 and len(t) == 5
+  assert not set(s.labels) & set(t.labels)  # the held-out share is disjoint
+  signed = u8.astype(np.float32) / 127.5 - 1
+  np.savez(tmp_path / 'f.npz', x_train=signed[:, None], x_test=signed[:4, None])  # NCHW
+  s = data.load(f'npz:{tmp_path / "f.npz"}', 'train', image_size=28, channels=1)
+  t = data.load(f'npz:{tmp_path / "f.npz"}', 'test', image_size=28, channels=1)
+  assert len(s) == 20 and len(t) == 4
+  np.testing.assert_allclose(s.images[..., 0].astype(int), u8.astype(int), atol=1)
+
+
+def test_npz_errors(tmp_path):
+  np.savez(tmp_path / 'none.npz', labels=np.arange(5), names=np.array(['a', 'b']))
+  with pytest.raises(DataError, match='has no image array .*labels, names'):
+    data.load(f'npz:{tmp_path / "none.npz"}', image_size=28, channels=1)
+  (tmp_path / 'junk.npz').write_bytes(b'not a zip')
+  with pytest.raises(DataError, match='not a readable .npz'):
+    data.load(f'npz:{tmp_path / "junk.npz"}', image_size=28, channels=1)
+  np.savez(tmp_path / 'range.npz', images=np.full((3, 8, 8), 1000.0))
+  with pytest.raises(DataError, match=r'values in \[1000, 1000\]'):
+    data.load(f'npz:{tmp_path / "range.npz"}', image_size=8, channels=1)
+  np.savez(tmp_path / 'small.npz', images=np.zeros((3, 8, 8), np.uint8))
+  with pytest.raises(DataError, match='too small for image_size=28'):
+    data.load(f'npz:{tmp_path / "small.npz"}', image_size=28, channels=1)
+
+
+# ------------------------------------------------------------------ textures
+
+
+@pytest.mark.parametrize('name', data.TEXTURES)
+def test_skimage_textures(name):
+  s = data.load(f'texture:{name}', image_size=64, channels=1)
+  assert s.images.shape == (1, 64, 64, 1) and s.images.std() > 5
+
+
+def test_texture_from_a_file_and_its_errors(tmp_path):
+  write_png(str(tmp_path / 't.png'), np.random.default_rng(3).integers(
+      0, 255, (80, 90, 3), dtype=np.uint8))
+  s = data.load(f'texture:{tmp_path / "t.png"}', image_size=64, channels=3)
+  assert s.images.shape == (1, 64, 64, 3)
+  with pytest.raises(DataError, match='too small for image_size=128'):
+    data.load(f'texture:{tmp_path / "t.png"}', image_size=128, channels=3)
+  with pytest.raises(DataError, match='neither one of brick, grass, gravel'):
+    data.locate('texture:marble')
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+def test_pipeline_batches_floats_in_range_seeded():
+  images = np.random.default_rng(4).integers(0, 256, (50, 8, 8, 1), dtype=np.uint8)
+  first = lambda seed: next(iter(data.pipeline(images, 16, seed=seed))).numpy()
+  a, b, c = first(0), first(0), first(1)
+  assert a.shape == (16, 8, 8, 1) and a.dtype == np.float32
+  assert a.min() >= -1 and a.max() <= 1
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c)
+  np.testing.assert_allclose(data.to_uint8(data.to_float(images)), images)
