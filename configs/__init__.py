@@ -1,0 +1,27 @@
+"""One config module per algorithm: `configs/<algo>.py` with `get_config(dataset, smoke)`.
+
+Importing a config never imports TensorFlow, so `tools/train` can check flags and data first.
+"""
+import importlib
+
+from core.errors import ConfigError
+
+
+def get(algo: str, dataset: str, smoke: bool = False):
+  from trainers import ALGORITHMS  # pylint: disable=g-import-not-at-top
+  if algo not in ALGORITHMS:
+    raise ConfigError(f'unknown algorithm {algo!r}; known: {", ".join(sorted(ALGORITHMS))}')
+  return importlib.import_module(f'configs.{algo}').get_config(dataset, smoke)
+
+
+def image_defaults(dataset: str):
+  """(image_size, channels) a dataset is trained at unless the config says otherwise."""
+  if dataset in ('fashion_mnist', 'mnist'):
+    return 28, 1
+  if dataset in ('cifar10', 'svhn_cropped'):
+    return 32, 3
+  if dataset == 'celeb_a':
+    return 64, 3
+  if dataset.startswith('texture:'):
+    return 128, 1
+  return 32, 3  # folder: and npz: sources; override with --set data.image_size=...

@@ -1,0 +1,24 @@
+"""Keras nets for each image size, and the registry every trainer builds them from.
+
+`build(name, image_shape, **kw)` fails with the list of known names.
+"""
+from models import descriptor
+
+# The one place nets are registered: name → builder(image_shape, **kw).
+REGISTRY = {
+    'descriptor/28': descriptor.descriptor_28,
+    'descriptor/32': descriptor.descriptor_32,
+    'descriptor/64': descriptor.descriptor_64,
+    'descriptor/texture': descriptor.texture_descriptor,
+}
+
+
+def names():
+  return sorted(REGISTRY)
+
+
+def build(name, image_shape, **kw):
+  if name not in REGISTRY:
+    from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
+    raise ConfigError(f'unknown model {name!r}; known: {", ".join(names())}')
+  return REGISTRY[name](tuple(image_shape), **kw)

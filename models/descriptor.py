@@ -1,0 +1,67 @@
+"""Bottom-up descriptor nets f(X; θ): an image in, one score per image out.
+
+The energy is E(X) = ||X||²/(2s²) − f(X); the nets know nothing of Langevin or losses.
+Architectures follow shared/ALGORITHMS.md §1:
+* dataset nets: conv 64@5/2 → 128@3/2 → 256@3/1 → dense 100, leaky ReLU 0.2, f = sum of the
+  100 outputs (Xie et al., CoopNets code); the 64×64 net has one more stride-2 layer.
+* texture net: 100@15×15 stride 3 → 70@9×9 → 30@7×7, ReLU, no normalisation, f = sum of the
+  top layer's responses (Xie et al., ICML 2016).
+The score is float32 under any precision policy: the last dense layer and the sum are kept in
+float32 because f reaches ~10⁷ with the TF defaults and bfloat16 keeps 8 bits of mantissa.
+"""
+import keras
+from keras import layers
+
+
+def _score(x, out_units, name):
+  x = layers.Flatten()(x)
+  x = layers.Dense(out_units, dtype='float32', name='score_units')(x)
+  return layers.Lambda(lambda t: keras.ops.sum(t, axis=-1), dtype='float32', name=name)(x)
+
+
+def dataset_descriptor(image_shape, *, widths=(64, 128, 256), kernels=(5, 3, 3),
+                       strides=(2, 2, 1), out_units=100, leak=0.2, name='descriptor'):
+  """conv stack with leaky ReLU, then dense `out_units`; f = sum of the dense outputs."""
+  if not (len(widths) == len(kernels) == len(strides)):
+    raise ValueError(f'widths, kernels, strides must have one entry per layer: '
+                     f'{widths}, {kernels}, {strides}')
+  inputs = keras.Input(image_shape, name='images')
+  x = inputs
+  for i, (w, k, s) in enumerate(zip(widths, kernels, strides)):
+    x = layers.Conv2D(w, k, strides=s, padding='same', name=f'conv{i + 1}')(x)
+    x = layers.LeakyReLU(leak, name=f'lrelu{i + 1}')(x)
+  return keras.Model(inputs, _score(x, out_units, 'f'), name=name)
+
+
+def descriptor_28(image_shape=(28, 28, 1), widths=(), out_units=100):
+  return dataset_descriptor(image_shape, widths=tuple(widths) or (64, 128, 256),
+                            out_units=out_units)
+
+
+def descriptor_32(image_shape=(32, 32, 3), widths=(), out_units=100):
+  return dataset_descriptor(image_shape, widths=tuple(widths) or (64, 128, 256),
+                            out_units=out_units)
+
+
+def descriptor_64(image_shape=(64, 64, 3), widths=(), out_units=100):
+  return dataset_descriptor(image_shape, widths=tuple(widths) or (64, 128, 256, 512),
+                            kernels=(5, 3, 3, 3), strides=(2, 2, 2, 1), out_units=out_units)
+
+
+def texture_descriptor(image_shape, widths=(), out_units=0, leak=0.2):
+  """Large-filter texture net; f = sum of the top layer's responses (no dense head).
+
+  Leaky rather than plain ReLU: with ReLU the chains drift to where every top unit is off,
+  f(samples) is exactly 0 and gives no gradient (seen at step 120 on brick), and the chains
+  are left to the noise. `leak=0` restores the original ReLU.
+  """
+  del out_units  # the texture score has no dense head
+  widths = tuple(widths) or (100, 70, 30)
+  inputs = keras.Input(image_shape, name='images')
+  x = inputs
+  for i, (w, k, s) in enumerate(zip(widths, (15, 9, 7), (3, 1, 1))):
+    x = layers.Conv2D(w, k, strides=s, padding='valid', name=f'conv{i + 1}')(x)
+    x = layers.LeakyReLU(leak, name=f'lrelu{i + 1}')(x)
+  x = layers.Activation('linear', dtype='float32', name='top')(x)
+  f = layers.Lambda(lambda t: keras.ops.sum(t, axis=(1, 2, 3)), dtype='float32', name='f')(x)
+  return keras.Model(inputs, f, name='texture_descriptor')

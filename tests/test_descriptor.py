@@ -1,0 +1,170 @@
+"""The descriptor trainer: losses by hand, learning end to end, resume, the NaN guard."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import configs
+import models
+from core import config as config_lib
+from core import images as images_lib
+from core import loop
+from core import stats
+from core.errors import CheckpointError, ConfigError, Diverged
+from tests import helpers
+from trainers import descriptor
+
+
+def test_ml_loss_and_penalty_by_hand():
+  f_data, f_syn = tf.constant([1.0, 3.0]), tf.constant([-2.0, 0.0, 5.0])
+  assert float(descriptor.ml_loss(f_data, f_syn)) == pytest.approx(1.0 - 2.0)
+  assert float(descriptor.energy_penalty(f_data, f_syn)) == pytest.approx(5.0 + 29.0 / 3)
+  x = tf.constant(np.full((2, 2, 2, 1), 0.5, np.float32))
+  # 4 pixels of 0.5 per example: 4·0.25 / (2·0.5²) = 2.
+  np.testing.assert_allclose(descriptor.reference_energy(x, 0.5), [2.0, 2.0])
+  np.testing.assert_allclose(descriptor.reference_energy(x, 0.0), [0.0, 0.0])
+
+
+def test_registry_builds_every_descriptor_and_names_the_known_ones():
+  for name, shape in (('descriptor/28', (28, 28, 1)), ('descriptor/32', (32, 32, 3)),
+                      ('descriptor/64', (64, 64, 3)), ('descriptor/texture', (64, 64, 1))):
+    net = models.build(name, shape)
+    f = net(tf.zeros((2,) + shape))
+    assert f.shape == (2,) and f.dtype == tf.float32
+  with pytest.raises(ConfigError, match='known: descriptor/28, descriptor/32'):
+    models.build('descriptor/7', (7, 7, 1))
+
+
+def smoke_config(dataset, **overrides):
+  cfg = configs.get('descriptor', dataset, smoke=True)
+  overrides = {'data.image_size': 28, 'data.channels': 1, **overrides}
+  config_lib.apply_overrides(cfg, [f'{k}={v}' for k, v in overrides.items()])
+  return config_lib.validate(cfg)
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
+
+
+@pytest.mark.parametrize('precision', ['float32', 'mixed_bfloat16'])
+def test_dataset_mode_learns(digits, tmp_path, precision):
+  """Samples' statistics move from the noise start towards the data's, in both precisions."""
+  cfg = configs.get('descriptor', f'npz:{digits}')
+  config_lib.apply_overrides(cfg, [
+      'data.image_size=28', 'data.channels=1', 'model.widths=32,64,64', 'data.batch_size=32', 'langevin.buffer_size=256',
+      'langevin.steps=15', 'train.steps=120', 'train.log_every=20', 'train.sample_every=60',
+      'train.ckpt_every=60', f'train.precision={precision}'])
+  try:
+    final = descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+  finally:
+    tf.keras.mixed_precision.set_global_policy('float32')
+  real = np.load(digits)['images'][..., None].astype(np.float32) / 127.5 - 1
+  start = stats.moment_gaps(np.random.default_rng(0).uniform(-1, 1, (32,) + real.shape[1:]),
+                            real)
+  assert final['steps'] == 120
+  # Without learning the chains stay noise pulled towards 0 by the reference term: a mean
+  # image far from the digits' (≈ the noise start's 0.40). Learning brings it close.
+  assert final['mean_image_mse'] < 0.25 * start['mean_image_mse'], (final, start)
+  assert os.path.isfile(tmp_path / 'samples' / 'step_120.png')
+  lines = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  assert [l['step'] for l in lines] == list(range(20, 121, 20))
+  assert {'loss', 'energy_data', 'energy_samples', 'grad_norm', 'langevin_grad_norm'} <= set(
+      lines[-1])
+
+
+def test_texture_mode_matches_the_exemplars_gram_statistics(tmp_path):
+  """A brick texture whose random-filter Gram statistics beat matched white noise's."""
+  cfg = configs.get('descriptor', 'texture:brick')
+  config_lib.apply_overrides(cfg, ['data.image_size=64', 'train.steps=150',
+                                   'train.sample_every=150', 'train.ckpt_every=150'])
+  final = descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+  # Zero-image chains start at distance 1.0; matched white noise is the bar to beat.
+  assert final['gram_distance_samples'] < 0.75 * final['gram_distance_white_noise'], final
+  assert os.path.isfile(tmp_path / 'samples' / 'step_150.png')
+  figure = images_lib.read_png(str(tmp_path / 'texture.png'))
+  assert figure.shape == (64, 6 * 65 - 1, 1)  # exemplar, 4 samples, noise
+
+
+def test_resume_continues_from_the_checkpoint(digits, tmp_path):
+  cfg = smoke_config(f'npz:{digits}', **{'train.steps': 4, 'train.ckpt_every': 2,
+                                          'train.log_every': 1})
+  descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+  saved = tf.train.load_variable(str(tmp_path / 'checkpoints' / 'ckpt-4'),
+                                 'chains/.ATTRIBUTES/VARIABLE_VALUE')
+  messages = []
+  cfg.train.steps = 7
+  final = descriptor.train(cfg, str(tmp_path), log=messages.append)
+  assert any('resumed from' in m and 'at step 4' in m for m in messages), messages
+  steps = [json.loads(l)['step'] for l in open(tmp_path / 'metrics.jsonl')]
+  assert steps == [1, 2, 3, 4, 5, 6, 7] and final['steps'] == 7
+  resumed = tf.train.load_variable(str(tmp_path / 'checkpoints' / 'ckpt-7'),
+                                   'chains/.ATTRIBUTES/VARIABLE_VALUE')
+  assert saved.shape == resumed.shape and not np.array_equal(saved, resumed)
+  # Running again at the end does nothing and says so.
+  messages.clear()
+  descriptor.train(cfg, str(tmp_path), log=messages.append)
+  assert any('already finished 7 of 7' in m for m in messages), messages
+
+
+def test_restoring_a_mismatched_checkpoint_is_a_clear_error(digits, tmp_path):
+  cfg = smoke_config(f'npz:{digits}', **{'train.steps': 2})
+  descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+  cfg.model.out_units = 7  # what a hand-edited config.json would do
+  cfg.train.steps = 4
+  with pytest.raises(CheckpointError, match='could not be restored: it is corrupt or was made with other'):
+    descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+
+
+def test_nan_guard_names_the_step_and_the_last_good_checkpoint(digits, tmp_path):
+  cfg = smoke_config(f'npz:{digits}', **{'train.steps': 6, 'train.ckpt_every': 2})
+  descriptor.train(cfg, str(tmp_path), log=lambda *_: None)  # steps 1-6, ckpt-6
+  cfg.train.steps = 12
+  cfg.langevin.step_size = 1e30  # the chains overflow at once (δ² = inf)
+  with pytest.raises(Diverged) as e:
+    descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+  assert 'at step 7' in str(e.value) and 'ckpt-6' in str(e.value), str(e.value)
+  # Nothing non-finite was saved: the latest checkpoint is still step 6.
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith('ckpt-6')
+
+
+def test_bad_batch_for_replicas_and_bad_init_are_config_errors(digits, tmp_path):
+  cfg = smoke_config(f'npz:{digits}', **{'langevin.init': 'gaussian'})
+  with pytest.raises(ConfigError, match='langevin.init must be noise, zeros'):
+    descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+  cfg = smoke_config(f'npz:{digits}', **{'langevin.buffer_size': 5})
+  with pytest.raises(ConfigError, match='buffer_size=5 is smaller than the batch'):
+    descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+
+
+@pytest.mark.parametrize('init', ['noise', 'zeros', 'data_mean'])
+def test_every_chain_start_runs(digits, tmp_path, init):
+  cfg = smoke_config(f'npz:{digits}', **{'langevin.init': init, 'train.steps': 2})
+  final = descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+  assert final['steps'] == 2 and np.isfinite(final['last']['loss'])
+
+
+def test_loop_interrupt_saves_a_checkpoint(digits, tmp_path):
+  cfg = smoke_config(f'npz:{digits}', **{'train.steps': 50, 'train.ckpt_every': 100})
+  calls = {'n': 0}
+  real_run = loop.run
+
+  def interrupting_step(task_step):
+    def step(it):
+      calls['n'] += 1
+      if calls['n'] == 4:
+        raise KeyboardInterrupt
+      return task_step(it)
+    return step
+
+  def run(task, *a, **k):
+    task.train_step = interrupting_step(task.train_step)
+    return real_run(task, *a, **k)
+
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(loop, 'run', run)
+    with pytest.raises(KeyboardInterrupt):
+      descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith('ckpt-3')

@@ -1,0 +1,235 @@
+"""The descriptor net (energy-based model) learned by maximum likelihood with Langevin sampling.
+
+Xie, Lu, Zhu, Wu, "A Theory of Generative ConvNet", ICML 2016 (arXiv:1602.03264);
+shared/ALGORITHMS.md §1.
+
+    p(X; θ) ∝ exp(f(X; θ)) N(X; 0, s²I),    E(X) = ||X||²/(2s²) − f(X; θ)
+
+One step: start chains (noise, zeros, the data mean, or a persistent replay buffer with a
+share re-initialised from noise), revise them with T Langevin steps under E, then shift the
+density: lower f on the revisions, raise it on the data (`ml_loss`). Texture mode is the same
+algorithm on one exemplar with the large-filter net and persistent chains (configs/descriptor.py).
+"""
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import models
+from core import data as data_lib
+from core import images as images_lib
+from core import loop
+from core import runtime
+from core import stats
+from core.errors import ConfigError
+from trainers import langevin as langevin_lib
+
+GRID = 64  # samples kept for the sample grids
+
+
+def ml_loss(f_data, f_samples):
+  """Maximum-likelihood ("density shifting") loss of the descriptor, to minimise.
+
+  loss_θ = mean_j f(X̃_j; θ) − mean_i f(X_i; θ); its gradient is minus the log-likelihood
+  gradient of Xie et al. 2016, eq. (4) (the intractable ∇log Z is estimated by the samples).
+  """
+  return tf.reduce_mean(f_samples) - tf.reduce_mean(f_data)
+
+
+def energy_penalty(f_data, f_samples):
+  """mean f(X)² + mean f(X̃)²: keeps the energy's scale bounded, so that the chains can
+  follow it (Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models",
+  NeurIPS 2019, §3.3; shared/ALGORITHMS.md §5 probe notes). Weighted by optim.energy_penalty."""
+  return tf.reduce_mean(tf.square(f_data)) + tf.reduce_mean(tf.square(f_samples))
+
+
+def reference_energy(x, ref_sigma):
+  """||X||²/(2s²) per example (0 when s = 0: no reference term)."""
+  if not ref_sigma:
+    return tf.zeros([tf.shape(x)[0]], tf.float32)
+  return tf.reduce_sum(tf.reshape(tf.square(x), [tf.shape(x)[0], -1]), 1) / (2 * ref_sigma**2)
+
+
+def model_name(cfg):
+  """cfg.model.name, or the dataset net for the image size when it is left empty."""
+  return cfg.model.name or f'descriptor/{cfg.data.image_size}'
+
+
+def model_kwargs(cfg):
+  kw = {'widths': tuple(cfg.model.widths)}
+  if model_name(cfg) != 'descriptor/texture':
+    kw['out_units'] = cfg.model.out_units
+  return kw
+
+
+class Descriptor:
+  """The nets, optimizer, RNGs and chains of one descriptor run, and its compiled step."""
+
+  def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
+    self.cfg, self.strategy = cfg, strategy
+    d, lv = cfg.data, cfg.langevin
+    replicas = strategy.num_replicas_in_sync
+    if d.batch_size % replicas:
+      raise ConfigError(f'data.batch_size={d.batch_size} does not split over {replicas} '
+                        f'replicas; use a multiple of {replicas}')
+    if lv.init not in ('noise', 'zeros', 'data_mean', 'buffer'):
+      raise ConfigError(f'langevin.init must be noise, zeros, data_mean or buffer, '
+                        f'not {lv.init!r}')
+    self.shape = (d.image_size, d.image_size, d.channels)
+    self.train_set = train_set
+    with strategy.scope():
+      self.model = models.build(model_name(cfg), self.shape, **model_kwargs(cfg))
+      self.optimizer = keras.optimizers.Adam(
+          cfg.optim.lr, beta_1=cfg.optim.beta1, beta_2=cfg.optim.beta2,
+          clipnorm=cfg.optim.clipnorm or None)
+      self.optimizer.build(self.model.trainable_variables)
+      # Created in the scope: each replica draws its own Langevin noise.
+      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)
+    self.rng = tf.random.Generator.from_seed(cfg.seed)  # chain starts, buffer picks
+    self.data_mean = tf.constant(data_lib.to_float(train_set.images).mean(0), tf.float32)
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    self.chains = None
+    if lv.init == 'buffer':
+      if lv.buffer_size < d.batch_size:
+        raise ConfigError(f'langevin.buffer_size={lv.buffer_size} is smaller than the batch '
+                          f'({d.batch_size})')
+      self.chains = tf.Variable(self._noise((lv.buffer_size,) + self.shape),
+                                trainable=False, name='chains')
+    self.last = tf.Variable(tf.zeros((min(GRID, d.batch_size),) + self.shape),
+                            trainable=False, name='last_samples')
+    self.revise = (tf.function(self._revise, jit_compile=True) if lv.jit_compile
+                   else self._revise)
+
+  # ---------------------------------------------------------------- the step
+
+  def energy_fn(self, x):
+    """−f(X); the Langevin kernel adds the reference term ||X||²/(2s²)."""
+    return -tf.cast(self.model(x, training=False), tf.float32)
+
+  def _revise(self, x0):
+    lv = self.cfg.langevin
+    return langevin_lib.langevin(
+        self.energy_fn, x0, steps=lv.steps, step_size=lv.step_size, noise=lv.noise,
+        ref_sigma=lv.ref_sigma, clip=lv.clip, rng=self.replica_rng,
+        bounds=(-1.0, 1.0) if lv.bounded else None)
+
+  def _noise(self, shape):
+    a = self.cfg.langevin.start_noise
+    return self.rng.uniform(shape, -a, a) if a else tf.zeros(shape)
+
+  def _chain_starts(self):
+    """The global batch of chain starts, and the buffer slots they came from."""
+    b, lv = self.cfg.data.batch_size, self.cfg.langevin
+    shape = (b,) + self.shape
+    if lv.init == 'noise':
+      return self._noise(shape), None
+    if lv.init == 'zeros':
+      return tf.zeros(shape), None
+    if lv.init == 'data_mean':
+      return tf.broadcast_to(self.data_mean, shape), None
+    # Replay buffer: b distinct slots, a share of them restarted from noise.
+    idx = tf.math.top_k(self.rng.uniform([lv.buffer_size]), k=b).indices
+    x0 = tf.gather(self.chains, idx)
+    restart = self.rng.uniform([b, 1, 1, 1]) < lv.reinit
+    return tf.where(restart, self._noise(shape), x0), idx
+
+  def _replica_step(self, x_data, x0_global):
+    ctx = tf.distribute.get_replica_context()
+    n = ctx.num_replicas_in_sync
+    per = tf.shape(x0_global)[0] // n
+    r = ctx.replica_id_in_sync_group
+    x0 = x0_global[r * per:(r + 1) * per]
+    x_syn, lstats = self.revise(x0)
+    x_syn = tf.stop_gradient(x_syn)
+    s = self.cfg.langevin.ref_sigma
+    variables = self.model.trainable_variables
+    with tf.GradientTape() as tape:
+      f = tf.cast(self.model(tf.concat([x_data, x_syn], 0), training=True), tf.float32)
+      f_data, f_syn = f[:tf.shape(x_data)[0]], f[tf.shape(x_data)[0]:]
+      loss = ml_loss(f_data, f_syn)
+      penalty = energy_penalty(f_data, f_syn)
+      total = loss + self.cfg.optim.energy_penalty * penalty
+      # Gradients are summed over replicas; dividing by their number makes the sum the
+      # gradient of the global-batch mean.
+      scaled = total / n
+    grads = tape.gradient(scaled, variables)
+    self.optimizer.apply_gradients(zip(grads, variables))
+    metrics = {
+        'loss': loss,
+        'energy_penalty': penalty,
+        'f_data': tf.reduce_mean(f_data),
+        'f_samples': tf.reduce_mean(f_syn),
+        'energy_data': tf.reduce_mean(reference_energy(x_data, s) - f_data),
+        'energy_samples': tf.reduce_mean(reference_energy(x_syn, s) - f_syn),
+        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
+        'langevin_energy_start': lstats['energy_start'],
+        'langevin_energy_end': lstats['energy_end'],
+        'langevin_grad_norm': lstats['grad_norm'],
+    }
+    return x_syn, metrics
+
+  @tf.function
+  def train_step(self, iterator):
+    x_data = next(iterator)
+    x0, idx = self._chain_starts()
+    x_syn, metrics = self.strategy.run(self._replica_step, args=(x_data, x0))
+    x_syn = self.strategy.gather(x_syn, axis=0)
+    if idx is not None:
+      self.chains.scatter_nd_update(idx[:, None], x_syn)
+    self.last.assign(x_syn[:self.last.shape[0]])
+    out = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+           for k, v in metrics.items()}
+    out['samples_absmax'] = tf.reduce_max(tf.abs(x_syn))
+    return out
+
+  # ---------------------------------------------------------------- run plumbing
+
+  def make_iterator(self, start_step: int):
+    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
+                           seed=self.cfg.seed + start_step)
+    return iter(self.strategy.experimental_distribute_dataset(ds))
+
+  def checkpoint_items(self):
+    items = {'descriptor': self.model, 'optimizer': self.optimizer, 'rng': self.rng,
+             'replica_rng': self.replica_rng, 'last_samples': self.last}
+    if self.chains is not None:
+      items['chains'] = self.chains
+    return items
+
+  def evaluate(self, workdir):
+    """Sample statistics against the data's; for one exemplar, Gram-matrix distances and
+    WORKDIR/texture.png (exemplar | samples | white noise with the exemplar's mean and std)."""
+    samples = self.last.numpy()
+    real = data_lib.to_float(self.train_set.images[:2000])
+    out = {'num_samples': len(samples), 'reference': f'{len(real)} training images'}
+    out.update(stats.moment_gaps(samples, real))
+    if len(self.train_set) == 1:  # texture: Gram statistics of fixed random filters
+      noise = stats.matched_noise(real, samples.shape)
+      out['gram_distance_samples'] = stats.gram_distance(samples, real)
+      out['gram_distance_white_noise'] = stats.gram_distance(noise, real)
+      row = np.concatenate([real[:1], samples, noise[:1]])
+      images_lib.save_png(os.path.join(workdir, 'texture.png'), images_lib.grid(row, len(row)))
+    return out
+
+
+def train(cfg, workdir: str, strategy=None, log=print) -> dict:
+  """Trains a descriptor as `cfg` says, in `workdir` (resuming if it holds a checkpoint)."""
+  runtime.set_precision(cfg.train.precision)
+  strategy = strategy or tf.distribute.get_strategy()
+  d = cfg.data
+  train_set = data_lib.load(d.dataset, 'train', image_size=d.image_size, channels=d.channels,
+                            data_dir=d.data_dir, download=d.download,
+                            max_examples=d.max_examples, test_fraction=d.test_fraction,
+                            seed=cfg.seed)
+  if train_set.skipped:
+    log(f'skipped {train_set.skipped} unreadable image files in {d.dataset}')
+  log(f'descriptor on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
+      f'{d.channels}, batch {d.batch_size}, {cfg.train.steps} steps, '
+      f'{strategy.num_replicas_in_sync} replica(s), {cfg.train.precision} → {workdir}')
+  trainer = Descriptor(cfg, strategy, train_set)
+  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
+                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
+                   samples=lambda: trainer.last.numpy(), evaluate=trainer.evaluate,
+                   headline=('loss', 'energy_data', 'energy_samples'))
+  return loop.run(task, cfg, workdir, log=log)
