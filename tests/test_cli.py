@@ -1,0 +1,122 @@
+"""tools/train from the command line, in fresh processes: runs, resume, mirrored, bad input."""
+import json
+import os
+import time
+
+import pytest
+
+from tests import helpers
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
+
+
+def train(*args, **kw):
+  return helpers.run_tool('train', *args, **kw)
+
+
+# The digits npz holds 28×28 grey images; folder/npz sources default to 32×32×3.
+SIZE = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
+
+
+def test_help_lists_algorithms_and_datasets():
+  r = train('--help')
+  assert r.returncode == 0
+  assert 'descriptor' in r.stdout and 'folder:PATH' in r.stdout and 'texture:' in r.stdout
+
+
+def test_smoke_run_then_resume_then_fresh(digits, tmp_path):
+  wd = str(tmp_path / 'run')
+  r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}', '--smoke')
+  assert r.returncode == 0, r.stderr
+  assert {'config.json', 'checkpoints', 'metrics.jsonl', 'metrics.json', 'samples'} <= set(
+      os.listdir(wd))
+  assert any(f.startswith('events.out.tfevents') for f in os.listdir(wd))
+  assert sorted(os.listdir(os.path.join(wd, 'samples'))) == ['step_3.png', 'step_6.png']
+  assert '100%' in r.stderr and 'it/s' in r.stderr  # the progress bar
+  # Rerun with more steps and no --algo/--dataset: resumes from step 6.
+  r = train(f'--workdir={wd}', '--steps=8')
+  assert r.returncode == 0, r.stderr
+  assert 'resumed from' in r.stdout and 'at step 6' in r.stdout
+  assert json.load(open(os.path.join(wd, 'config.json')))['train']['steps'] == 8
+  steps = [json.loads(l)['step'] for l in open(os.path.join(wd, 'metrics.jsonl'))]
+  assert steps == [2, 4, 6, 8]
+  # --fresh keeps the old run under previous/ and starts at step 0.
+  r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}', '--smoke',
+            '--fresh')
+  assert r.returncode == 0, r.stderr
+  assert 'moved to' in r.stdout and 'resumed' not in r.stdout
+  (stamp,) = os.listdir(os.path.join(wd, 'previous'))
+  assert os.path.isfile(os.path.join(wd, 'previous', stamp, 'checkpoints', 'ckpt-8.index'))
+
+
+def test_mirrored_over_two_logical_cpus(digits, tmp_path):
+  r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={tmp_path}',
+            '--smoke', '--strategy=mirrored', '--replicas=2')
+  assert r.returncode == 0, r.stderr
+  assert '2 replica(s)' in r.stdout
+  last = json.load(open(tmp_path / 'metrics.json'))['last']
+  assert all(v == v for v in last.values())  # finite, no NaN
+  r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={tmp_path / "odd"}',
+            '--smoke', '--strategy=mirrored', '--replicas=3')
+  assert r.returncode == 2 and 'does not split over 3 replicas' in r.stderr
+
+
+def fails_fast(args, message, within=None):
+  start = time.time()
+  r = train(*args)
+  took = time.time() - start
+  assert r.returncode != 0, r.stdout
+  assert message in r.stderr, r.stderr
+  assert 'Traceback' not in r.stderr, r.stderr
+  if within:
+    assert took < within, f'took {took:.1f} s'
+  return r
+
+
+def test_missing_dataset_fails_within_seconds_with_the_ways_to_get_it(tmp_path):
+  r = fails_fast(['--algo=descriptor', '--dataset=cifar10', f'--data_dir={tmp_path}',
+                  f'--workdir={tmp_path / "w"}'], 'dataset cifar10 not found', within=5)
+  assert r.returncode == 2 and '--download' in r.stderr
+  assert not os.path.exists(tmp_path / 'w')  # nothing was written
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--algo=gan'], "unknown algorithm 'gan'; known: descriptor"),
+    (['--dataset=imagenet'], "unknown dataset 'imagenet'"),
+    (['--set', 'train.stepz=4'], "unknown config key 'train.stepz'; did you mean train.steps"),
+    (['--set', 'langevin.steps=many'], 'langevin.steps takes a int'),
+    (['--set', 'train.precision=fp8'], 'train.precision must be one of float32'),
+    (['--steps=0'], 'train.steps must be positive'),
+    (['--dataset=folder:/nonexistent/imgs'], 'folder /nonexistent/imgs does not exist'),
+])
+def test_bad_flags_and_values(tmp_path, args, message):
+  r = fails_fast(['--algo=descriptor', f'--workdir={tmp_path / "w"}', *args], message,
+                 within=5)
+  assert r.returncode == 2
+
+
+def test_bad_enum_flag_is_rejected_by_absl(tmp_path):
+  fails_fast([f'--workdir={tmp_path}', '--precision=fp8'], 'precision', within=5)
+
+
+def test_incompatible_resume_requests(digits, tmp_path):
+  wd = str(tmp_path / 'run')
+  assert train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}',
+               '--smoke').returncode == 0
+  r = fails_fast([f'--workdir={wd}', '--set', 'model.out_units=50'],
+                 'model.out_units: 100 in the checkpoint, 50 requested', within=5)
+  assert r.returncode == 2 and '--fresh' in r.stderr
+  fails_fast([f'--workdir={wd}', '--dataset=fashion_mnist'],
+             f'holds a run with --dataset=npz:{digits}', within=5)
+  # A corrupt checkpoint index: one clear line, and the files are left alone.
+  index = os.path.join(wd, 'checkpoints', 'ckpt-6.index')
+  with open(index, 'wb') as f:
+    f.write(b'garbage')
+  r = fails_fast([f'--workdir={wd}', '--steps=10'], 'could not be restored')
+  assert os.path.isfile(index)
+  # config.json missing but checkpoints present.
+  os.remove(os.path.join(wd, 'config.json'))
+  fails_fast([f'--workdir={wd}'], 'has checkpoints but no config.json', within=5)

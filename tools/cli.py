@@ -1,0 +1,25 @@
+"""What every tool shares: quiet TF start-up, and bad input as one line and exit code."""
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from core.errors import Diverged, UsageError  # pylint: disable=g-import-not-at-top
+
+
+def run_main(main, argv=None):
+  """Calls main(argv); UsageError → exit 2, Diverged → exit 1, Ctrl-C → exit 130."""
+  from absl import app, logging  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.ERROR)  # TF's Python INFO/WARNING chatter (checkpoints, ...)
+  if any(a in ('-h', '--help', '--helpshort', '-?') for a in (argv or sys.argv)[1:]):
+    app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)  # absl's own exits 1
+  try:
+    return main(argv)
+  except UsageError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(e.exit_code)
+  except Diverged as e:
+    print(f'error: training diverged: {e}', file=sys.stderr)
+    sys.exit(e.exit_code)
+  except KeyboardInterrupt:
+    sys.exit(130)

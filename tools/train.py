@@ -1,0 +1,95 @@
+"""Train one of the twonets algorithms.
+
+  tools/train --algo=descriptor --dataset=fashion_mnist --workdir=runs/x
+  tools/train --workdir=runs/x                        # resume the run in runs/x
+  tools/train --algo=descriptor --dataset=texture:brick --workdir=runs/brick --set train.steps=300
+
+Rerunning in a workdir that has a checkpoint resumes it (flags given again override the
+stored config where the checkpoint allows); --fresh moves the old run to WORKDIR/previous/.
+"""
+import sys
+
+from absl import app
+from absl import flags
+
+import configs
+import trainers
+from core import config as config_lib
+from core import data as data_lib
+from core import workdir as workdir_lib
+from core.errors import ConfigError
+from tools import cli
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('algo', None, f'Algorithm: {", ".join(sorted(trainers.ALGORITHMS))}.')
+flags.DEFINE_string('dataset', None, f'Data source: {", ".join(data_lib.SOURCES)}. '
+                    f'Default: fashion_mnist.')
+flags.DEFINE_string('workdir', None, 'Run folder: config, checkpoints, TensorBoard, samples.')
+flags.DEFINE_multi_string('set', [], 'Config override key=value, repeatable '
+                          '(e.g. --set train.steps=200 --set langevin.step_size=0.005).')
+flags.DEFINE_integer('steps', None, 'Training steps (train.steps).')
+flags.DEFINE_integer('batch_size', None, 'Global batch size (data.batch_size).')
+flags.DEFINE_enum('precision', None, list(config_lib.PRECISIONS),
+                  'Keras precision policy (train.precision); Langevin chains stay float32.')
+flags.DEFINE_enum('strategy', None, list(config_lib.STRATEGIES),
+                  'tf.distribute strategy (train.strategy): mirrored uses all GPUs, or '
+                  '--replicas logical CPUs.')
+flags.DEFINE_integer('replicas', None, 'Mirrored on CPU: number of logical CPU replicas.')
+flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding prepared datasets.')
+flags.DEFINE_bool('download', None, 'Let TFDS download a missing dataset.')
+flags.DEFINE_bool('smoke', False, 'A tiny, seconds-long run of the same code (tests, CI).')
+flags.DEFINE_bool('fresh', False, 'Start over; the previous run is moved to WORKDIR/previous/.')
+flags.mark_flag_as_required('workdir')
+
+# Shortcut flags and the config key each one sets.
+SHORTCUTS = {'steps': 'train.steps', 'batch_size': 'data.batch_size',
+             'precision': 'train.precision', 'strategy': 'train.strategy',
+             'replicas': 'train.replicas', 'data_dir': 'data.data_dir',
+             'download': 'data.download'}
+
+
+def build_config():
+  """The run's config: the stored one when resuming, else the algorithm's defaults; then the
+  flags given on the command line."""
+  stored = None if FLAGS.fresh else workdir_lib.stored_config(FLAGS.workdir)
+  if stored is not None:
+    for flag, key in (('algo', 'algo'), ('dataset', 'data.dataset')):
+      given = FLAGS[flag].value
+      have = stored.algo if flag == 'algo' else stored.data.dataset
+      if given is not None and given != have:
+        raise ConfigError(f'{FLAGS.workdir} holds a run with --{flag}={have}, not {given}; '
+                          f'drop --{flag} to resume it, or use --fresh or another --workdir')
+    if FLAGS.smoke:
+      raise ConfigError('--smoke cannot resume a run; use a new --workdir or --fresh')
+    cfg = stored.copy_and_resolve_references()  # `stored` stays as it was, for the diff
+  else:
+    cfg = configs.get(FLAGS.algo or 'descriptor', FLAGS.dataset or 'fashion_mnist', FLAGS.smoke)
+  for flag, key in SHORTCUTS.items():
+    if FLAGS[flag].value is not None:
+      config_lib.set_value(cfg, key, str(FLAGS[flag].value))
+  config_lib.apply_overrides(cfg, FLAGS.set)
+  return config_lib.validate(cfg), stored
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise ConfigError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --name=value')
+  cfg, stored = build_config()
+  # Before TensorFlow starts: a missing dataset is reported at once.
+  data_lib.locate(cfg.data.dataset, cfg.data.data_dir, cfg.data.download)
+  if FLAGS.fresh:
+    moved = workdir_lib.archive(FLAGS.workdir)
+    if moved:
+      print(f'--fresh: the previous run was moved to {moved}')
+  elif stored is not None:
+    workdir_lib.check_compatible(stored, cfg, FLAGS.workdir)
+  workdir_lib.write_config(FLAGS.workdir, cfg)
+
+  from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
+  runtime.configure()
+  strategy = runtime.make_strategy(cfg.train.strategy, cfg.train.replicas)
+  trainers.get(cfg.algo).train(cfg, FLAGS.workdir, strategy)
+
+
+if __name__ == '__main__':
+  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
