@@ -1,0 +1,78 @@
+"""Langevin speed of the dataset descriptors on this machine: `make bench`.
+
+Prints ms per Langevin step and images·steps/s at batch 100 for the 28×28 and 32×32
+descriptors: eager, compiled float32, compiled mixed_bfloat16 (and XLA with --xla), plus the
+float32 GFLOP/s of a 4096² matmul as the machine's yardstick.
+"""
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+import models  # pylint: disable=g-import-not-at-top
+from core import runtime  # pylint: disable=g-import-not-at-top
+from trainers import langevin as langevin_lib  # pylint: disable=g-import-not-at-top
+
+
+def timed(fn, repeats):
+  fn()  # trace / warm up
+  start = time.perf_counter()
+  for _ in range(repeats):
+    fn()
+  return (time.perf_counter() - start) / repeats
+
+
+def matmul_gflops(n=4096, repeats=5):
+  a = tf.random.normal((n, n))
+  b = tf.random.normal((n, n))
+  f = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+  return 2 * n**3 / timed(lambda: f().numpy(), repeats) / 1e9
+
+
+def bench(size, channels, mode, batch, steps, repeats):
+  policy = 'mixed_bfloat16' if mode == 'compiled mixed_bfloat16' else 'float32'
+  keras.mixed_precision.set_global_policy(policy)
+  net = models.build(f'descriptor/{size}', (size, size, channels))
+  x0 = tf.random.uniform((batch, size, size, channels), -1, 1)
+  settings = dict(steps=steps, step_size=0.01, ref_sigma=1.0,
+                  rng=tf.random.Generator.from_seed(0))
+  energy = lambda x: -net(x)
+  if mode == 'eager':
+    run = lambda: langevin_lib.langevin(energy, x0, **settings)[0].numpy()
+  else:
+    fn = langevin_lib.compiled(energy, jit_compile=(mode == 'compiled float32 XLA'), **settings)
+    run = lambda: fn(x0)[0].numpy()
+  seconds = timed(run, repeats)
+  keras.mixed_precision.set_global_policy('float32')
+  return 1000 * seconds / steps, batch * steps / seconds
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument('--batch', type=int, default=100)
+  p.add_argument('--steps', type=int, default=15)
+  p.add_argument('--repeats', type=int, default=3)
+  p.add_argument('--xla', action='store_true', help='also time XLA (jit_compile=True)')
+  args = p.parse_args()
+  runtime.configure()
+  print(f'TensorFlow {tf.__version__}, Keras {keras.__version__}, '
+        f'{os.cpu_count()} CPU cores, batch {args.batch}, {args.steps} steps per call')
+  print(f'float32 matmul 4096²: {matmul_gflops():.0f} GFLOP/s')
+  modes = ['eager', 'compiled float32', 'compiled mixed_bfloat16']
+  if args.xla:
+    modes.append('compiled float32 XLA')
+  print(f'{"net":<16}{"mode":<26}{"ms/step":>9}{"images·steps/s":>16}')
+  for size, channels in ((28, 1), (32, 3)):
+    for mode in modes:
+      ms, rate = bench(size, channels, mode, args.batch, args.steps, args.repeats)
+      print(f'{f"descriptor/{size}":<16}{mode:<26}{ms:>9.1f}{rate:>16.0f}')
+
+
+if __name__ == '__main__':
+  main()
