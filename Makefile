@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 WORKDIR ?= runs/main
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data train test bench clean-venv
+.PHONY: setup data train test bazel-test bench clean-venv
 
 setup: $(STAMP)
 
@@ -33,6 +33,15 @@ train: data
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The same suite under Bazel, offline (Debian's bazel-bootstrap, Bazel 4.2.3; see WORKSPACE).
+bazel-test: setup
+	@command -v bazel >/dev/null || { echo "installing bazel-bootstrap (apt)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bazel-bootstrap || \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq bazel-bootstrap; }; }
+	bazel test //...; rc=$$?; bazel shutdown; exit $$rc
 
 bench: setup
 	$(PY) bench/langevin.py

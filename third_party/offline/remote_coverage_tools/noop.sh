@@ -1,0 +1,3 @@
+#!/bin/sh
+# Coverage is not supported offline; see BUILD.
+exit 0
