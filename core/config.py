@@ -10,6 +10,7 @@ import json
 
 import ml_collections
 
+from core import masks
 from core.errors import ConfigError
 
 SECTIONS = ('data', 'model', 'langevin', 'optim', 'train', 'eval', 'export')
@@ -146,6 +147,8 @@ def validate(cfg):
       raise ConfigError(f'{key} must be positive, got {cfg[sec][name]}')
   if cfg.data.channels not in (1, 3):
     raise ConfigError(f'data.channels must be 1 or 3, got {cfg.data.channels}')
+  if 'mask' in cfg.data:
+    masks.parse(cfg.data.mask, cfg.data.image_size)
   if 'langevin' in cfg:
     lv = cfg.langevin
     if lv.steps < 0 or lv.step_size <= 0 or lv.ref_sigma < 0 or lv.clip < 0:

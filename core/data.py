@@ -412,6 +412,15 @@ def load(spec: str, split: str = 'train', *, image_size: int, channels: int,
   return ImageSet(images=images, labels=labels, source=spec, skipped=skipped)
 
 
+def from_config(cfg, split: str = 'train') -> ImageSet:
+  """`load` with a run config's data section (and its seed)."""
+  d = cfg.data
+  return load(d.dataset, split, image_size=d.image_size, channels=d.channels,
+              data_dir=d.data_dir, download=d.download,
+              max_examples=d.max_examples if split == 'train' else 0,
+              test_fraction=d.test_fraction, seed=cfg.seed)
+
+
 # ----------------------------------------------------------------------- pipelines
 
 
@@ -433,16 +442,22 @@ def _tf():
 
 
 def pipeline(images: np.ndarray, batch_size: int, *, seed: int, shuffle: bool = True,
-             repeat: bool = True, drop_remainder: bool = True):
-  """A `tf.data` pipeline of float32 [B, H, W, C] batches in [-1, 1], seeded and prefetched."""
+             repeat: bool = True, drop_remainder: bool = True, with_index: bool = False):
+  """A `tf.data` pipeline of float32 [B, H, W, C] batches in [-1, 1], seeded and prefetched.
+
+  with_index: batches are (indices int64 [B], images), for per-example state such as the
+  generator's persistent latents.
+  """
   tf = _tf()
   if len(images) < batch_size and not repeat:
     drop_remainder = False
-  ds = tf.data.Dataset.from_tensor_slices(images)
+  ds = tf.data.Dataset.from_tensor_slices(
+      (tf.range(len(images), dtype=tf.int64), images) if with_index else images)
   if shuffle:
     ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
   if repeat:
     ds = ds.repeat()
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+  convert = (lambda i, x: (i, to_float(x))) if with_index else to_float
+  ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
   return ds.prefetch(tf.data.AUTOTUNE)

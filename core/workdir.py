@@ -19,7 +19,7 @@ CHECKPOINTS = 'checkpoints'
 PREVIOUS = 'previous'
 # Settings a checkpoint's variables depend on: a resumed run may not change them.
 STRUCTURAL = ('algo', 'data.dataset', 'data.image_size', 'data.channels', 'model',
-              'langevin.init', 'langevin.buffer_size')
+              'langevin.init', 'langevin.buffer_size', 'data.max_examples')
 
 
 def has_checkpoint(workdir: str) -> bool:
@@ -28,14 +28,15 @@ def has_checkpoint(workdir: str) -> bool:
 
 
 def stored_config(workdir: str):
-  """The config of the run in `workdir`, or None if there is none to resume."""
+  """The config of the run in `workdir`, or None if there is no checkpoint to resume (a
+  config.json left by a run that stopped before its first checkpoint is not binding)."""
+  if not has_checkpoint(workdir):
+    return None
   path = os.path.join(workdir, CONFIG)
-  if os.path.isfile(path):
-    return config_lib.load(path)
-  if has_checkpoint(workdir):
+  if not os.path.isfile(path):
     raise CheckpointError(f'{workdir} has checkpoints but no {CONFIG}, so they cannot be '
                           f'rebuilt; restore {CONFIG}, or use --fresh or another --workdir')
-  return None
+  return config_lib.load(path)
 
 
 def archive(workdir: str) -> str | None:

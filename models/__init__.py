@@ -3,6 +3,7 @@
 `build(name, image_shape, **kw)` fails with the list of known names.
 """
 from models import descriptor
+from models import generator
 
 # The one place nets are registered: name → builder(image_shape, **kw).
 REGISTRY = {
@@ -10,6 +11,9 @@ REGISTRY = {
     'descriptor/32': descriptor.descriptor_32,
     'descriptor/64': descriptor.descriptor_64,
     'descriptor/texture': descriptor.texture_descriptor,
+    'generator/28': generator.generator_28,
+    'generator/32': generator.generator_32,
+    'generator/64': generator.generator_64,
 }
 
 

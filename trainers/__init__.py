@@ -10,6 +10,7 @@ from core.errors import ConfigError
 # The one place algorithms are registered.
 ALGORITHMS = {
     'descriptor': 'trainers.descriptor',
+    'generator': 'trainers.generator',
 }
 
 

@@ -218,10 +218,7 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   runtime.set_precision(cfg.train.precision)
   strategy = strategy or tf.distribute.get_strategy()
   d = cfg.data
-  train_set = data_lib.load(d.dataset, 'train', image_size=d.image_size, channels=d.channels,
-                            data_dir=d.data_dir, download=d.download,
-                            max_examples=d.max_examples, test_fraction=d.test_fraction,
-                            seed=cfg.seed)
+  train_set = data_lib.from_config(cfg)
   if train_set.skipped:
     log(f'skipped {train_set.skipped} unreadable image files in {d.dataset}')
   log(f'descriptor on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'

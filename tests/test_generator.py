@@ -1,0 +1,130 @@
+"""The generator by alternating back-propagation: posterior inference, masks, learning."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import configs
+from core import config as config_lib
+from core import masks
+from core.errors import ConfigError
+from tests import helpers
+from trainers import generator
+from trainers import langevin as L
+
+
+def test_posterior_langevin_on_a_linear_generator_matches_the_closed_form():
+  # X = W h + b + ε, h ~ N(0, I), ε ~ N(0, σ²I): h | X ~ N(μ, Σ) with
+  # Σ = (WᵀW/σ² + I)⁻¹ and μ = Σ Wᵀ(X − b)/σ².
+  rng = np.random.default_rng(0)
+  d, dim, sigma = 2, 6, 0.8
+  w = rng.normal(size=(dim, d)).astype(np.float32) * 0.5
+  b = rng.normal(size=dim).astype(np.float32) * 0.1
+  x = rng.normal(size=dim).astype(np.float32)
+  cov = np.linalg.inv(w.T @ w / sigma**2 + np.eye(d))
+  mean = cov @ w.T @ (x - b) / sigma**2
+  linear = lambda h, training=False: tf.matmul(h, w.T) + b
+  chains = 8000
+  energy = generator.posterior_energy(linear, tf.constant(np.tile(x, (chains, 1))),
+                                      tf.ones((chains, dim)), sigma)
+  h, _ = L.compiled(energy, steps=1500, step_size=0.1, ref_sigma=1.0,
+                    rng=tf.random.Generator.from_seed(1))(tf.zeros((chains, d)))
+  h = h.numpy()
+  np.testing.assert_allclose(h.mean(0), mean, atol=0.03)
+  np.testing.assert_allclose(np.cov(h.T), cov, atol=0.03 * np.abs(cov).max() + 0.01)
+
+
+def test_missing_pixels_change_nothing():
+  rng = np.random.default_rng(1)
+  x = rng.uniform(-1, 1, (3, 8, 8, 1)).astype(np.float32)
+  x_hat = rng.uniform(-1, 1, (3, 8, 8, 1)).astype(np.float32)
+  mask = masks.make('pixels:0.5', [0, 1, 2], 8)
+  other = np.where(mask > 0, x, rng.uniform(-1, 1, x.shape)).astype(np.float32)
+  assert not np.array_equal(x, other)
+  a = float(generator.abp_loss(x, x_hat, mask, 0.3))
+  b = float(generator.abp_loss(other, x_hat, mask, 0.3))
+  assert a == b and a > 0
+  net = lambda h, training=False: tf.reshape(tf.tanh(tf.tile(h, [1, 64])), [-1, 8, 8, 1])
+  h = tf.constant(rng.normal(size=(3, 1)).astype(np.float32))
+  ea = generator.posterior_energy(net, x, mask, 0.3)(h)
+  eb = generator.posterior_energy(net, other, mask, 0.3)(h)
+  np.testing.assert_array_equal(ea.numpy(), eb.numpy())
+
+
+def test_masks_are_fixed_per_image_and_of_the_asked_shape():
+  m = masks.make('pixels:0.7', np.arange(50), 28, seed=3)
+  assert m.shape == (50, 28, 28, 1)
+  assert abs((1 - m).mean() - 0.7) < 0.02
+  np.testing.assert_array_equal(m[7], masks.make('pixels:0.7', [7], 28, seed=3)[0])
+  assert not np.array_equal(m[7], m[8])
+  blocks = masks.make('block:10', np.arange(20), 28)
+  assert ((1 - blocks).sum(axis=(1, 2, 3)) == 100).all()
+  assert masks.make('none', [0], 28).min() == 1.0
+  truth = np.zeros((1, 4, 4, 1), np.float32)
+  mask = np.ones_like(truth)
+  mask[0, 0, 0, 0] = 0
+  guess = np.full_like(truth, 0.5)  # off by 0.5 in [-1, 1] = 0.25 in [0, 1] units
+  assert masks.missing_mae(guess, truth, mask) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize('spec,message', [
+    ('pixels:0', 'must be in (0, 1)'), ('pixels:1.2', 'must be in (0, 1)'),
+    ('block:28', 'must be 1..27 pixels'), ('block:x', "unknown mask 'block:x'"),
+    ('holes:3', "unknown mask 'holes:3'")])
+def test_bad_masks(spec, message):
+  with pytest.raises(ConfigError) as e:
+    masks.parse(spec, 28)
+  assert message in str(e.value)
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz', n=400)
+
+
+def abp_config(digits, *extra):
+  cfg = configs.get('generator', f'npz:{digits}')
+  config_lib.apply_overrides(cfg, [
+      'data.image_size=28', 'data.channels=1', 'data.batch_size=40', 'model.latent_dim=16',
+      'model.widths=64,32', 'train.log_every=10', 'train.sample_every=1000',
+      'train.ckpt_every=1000', *extra])
+  return config_lib.validate(cfg)
+
+
+def test_abp_learns_and_recovers_missing_pixels(digits, tmp_path):
+  cfg = abp_config(digits, 'train.steps=150', 'data.mask=pixels:0.5')
+  final = generator.train(cfg, str(tmp_path), log=lambda *_: None)
+  lines = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  first, last = lines[0], lines[-1]
+  assert final['steps'] == 150
+  assert last['recon_mae'] < 0.6 * first['recon_mae'], (first, last)
+  # The never-observed half of each image is recovered better than at the start.
+  assert last['recovery_mae'] < 0.7 * first['recovery_mae'], (first, last)
+
+
+def test_resume_keeps_the_persistent_latents(digits, tmp_path):
+  cfg = abp_config(digits, 'train.steps=4', 'train.ckpt_every=4', 'langevin.steps=2')
+  generator.train(cfg, str(tmp_path), log=lambda *_: None)
+  cfg.train.steps = 6
+  generator.train(cfg, str(tmp_path), log=lambda *_: None)
+  read = lambda n: tf.train.load_variable(str(tmp_path / 'checkpoints' / f'ckpt-{n}'),
+                                          'latents/.ATTRIBUTES/VARIABLE_VALUE')
+  before, after = read(4), read(6)
+  changed = np.any(before != after, axis=1)
+  # Steps 5 and 6 revised two batches of 40 latents; the other 280 were restored as saved.
+  assert before.shape == (360, 16)  # 400 digits less the 10% held out
+  assert changed.sum() == 80, changed.sum()
+
+
+def test_cli_rejects_a_latent_size_the_checkpoint_does_not_have(digits, tmp_path):
+  size = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
+  r = helpers.run_tool('train', '--algo=generator', f'--dataset=npz:{digits}', *size,
+                       f'--workdir={tmp_path}', '--smoke')
+  assert r.returncode == 0, r.stderr
+  r = helpers.run_tool('train', f'--workdir={tmp_path}', '--set', 'model.latent_dim=32')
+  assert r.returncode == 2
+  assert 'model.latent_dim: 8 in the checkpoint, 32 requested' in r.stderr, r.stderr
+  r = helpers.run_tool('train', '--algo=generator', f'--workdir={tmp_path / "m"}', '--smoke',
+                       '--set', 'data.mask=block:40')
+  assert r.returncode == 2 and 'must be 1..27 pixels' in r.stderr, r.stderr

@@ -1,0 +1,159 @@
+"""The generator net learned by alternating back-propagation (ABP), from complete or
+incomplete images.
+
+Han, Lu, Zhu, Wu, "Alternating Back-Propagation for Generator Network", AAAI 2017
+(arXiv:1606.08571); shared/ALGORITHMS.md §2.
+
+    h ~ N(0, I_d),   X = g(h; α) + ε,   ε ~ N(0, σ²I)
+
+Each training image keeps its latent h_i across epochs (a [N, d] variable in the checkpoint).
+One step, for a batch of images:
+  inference: h_i ← T Langevin steps on the posterior, warm-started from the kept h_i, with
+             E(h) = ||M ⊙ (X − g(h))||²/(2σ²) + ||h||²/2 (the kernel's reference term, s = 1);
+  learning:  α ← Adam on ||M ⊙ (X − g(h))||²/(2σ²) (`abp_loss`).
+M is the image's fixed mask (1 = observed, core/masks.py); only observed pixels enter.
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+import models
+from core import data as data_lib
+from core import loop
+from core import masks as masks_lib
+from core import runtime
+from core.errors import ConfigError
+from trainers import langevin as langevin_lib
+
+GRID = 64
+
+
+def abp_loss(x, x_hat, mask, sigma):
+  """Negative log-likelihood of the observed pixels, per example, averaged over the batch:
+  mean_i ||M_i ⊙ (X_i − g(h_i))||² / (2σ²)  (Han et al. 2017, eq. 2; incomplete data §4)."""
+  sq = tf.square((x - x_hat) * mask)
+  return tf.reduce_mean(tf.reduce_sum(tf.reshape(sq, [tf.shape(x)[0], -1]), 1)) / (2 * sigma**2)
+
+
+def posterior_energy(generator, x, mask, sigma):
+  """energy_fn for the Langevin kernel: ||M ⊙ (X − g(h))||²/(2σ²) per example (the kernel
+  adds the prior ||h||²/2 as its reference term with s = 1)."""
+  def energy(h):
+    sq = tf.square((x - tf.cast(generator(h, training=False), tf.float32)) * mask)
+    return tf.reduce_sum(tf.reshape(sq, [tf.shape(h)[0], -1]), 1) / (2 * sigma**2)
+  return energy
+
+
+def masked_mae(x, x_hat, weight):
+  """Mean |x − x̂| over pixels where weight = 1, in [0, 1] pixel units (images in [-1, 1])."""
+  weight = tf.broadcast_to(weight, tf.shape(x))
+  return tf.reduce_sum(tf.abs(x - x_hat) * weight) / (2 * tf.maximum(tf.reduce_sum(weight), 1.0))
+
+
+class Generator:
+  """The net, optimizer, RNGs and persistent latents of one ABP run, and its compiled step."""
+
+  def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
+    self.cfg, self.strategy = cfg, strategy
+    d = cfg.data
+    if d.batch_size % strategy.num_replicas_in_sync:
+      raise ConfigError(f'data.batch_size={d.batch_size} does not split over '
+                        f'{strategy.num_replicas_in_sync} replicas')
+    self.shape = (d.image_size, d.image_size, d.channels)
+    self.latent_dim = cfg.model.latent_dim
+    self.train_set = train_set
+    # Fixed per-image masks, uint8 (rebuilt from the seed, so not checkpointed).
+    self.masked = cfg.data.mask not in ('', 'none')
+    self.masks = tf.constant(masks_lib.make(cfg.data.mask, np.arange(len(train_set)),
+                                            d.image_size, seed=cfg.seed).astype(np.uint8)
+                             ) if self.masked else None
+    with strategy.scope():
+      self.model = models.build(cfg.model.name or f'generator/{d.image_size}', self.shape,
+                                latent_dim=self.latent_dim, widths=tuple(cfg.model.widths))
+      self.optimizer = keras.optimizers.Adam(cfg.optim.lr, beta_1=cfg.optim.beta1,
+                                             beta_2=cfg.optim.beta2)
+      self.optimizer.build(self.model.trainable_variables)
+      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)
+    self.rng = tf.random.Generator.from_seed(cfg.seed)
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    # Persistent latents, one per training image, started from the prior.
+    self.latents = tf.Variable(self.rng.normal((len(train_set), self.latent_dim)),
+                               trainable=False, name='latents')
+    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
+        (GRID, self.latent_dim)).astype(np.float32))
+
+  def infer(self, x, mask, h0):
+    lv = self.cfg.langevin
+    return langevin_lib.langevin(
+        posterior_energy(self.model, x, mask, self.cfg.model.sigma), h0, steps=lv.steps,
+        step_size=lv.step_size, noise=lv.noise, ref_sigma=1.0, clip=lv.clip,
+        rng=self.replica_rng)
+
+  def _replica_step(self, idx, x):
+    n = tf.distribute.get_replica_context().num_replicas_in_sync
+    mask = (tf.cast(tf.gather(self.masks, idx), tf.float32) if self.masked
+            else tf.ones_like(x))
+    h, lstats = self.infer(x, mask, tf.gather(self.latents, idx))
+    h = tf.stop_gradient(h)
+    variables = self.model.trainable_variables
+    with tf.GradientTape() as tape:
+      x_hat = tf.cast(self.model(h, training=True), tf.float32)
+      loss = abp_loss(x, x_hat, mask, self.cfg.model.sigma)
+      scaled = loss / tf.cast(n, tf.float32)  # gradients are summed over replicas
+    grads = tape.gradient(scaled, variables)
+    self.optimizer.apply_gradients(zip(grads, variables))
+    metrics = {
+        'loss': loss,
+        'recon_mae': masked_mae(x, x_hat, mask),
+        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
+        'latent_norm': tf.reduce_mean(tf.norm(h, axis=1)),
+        'langevin_energy_start': lstats['energy_start'],
+        'langevin_energy_end': lstats['energy_end'],
+        'langevin_grad_norm': lstats['grad_norm'],
+    }
+    if self.masked:  # the training images' missing pixels were never seen
+      metrics['recovery_mae'] = masked_mae(x, x_hat, 1.0 - mask)
+    return idx, h, metrics
+
+  @tf.function
+  def train_step(self, iterator):
+    idx, x = next(iterator)
+    idx, h, metrics = self.strategy.run(self._replica_step, args=(idx, x))
+    self.latents.scatter_nd_update(self.strategy.gather(idx, 0)[:, None],
+                                   self.strategy.gather(h, 0))
+    return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in metrics.items()}
+
+  def make_iterator(self, start_step: int):
+    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
+                           seed=self.cfg.seed + start_step, with_index=True)
+    return iter(self.strategy.experimental_distribute_dataset(ds))
+
+  def samples(self):
+    return self.model(self.grid_z, training=False).numpy()
+
+  def checkpoint_items(self):
+    return {'generator': self.model, 'optimizer': self.optimizer, 'rng': self.rng,
+            'replica_rng': self.replica_rng, 'latents': self.latents}
+
+  def evaluate(self, workdir):
+    del workdir
+    return {'num_train_images': len(self.train_set), 'mask': self.cfg.data.mask or 'none'}
+
+
+def train(cfg, workdir: str, strategy=None, log=print) -> dict:
+  """Trains a generator by ABP as `cfg` says, in `workdir` (resuming if it can)."""
+  runtime.set_precision(cfg.train.precision)
+  strategy = strategy or tf.distribute.get_strategy()
+  masks_lib.parse(cfg.data.mask, cfg.data.image_size)  # bad masks fail before any work
+  train_set = data_lib.from_config(cfg)
+  d = cfg.data
+  log(f'generator (ABP) on {d.dataset}: {len(train_set)} images of {d.image_size}x'
+      f'{d.image_size}x{d.channels}, latent {cfg.model.latent_dim}, mask {d.mask or "none"}, '
+      f'batch {d.batch_size}, {cfg.train.steps} steps → {workdir}')
+  trainer = Generator(cfg, strategy, train_set)
+  headline = ('loss', 'recon_mae') + (('recovery_mae',) if trainer.masked else ())
+  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
+                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
+                   samples=trainer.samples, evaluate=trainer.evaluate, headline=headline)
+  return loop.run(task, cfg, workdir, log=log)
