@@ -120,3 +120,14 @@ def test_incompatible_resume_requests(digits, tmp_path):
   # config.json missing but checkpoints present.
   os.remove(os.path.join(wd, 'config.json'))
   fails_fast([f'--workdir={wd}'], 'has checkpoints but no config.json', within=5)
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_does_not_bind_the_next(digits, tmp_path):
+  wd = str(tmp_path / 'run')
+  # The digits are 28 px: 32 is too small, and fails after config.json was written.
+  r = train('--algo=descriptor', f'--dataset=npz:{digits}', f'--workdir={wd}', '--smoke')
+  assert r.returncode == 2 and 'too small for image_size=32' in r.stderr, r.stderr
+  assert os.path.isfile(os.path.join(wd, 'config.json'))
+  r = train('--algo=descriptor', f'--dataset=npz:{digits}', f'--workdir={wd}', '--smoke', *SIZE)
+  assert r.returncode == 0, r.stderr
+  assert json.load(open(os.path.join(wd, 'config.json')))['data']['image_size'] == 28
