@@ -14,6 +14,16 @@ def get(algo: str, dataset: str, smoke: bool = False):
   return importlib.import_module(f'configs.{algo}').get_config(dataset, smoke)
 
 
+def start(algo: str, dataset: str):
+  """The shared defaults (core.config.base) for `algo` on `dataset`, at its image size."""
+  from core import config as config_lib  # pylint: disable=g-import-not-at-top
+  c = config_lib.base()
+  c.algo = algo
+  c.data.dataset = dataset
+  c.data.image_size, c.data.channels = image_defaults(dataset)
+  return c
+
+
 def image_defaults(dataset: str):
   """(image_size, channels) a dataset is trained at unless the config says otherwise."""
   if dataset in ('fashion_mnist', 'mnist'):

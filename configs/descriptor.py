@@ -11,14 +11,10 @@ Texture mode:
 Smoke (tests, CI): add --smoke.
 """
 import configs
-from core import config as config_lib
 
 
 def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
-  c = config_lib.base()
-  c.algo = 'descriptor'
-  c.data.dataset = dataset
-  c.data.image_size, c.data.channels = configs.image_defaults(dataset)
+  c = configs.start('descriptor', dataset)
   texture = dataset.startswith('texture:')
   if texture:
     # One exemplar, persistent chains (a buffer as large as the batch, never restarted).

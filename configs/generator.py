@@ -8,14 +8,10 @@
 Smoke (tests, CI): add --smoke.
 """
 import configs
-from core import config as config_lib
 
 
 def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
-  c = config_lib.base()
-  c.algo = 'generator'
-  c.data.dataset = dataset
-  c.data.image_size, c.data.channels = configs.image_defaults(dataset)
+  c = configs.start('generator', dataset)
   c.data.mask = 'none'  # none | pixels:F | block:K (core/masks.py)
   # '': the DCGAN-like net for data.image_size (generator/28, /32, /64).
   c.model = dict(name='', widths=(), latent_dim=100, sigma=0.3)
