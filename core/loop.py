@@ -50,6 +50,7 @@ def _restore(ckpt, manager, workdir):
 def run(task: Task, cfg, workdir: str, log=print) -> dict:
   """Trains until cfg.train.steps, logging, sampling and checkpointing; returns final metrics."""
   t = cfg.train
+  workdir_lib.write_config(workdir, cfg)  # everything downstream rebuilds from it
   ckpt = tf.train.Checkpoint(step=task.step, **task.checkpoint)
   manager = tf.train.CheckpointManager(
       ckpt, os.path.join(workdir, workdir_lib.CHECKPOINTS), max_to_keep=t.keep,

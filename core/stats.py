@@ -1,6 +1,7 @@
-"""Evaluation maths shared by trainers and tools: sample-vs-data statistics.
+"""Evaluation maths shared by trainers and tools: errors, PSNR, sample-vs-data statistics.
 
-(Fréchet distance, KID and PSNR join this file with the evaluation issue.)
+Images are in [-1, 1]; errors are reported in [0, 1] pixel units (the project's convention).
+(Fréchet distance and KID join this file with the evaluation issue.)
 """
 import numpy as np
 
@@ -55,3 +56,14 @@ def matched_noise(exemplar, shape, seed=0):
   e = np.asarray(exemplar, np.float32)
   rng = np.random.default_rng(seed)
   return np.clip(rng.normal(e.mean(), e.std(), shape), -1, 1).astype(np.float32)
+
+
+def mae(a, b) -> float:
+  """Mean |a − b| in [0, 1] pixel units."""
+  return float(np.mean(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))) / 2.0)
+
+
+def psnr(a, b) -> float:
+  """PSNR in dB of images mapped to [0, 1]: 10·log10(1 / MSE)."""
+  mse = float(np.mean(((np.asarray(a, np.float64) - np.asarray(b, np.float64)) / 2.0)**2))
+  return float('inf') if mse == 0 else float(10.0 * np.log10(1.0 / mse))

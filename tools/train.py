@@ -83,7 +83,6 @@ def main(argv):
       print(f'--fresh: the previous run was moved to {moved}')
   elif stored is not None:
     workdir_lib.check_compatible(stored, cfg, FLAGS.workdir)
-  workdir_lib.write_config(FLAGS.workdir, cfg)
 
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()

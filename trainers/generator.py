@@ -13,16 +13,24 @@ One step, for a batch of images:
   learning:  α ← Adam on ||M ⊙ (X − g(h))||²/(2σ²) (`abp_loss`).
 M is the image's fixed mask (1 = observed, core/masks.py); only observed pixels enter.
 """
+import json
+import os
+import time
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 import models
+from core import baselines
 from core import data as data_lib
+from core import images as images_lib
 from core import loop
 from core import masks as masks_lib
 from core import runtime
-from core.errors import ConfigError
+from core import stats
+from core import workdir as workdir_lib
+from core.errors import CheckpointError, ConfigError
 from trainers import langevin as langevin_lib
 
 GRID = 64
@@ -157,3 +165,104 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,
                    samples=trainer.samples, evaluate=trainer.evaluate, headline=headline)
   return loop.run(task, cfg, workdir, log=log)
+
+
+# ------------------------------------------------------------------ test-time inference
+
+
+def restore(workdir: str):
+  """(config, generator) rebuilt from WORKDIR/config.json and its latest checkpoint."""
+  cfg = workdir_lib.stored_config(workdir)
+  if cfg is None:
+    raise CheckpointError(f'{workdir} has no checkpoint; train first '
+                          f'(tools/train --algo=generator --workdir={workdir})')
+  if cfg.algo != 'generator':
+    raise ConfigError(f'{workdir} holds a {cfg.algo} run; this needs a generator run '
+                      f'(--algo=generator)')
+  runtime.set_precision('float32')
+  d = cfg.data
+  model = models.build(cfg.model.name or f'generator/{d.image_size}',
+                       (d.image_size, d.image_size, d.channels),
+                       latent_dim=cfg.model.latent_dim, widths=tuple(cfg.model.widths))
+  path = tf.train.latest_checkpoint(os.path.join(workdir, workdir_lib.CHECKPOINTS))
+  status = tf.train.Checkpoint(generator=model).restore(path).expect_partial()
+  status.assert_existing_objects_matched()
+  return cfg, model
+
+
+def infer_latents(model, x, mask, *, sigma, steps, step_size, noise=False, seed=0,
+                  batch_size=500):
+  """Latents of images x under the frozen generator: `steps` Langevin steps on the posterior
+  from h = 0 (noise off: gradient descent to the posterior mode)."""
+  rng = tf.random.Generator.from_seed(seed)
+  latent_dim = model.input_shape[-1]
+
+  @tf.function
+  def run(xb, mb):
+    h, _ = langevin_lib.langevin(posterior_energy(model, xb, mb, sigma),
+                                 tf.zeros((tf.shape(xb)[0], latent_dim)), steps=steps,
+                                 step_size=step_size, noise=noise, ref_sigma=1.0, rng=rng)
+    return h, tf.cast(model(h, training=False), tf.float32)
+
+  hs, xs = [], []
+  for i in range(0, len(x), batch_size):
+    h, xh = run(tf.constant(x[i:i + batch_size]), tf.constant(mask[i:i + batch_size]))
+    hs.append(h.numpy())
+    xs.append(xh.numpy())
+  return np.concatenate(hs), np.concatenate(xs)
+
+
+def evaluate_test_images(workdir: str, task: str, mask_spec: str = 'none',
+                         num_images: int = 1000, steps: int = 300, log=print) -> dict:
+  """`reconstruct`: latents of held-out test images, g(h) against the originals, and PCA at
+  the same latent size. `recover`: the same on masked test images; the missing pixels are
+  filled with g(h) and compared with the mean-image, nearest-neighbour and biharmonic fills.
+  Writes WORKDIR/{reconstructions,recovered_MASK}.npz, a JSON of errors and a PNG."""
+  if task not in ('reconstruct', 'recover'):
+    raise ConfigError(f'unknown task {task!r}; known: reconstruct, recover')
+  if task == 'recover' and mask_spec in ('', 'none'):
+    raise ConfigError('--task=recover needs --mask=pixels:F or --mask=block:K')
+  if task == 'reconstruct':
+    mask_spec = 'none'
+  cfg, model = restore(workdir)
+  masks_lib.parse(mask_spec, cfg.data.image_size)
+  began = time.time()
+  train = data_lib.to_float(data_lib.from_config(cfg, 'train').images)
+  test_set = data_lib.from_config(cfg, 'test')
+  idx = np.arange(min(num_images, len(test_set)))
+  x = data_lib.to_float(test_set.images[idx])
+  # Test masks from another seed than the training masks.
+  mask = masks_lib.make(mask_spec, idx, cfg.data.image_size, seed=cfg.seed + 1)
+  _, x_hat = infer_latents(model, x, mask, sigma=cfg.model.sigma, steps=steps,
+                           step_size=cfg.langevin.step_size, seed=cfg.seed)
+  d = cfg.model.latent_dim
+  out = {'task': task, 'mask': mask_spec, 'num_images': len(idx), 'latent_dim': d,
+         'inference_steps': steps, 'reference': f'{cfg.data.dataset} test split'}
+  if task == 'reconstruct':
+    pca = baselines.pca_reconstruct(train, x, d, seed=cfg.seed)
+    out['methods'] = {'abp': {'recon_mae': stats.mae(x_hat, x), 'psnr': stats.psnr(x_hat, x)},
+                      f'pca (d={d})': {'recon_mae': stats.mae(pca, x),
+                                       'psnr': stats.psnr(pca, x)}}
+    shown, name = x_hat, 'reconstructions'
+  else:
+    fills = {'abp': np.where(mask > 0, x, x_hat),
+             'mean image': baselines.mean_fill(x, mask, train.mean(0)),
+             'nearest neighbour': baselines.nearest_fill(x, mask),
+             'biharmonic diffusion': baselines.diffusion_fill(x, mask)}
+    out['methods'] = {k: {'recovery_mae': masks_lib.missing_mae(v, x, mask),
+                          'psnr': stats.psnr(v, x)} for k, v in fills.items()}
+    shown, name = fills['abp'], f'recovered_{mask_spec.replace(":", "-")}'
+  out['seconds'] = round(time.time() - began, 1)
+  np.savez_compressed(os.path.join(workdir, f'{name}.npz'), indices=idx,
+                      images=data_lib.to_uint8(shown), masks=mask.astype(np.uint8))
+  json_name = 'reconstruct' if task == 'reconstruct' else name.replace('recovered', 'recover')
+  with open(os.path.join(workdir, f'{json_name}.json'), 'w') as f:
+    json.dump(out, f, indent=2)
+  n = min(16, len(idx))
+  rows = [x[:n]] + ([np.where(mask[:n] > 0, x[:n], -1.0)] if task == 'recover' else []) + [
+      shown[:n]]
+  images_lib.save_png(os.path.join(workdir, f'{name}.png'),
+                      images_lib.grid(np.concatenate(rows), n))
+  for k, v in out['methods'].items():
+    log(f'{k:>22}: ' + ', '.join(f'{m} {val:.4f}' for m, val in v.items()))
+  return out
