@@ -2,6 +2,7 @@
 
 `build(name, image_shape, **kw)` fails with the list of known names.
 """
+from models import deformable
 from models import descriptor
 from models import generator
 
@@ -14,6 +15,7 @@ REGISTRY = {
     'generator/28': generator.generator_28,
     'generator/32': generator.generator_32,
     'generator/64': generator.generator_64,
+    'deformable': deformable.deformable_generator,
 }
 
 

@@ -26,15 +26,16 @@ def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, name='ge
   return keras.Model(inputs, images, name=name)
 
 
-def generator_28(image_shape=(28, 28, 1), latent_dim=100, widths=()):
-  return dcgan_generator(image_shape, latent_dim, base=7, widths=tuple(widths) or (128, 64))
+def generator_28(image_shape=(28, 28, 1), latent_dim=100, widths=(), name='generator'):
+  return dcgan_generator(image_shape, latent_dim, base=7, widths=tuple(widths) or (128, 64),
+                         name=name)
 
 
-def generator_32(image_shape=(32, 32, 3), latent_dim=100, widths=()):
+def generator_32(image_shape=(32, 32, 3), latent_dim=100, widths=(), name='generator'):
   return dcgan_generator(image_shape, latent_dim, base=4,
-                         widths=tuple(widths) or (256, 128, 64))
+                         widths=tuple(widths) or (256, 128, 64), name=name)
 
 
-def generator_64(image_shape=(64, 64, 3), latent_dim=100, widths=()):
+def generator_64(image_shape=(64, 64, 3), latent_dim=100, widths=(), name='generator'):
   return dcgan_generator(image_shape, latent_dim, base=4,
-                         widths=tuple(widths) or (512, 256, 128, 64))
+                         widths=tuple(widths) or (512, 256, 128, 64), name=name)

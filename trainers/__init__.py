@@ -9,6 +9,7 @@ from core.errors import ConfigError
 
 # The one place algorithms are registered.
 ALGORITHMS = {
+    'deformable': 'trainers.generator',  # the ABP trainer with the deformable net
     'descriptor': 'trainers.descriptor',
     'generator': 'trainers.generator',
 }

@@ -58,6 +58,14 @@ def masked_mae(x, x_hat, weight):
   return tf.reduce_sum(tf.abs(x - x_hat) * weight) / (2 * tf.maximum(tf.reduce_sum(weight), 1.0))
 
 
+def build_model(cfg):
+  """The run's generator: cfg.model.name, or the DCGAN-like net for the image size."""
+  d = cfg.data
+  return models.build(cfg.model.name or f'generator/{d.image_size}',
+                      (d.image_size, d.image_size, d.channels),
+                      latent_dim=cfg.model.latent_dim, widths=tuple(cfg.model.widths))
+
+
 class Generator:
   """The net, optimizer, RNGs and persistent latents of one ABP run, and its compiled step."""
 
@@ -76,8 +84,7 @@ class Generator:
                                             d.image_size, seed=cfg.seed).astype(np.uint8)
                              ) if self.masked else None
     with strategy.scope():
-      self.model = models.build(cfg.model.name or f'generator/{d.image_size}', self.shape,
-                                latent_dim=self.latent_dim, widths=tuple(cfg.model.widths))
+      self.model = build_model(cfg)
       self.optimizer = keras.optimizers.Adam(cfg.optim.lr, beta_1=cfg.optim.beta1,
                                              beta_2=cfg.optim.beta2)
       self.optimizer.build(self.model.trainable_variables)
@@ -176,14 +183,11 @@ def restore(workdir: str):
   if cfg is None:
     raise CheckpointError(f'{workdir} has no checkpoint; train first '
                           f'(tools/train --algo=generator --workdir={workdir})')
-  if cfg.algo != 'generator':
+  if cfg.algo not in ('generator', 'deformable'):
     raise ConfigError(f'{workdir} holds a {cfg.algo} run; this needs a generator run '
-                      f'(--algo=generator)')
+                      f'(--algo=generator or deformable)')
   runtime.set_precision('float32')
-  d = cfg.data
-  model = models.build(cfg.model.name or f'generator/{d.image_size}',
-                       (d.image_size, d.image_size, d.channels),
-                       latent_dim=cfg.model.latent_dim, widths=tuple(cfg.model.widths))
+  model = build_model(cfg)
   path = tf.train.latest_checkpoint(os.path.join(workdir, workdir_lib.CHECKPOINTS))
   status = tf.train.Checkpoint(generator=model).restore(path).expect_partial()
   status.assert_existing_objects_matched()
@@ -266,3 +270,36 @@ def evaluate_test_images(workdir: str, task: str, mask_spec: str = 'none',
   for k, v in out['methods'].items():
     log(f'{k:>22}: ' + ', '.join(f'{m} {val:.4f}' for m, val in v.items()))
   return out
+
+
+# ------------------------------------------------------------------ what the latents do
+
+
+def sample(model, n: int = 64, seed: int = 0) -> np.ndarray:
+  """n images g(z), z ~ N(0, I) drawn with `seed`."""
+  z = np.random.default_rng(seed).standard_normal((n, model.input_shape[-1]))
+  return model(z.astype(np.float32), training=False).numpy()
+
+
+def interpolation_grid(model, rows: int = 8, steps: int = 10, seed: int = 0) -> np.ndarray:
+  """Images g((1−t)·z0 + t·z1) for `rows` random pairs and `steps` values of t in [0, 1]:
+  [rows·steps, H, W, C], row-major (one interpolation per row)."""
+  rng = np.random.default_rng(seed)
+  d = model.input_shape[-1]
+  z0, z1 = rng.standard_normal((2, rows, 1, d)).astype(np.float32)
+  t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]
+  z = ((1 - t) * z0 + t * z1).reshape(rows * steps, d)
+  return model(z, training=False).numpy()
+
+
+def geometry_swap(model, pairs: int = 8, seed: int = 0) -> np.ndarray:
+  """For a deformable generator: per random pair (a1, g1), (a2, g2) the images
+  [a1·g1, a1·g2, a2·g2, a2·g1] (appearance·geometry): [pairs·4, H, W, C]."""
+  if not hasattr(model, 'geometry_dim'):
+    raise ConfigError('geometry swapping needs a deformable generator (--algo=deformable)')
+  rng = np.random.default_rng(seed)
+  d, k = model.input_shape[-1], model.geometry_dim
+  z1, z2 = rng.standard_normal((2, pairs, d)).astype(np.float32)
+  swap = lambda za, zg: np.concatenate([za[:, :d - k], zg[:, d - k:]], 1)
+  z = np.stack([z1, swap(z1, z2), z2, swap(z2, z1)], 1).reshape(pairs * 4, d)
+  return model(z, training=False).numpy()
