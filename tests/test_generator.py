@@ -126,5 +126,11 @@ def test_cli_rejects_a_latent_size_the_checkpoint_does_not_have(digits, tmp_path
   assert r.returncode == 2
   assert 'model.latent_dim: 8 in the checkpoint, 32 requested' in r.stderr, r.stderr
   r = helpers.run_tool('train', '--algo=generator', f'--workdir={tmp_path / "m"}', '--smoke',
-                       '--set', 'data.mask=block:40')
+                       '--mask=block:40')
   assert r.returncode == 2 and 'must be 1..27 pixels' in r.stderr, r.stderr
+  r = helpers.run_tool('train', '--algo=generator', f'--workdir={tmp_path / "m"}', '--smoke',
+                       '--mask=pixels:1.0')
+  assert r.returncode == 2 and 'must be in (0, 1)' in r.stderr, r.stderr
+  r = helpers.run_tool('train', '--algo=descriptor', f'--workdir={tmp_path / "m"}', '--smoke',
+                       '--mask=pixels:0.5')
+  assert r.returncode == 2 and "unknown config key 'data.mask'" in r.stderr, r.stderr

@@ -37,6 +37,8 @@ flags.DEFINE_enum('strategy', None, list(config_lib.STRATEGIES),
 flags.DEFINE_integer('replicas', None, 'Mirrored on CPU: number of logical CPU replicas.')
 flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding prepared datasets.')
 flags.DEFINE_bool('download', None, 'Let TFDS download a missing dataset.')
+flags.DEFINE_string('mask', None, 'Generator: learn from incomplete images (data.mask): '
+                    'pixels:F (a fraction F missing at random) or block:K (one K×K block).')
 flags.DEFINE_bool('smoke', False, 'A tiny, seconds-long run of the same code (tests, CI).')
 flags.DEFINE_bool('fresh', False, 'Start over; the previous run is moved to WORKDIR/previous/.')
 flags.mark_flag_as_required('workdir')
@@ -45,7 +47,7 @@ flags.mark_flag_as_required('workdir')
 SHORTCUTS = {'steps': 'train.steps', 'batch_size': 'data.batch_size',
              'precision': 'train.precision', 'strategy': 'train.strategy',
              'replicas': 'train.replicas', 'data_dir': 'data.data_dir',
-             'download': 'data.download'}
+             'download': 'data.download', 'mask': 'data.mask'}
 
 
 def build_config():

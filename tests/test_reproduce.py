@@ -1,0 +1,22 @@
+"""docs/RESULTS.md is generated from docs/results/*.json, never typed."""
+import json
+
+from tools import reproduce
+
+
+def test_render_builds_tables_from_the_records(tmp_path, monkeypatch):
+  (tmp_path / 'docs' / 'results').mkdir(parents=True)
+  monkeypatch.setattr(reproduce, 'ROOT', str(tmp_path))
+  monkeypatch.setattr(reproduce, 'RESULTS', str(tmp_path / 'docs' / 'results'))
+  records = [
+      {'table': 'reconstruction', 'method': m, 'setting': f'd={d}', 'metric': 'recon_mae',
+       'value': v, 'command': f'tools/train d={d}', 'seconds': 12.0}
+      for m, d, v in (('abp', 10, 0.061234), ('pca', 10, 0.0912), ('abp', 20, 0.05),
+                      ('pca', 20, 0.07))]
+  (tmp_path / 'docs' / 'results' / 'generator.json').write_text(json.dumps(records))
+  reproduce.render()
+  text = (tmp_path / 'docs' / 'RESULTS.md').read_text()
+  assert '## generator: reconstruction (recon_mae)' in text
+  assert '| method | d=10 | d=20 |' in text
+  assert '| abp | 0.0612 | 0.0500 |' in text and '| pca | 0.0912 | 0.0700 |' in text
+  assert '- d=10 (12 s): `tools/train d=10`' in text
