@@ -134,3 +134,20 @@ def test_cli_rejects_a_latent_size_the_checkpoint_does_not_have(digits, tmp_path
   r = helpers.run_tool('train', '--algo=descriptor', f'--workdir={tmp_path / "m"}', '--smoke',
                        '--mask=pixels:0.5')
   assert r.returncode == 2 and "unknown config key 'data.mask'" in r.stderr, r.stderr
+
+
+def test_mirrored_two_replicas_update_exactly_the_visited_latents(digits, tmp_path):
+  size = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
+  r = helpers.run_tool('train', '--algo=generator', f'--dataset=npz:{digits}', *size,
+                       f'--workdir={tmp_path}', '--smoke', '--strategy=mirrored',
+                       '--replicas=2', '--mask=pixels:0.5')
+  assert r.returncode == 0, r.stderr
+  assert '100%' in r.stderr
+  latents = tf.train.load_variable(str(tmp_path / 'checkpoints' / 'ckpt-6'),
+                                   'latents/.ATTRIBUTES/VARIABLE_VALUE')
+  # The latents start as the first draw of the seeded generator (seed 0).
+  start = tf.random.Generator.from_seed(0).normal(latents.shape).numpy()
+  changed = np.any(latents != start, axis=1)
+  # 200 smoke images (capped after the held-out split); 6 steps × 20 = 120 distinct images
+  # visited in the first epoch, so exactly 120 rows moved and 80 kept their first draw.
+  assert latents.shape == (200, 8) and changed.sum() == 120, changed.sum()

@@ -75,7 +75,6 @@ class Generator:
     if d.batch_size % strategy.num_replicas_in_sync:
       raise ConfigError(f'data.batch_size={d.batch_size} does not split over '
                         f'{strategy.num_replicas_in_sync} replicas')
-    self.shape = (d.image_size, d.image_size, d.channels)
     self.latent_dim = cfg.model.latent_dim
     self.train_set = train_set
     # Fixed per-image masks, uint8 (rebuilt from the seed, so not checkpointed).
