@@ -101,6 +101,10 @@ def render():
       for m in methods:
         cells = [f'{value[(m, s)]:.4f}' if (m, s) in value else '' for s in settings]
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+      best = {s: min((v, m) for (m, s2), v in value.items() if s2 == s)[1] for s in settings}
+      lines += ['', 'Lowest error: ' + '; '.join(
+          f'{m} at {", ".join(s for s in settings if best[s] == m)}'
+          for m in dict.fromkeys(best.values())) + '.']
       lines += ['', 'Commands and wall times on this machine (2-core CPU):', '']
       for s in settings:
         r = next(r for r in rows if r['setting'] == s)
