@@ -6,6 +6,7 @@ import time
 import pytest
 
 from tests import helpers
+from trainers import ALGORITHMS
 
 
 @pytest.fixture(scope='module')
@@ -84,7 +85,7 @@ def test_missing_dataset_fails_within_seconds_with_the_ways_to_get_it(tmp_path):
 
 
 @pytest.mark.parametrize('args,message', [
-    (['--algo=gan'], "unknown algorithm 'gan'; known: descriptor"),
+    (['--algo=gan'], f"unknown algorithm 'gan'; known: {', '.join(sorted(ALGORITHMS))}"),
     (['--dataset=imagenet'], "unknown dataset 'imagenet'"),
     (['--set', 'train.stepz=4'], "unknown config key 'train.stepz'; did you mean train.steps"),
     (['--set', 'langevin.steps=many'], 'langevin.steps takes a int'),
