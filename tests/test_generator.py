@@ -10,6 +10,7 @@ from core import config as config_lib
 from core import masks
 from core.errors import ConfigError
 from tests import helpers
+from trainers import descriptor
 from trainers import generator
 from trainers import langevin as L
 
@@ -151,3 +152,13 @@ def test_mirrored_two_replicas_update_exactly_the_visited_latents(digits, tmp_pa
   # 200 smoke images (capped after the held-out split); 6 steps × 20 = 120 distinct images
   # visited in the first epoch, so exactly 120 rows moved and 80 kept their first draw.
   assert latents.shape == (200, 8) and changed.sum() == 120, changed.sum()
+
+
+@pytest.mark.parametrize('algo', ['descriptor', 'generator'])
+def test_xla_langevin_inside_the_training_step(digits, tmp_path, algo):
+  cfg = configs.get(algo, f'npz:{digits}', smoke=True)
+  config_lib.apply_overrides(cfg, ['data.image_size=28', 'data.channels=1', 'train.steps=2',
+                                   'langevin.jit_compile=true'])
+  module = {'generator': generator, 'descriptor': descriptor}[algo]
+  final = module.train(config_lib.validate(cfg), str(tmp_path), log=lambda *_: None)
+  assert final['steps'] == 2 and np.isfinite(final['last']['loss'])

@@ -95,6 +95,8 @@ class Generator:
                                trainable=False, name='latents')
     self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
         (GRID, self.latent_dim)).astype(np.float32))
+    self.infer_fn = (tf.function(self.infer, jit_compile=True) if cfg.langevin.jit_compile
+                     else self.infer)
 
   def infer(self, x, mask, h0):
     lv = self.cfg.langevin
@@ -107,7 +109,7 @@ class Generator:
     n = tf.distribute.get_replica_context().num_replicas_in_sync
     mask = (tf.cast(tf.gather(self.masks, idx), tf.float32) if self.masked
             else tf.ones_like(x))
-    h, lstats = self.infer(x, mask, tf.gather(self.latents, idx))
+    h, lstats = self.infer_fn(x, mask, tf.gather(self.latents, idx))
     h = tf.stop_gradient(h)
     variables = self.model.trainable_variables
     with tf.GradientTape() as tape:
