@@ -101,7 +101,7 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
   except KeyboardInterrupt:
     if step > start:
       last_good = manager.save(checkpoint_number=step)
-    bar.close()
+    bar.close()  # before the message, so it is not drawn over
     log(f'interrupted at step {step}; saved {last_good}; rerun the same command to resume')
     raise
   finally:

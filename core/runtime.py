@@ -42,6 +42,14 @@ def make_strategy(name: str = 'default', replicas: int = 0) -> tf.distribute.Str
       devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 
+def check_batch(batch_size: int, strategy: tf.distribute.Strategy):
+  """ConfigError unless the global batch splits evenly over the strategy's replicas."""
+  replicas = strategy.num_replicas_in_sync
+  if batch_size % replicas:
+    raise ConfigError(f'data.batch_size={batch_size} does not split over {replicas} '
+                      f'replicas; use a multiple of {replicas}')
+
+
 def set_precision(policy: str):
   """Keras global dtype policy: `float32` or `mixed_bfloat16` (bf16 compute, f32 variables)."""
   import keras  # pylint: disable=g-import-not-at-top

@@ -69,10 +69,7 @@ class Descriptor:
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     self.cfg, self.strategy = cfg, strategy
     d, lv = cfg.data, cfg.langevin
-    replicas = strategy.num_replicas_in_sync
-    if d.batch_size % replicas:
-      raise ConfigError(f'data.batch_size={d.batch_size} does not split over {replicas} '
-                        f'replicas; use a multiple of {replicas}')
+    runtime.check_batch(d.batch_size, strategy)
     if lv.init not in ('noise', 'zeros', 'data_mean', 'buffer'):
       raise ConfigError(f'langevin.init must be noise, zeros, data_mean or buffer, '
                         f'not {lv.init!r}')

@@ -72,9 +72,7 @@ class Generator:
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     self.cfg, self.strategy = cfg, strategy
     d = cfg.data
-    if d.batch_size % strategy.num_replicas_in_sync:
-      raise ConfigError(f'data.batch_size={d.batch_size} does not split over '
-                        f'{strategy.num_replicas_in_sync} replicas')
+    runtime.check_batch(d.batch_size, strategy)
     self.latent_dim = cfg.model.latent_dim
     self.train_set = train_set
     # Fixed per-image masks, uint8 (rebuilt from the seed, so not checkpointed).
