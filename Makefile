@@ -29,7 +29,7 @@ data: setup
 	$(PY) -m tools.fetch_data fashion_mnist
 
 train: data
-	tools/train --algo=descriptor --dataset=fashion_mnist --workdir=$(WORKDIR)
+	tools/train --algo=triangle --dataset=fashion_mnist --workdir=$(WORKDIR)
 
 test: setup
 	$(PY) -m pytest -q tests

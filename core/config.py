@@ -58,6 +58,7 @@ def base() -> ml_collections.ConfigDict:
       precision='float32',  # float32 | mixed_bfloat16
       strategy='default',  # default | mirrored
       replicas=0,  # mirrored on CPU: number of logical CPU devices (0: all GPUs, else 2)
+      time_budget=0.0,  # stop after this many seconds of training (0: run all steps)
   )
   c.eval = dict(num_samples=64)
   c.export = dict()

@@ -2,6 +2,8 @@
 
 Resume order: build nets, optimizers, RNGs and chains (the trainer) → restore the latest
 checkpoint if any → rebuild the data iterator seeded with the restored step → train.
+Training stops at cfg.train.steps, or earlier once cfg.train.time_budget seconds (if > 0) of
+this session have passed (wall-clock comparisons such as the plain-VAE reference use that).
 Every step returns a metrics dict; a NaN/inf in any of them stops the run before anything
 is saved, naming the step and the last good checkpoint. Ctrl-C saves a checkpoint first.
 """
@@ -30,7 +32,8 @@ class Task:
   train_step: Callable[[Any], dict]  # iterator → metrics (scalar tensors); one update
   make_iterator: Callable[[int], Any]  # start step → (distributed) iterator of batches
   samples: Callable[[], np.ndarray]  # current samples in [-1, 1] for the grid
-  evaluate: Callable[[str], dict] = lambda workdir: {}  # final evaluation → metrics.json
+  # Final evaluation → metrics.json: (workdir, seconds this session trained) → dict.
+  evaluate: Callable[[str, float], dict] = lambda workdir, seconds: {}
   headline: tuple[str, ...] = ('loss',)  # metrics shown on the progress bar
 
 
@@ -67,13 +70,16 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
   iterator = task.make_iterator(start)
   writer = tf.summary.create_file_writer(workdir)
   tty = sys.stderr.isatty()
-  bar = tqdm.tqdm(total=t.steps, initial=start, unit='it', dynamic_ncols=True,
+  budget = t.get('time_budget', 0.0)
+  # A run bounded by wall-clock time shows its step count and rate, not a step-count ETA.
+  bar = tqdm.tqdm(total=None if budget else t.steps, initial=start, unit='it',
+                  desc=f'{budget:.0f} s budget' if budget else None, dynamic_ncols=True,
                   mininterval=0.5 if tty else 30.0, file=sys.stderr, smoothing=0.05)
   began, metrics = time.time(), {}
   step = start
   try:
     with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as jsonl, writer.as_default():
-      while step < t.steps:
+      while step < t.steps and not (budget and time.time() - began >= budget):
         metrics = {k: float(v) for k, v in task.train_step(iterator).items()}
         bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
         if bad:
@@ -109,9 +115,16 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
     writer.flush()
 
   elapsed = time.time() - began
+  if step < t.steps:  # the time budget ran out
+    log(f'stopped at step {step}: train.time_budget={budget:g} s used up')
+    if step > start and step % t.ckpt_every:
+      manager.save(checkpoint_number=step)
+    if step > start and step % t.sample_every:
+      images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'),
+                          images_lib.grid(task.samples()))
   final = {'steps': step, 'wall_seconds': round(elapsed, 1),
            'steps_per_second': round((step - start) / max(elapsed, 1e-9), 3),
-           'last': metrics, **task.evaluate(workdir)}
+           'last': metrics, **task.evaluate(workdir, elapsed)}
   with open(os.path.join(workdir, 'metrics.json'), 'w') as f:
     json.dump(final, f, indent=2, default=float)
   log(f'done: {step} steps in {elapsed:.0f} s; samples in {workdir}/samples, '

@@ -4,6 +4,7 @@
 """
 from models import deformable
 from models import descriptor
+from models import encoder
 from models import generator
 
 # The one place nets are registered: name → builder(image_shape, **kw).
@@ -16,6 +17,9 @@ REGISTRY = {
     'generator/32': generator.generator_32,
     'generator/64': generator.generator_64,
     'deformable': deformable.deformable_generator,
+    'encoder/28': encoder.encoder_28,
+    'encoder/32': encoder.encoder_32,
+    'encoder/64': encoder.encoder_64,
 }
 
 

@@ -13,39 +13,48 @@ import keras
 from keras import layers
 
 
-def _score(x, out_units, name):
+def _score(x, out_units, name, wrap=lambda layer: layer):
   x = layers.Flatten()(x)
-  x = layers.Dense(out_units, dtype='float32', name='score_units')(x)
+  x = wrap(layers.Dense(out_units, dtype='float32', name='score_units'))(x)
   return layers.Lambda(lambda t: keras.ops.sum(t, axis=-1), dtype='float32', name=name)(x)
 
 
 def dataset_descriptor(image_shape, *, widths=(64, 128, 256), kernels=(5, 3, 3),
-                       strides=(2, 2, 1), out_units=100, leak=0.2, name='descriptor'):
-  """conv stack with leaky ReLU, then dense `out_units`; f = sum of the dense outputs."""
+                       strides=(2, 2, 1), out_units=100, leak=0.2, spectral_norm=False,
+                       name='descriptor'):
+  """conv stack with leaky ReLU, then dense `out_units`; f = sum of the dense outputs.
+
+  spectral_norm=True wraps every layer in Keras's SpectralNormalization (Miyato et al.,
+  "Spectral Normalization for Generative Adversarial Networks", ICLR 2018): f becomes
+  Lipschitz, so a generator that descends it (the divergence triangle) follows a smooth
+  gradient instead of the high-frequency one an unconstrained net offers.
+  """
+  wrap = layers.SpectralNormalization if spectral_norm else (lambda layer: layer)
   if not (len(widths) == len(kernels) == len(strides)):
     raise ValueError(f'widths, kernels, strides must have one entry per layer: '
                      f'{widths}, {kernels}, {strides}')
   inputs = keras.Input(image_shape, name='images')
   x = inputs
   for i, (w, k, s) in enumerate(zip(widths, kernels, strides)):
-    x = layers.Conv2D(w, k, strides=s, padding='same', name=f'conv{i + 1}')(x)
+    x = wrap(layers.Conv2D(w, k, strides=s, padding='same', name=f'conv{i + 1}'))(x)
     x = layers.LeakyReLU(leak, name=f'lrelu{i + 1}')(x)
-  return keras.Model(inputs, _score(x, out_units, 'f'), name=name)
+  return keras.Model(inputs, _score(x, out_units, 'f', wrap), name=name)
 
 
-def descriptor_28(image_shape=(28, 28, 1), widths=(), out_units=100):
+def descriptor_28(image_shape=(28, 28, 1), widths=(), out_units=100, spectral_norm=False):
   return dataset_descriptor(image_shape, widths=tuple(widths) or (64, 128, 256),
-                            out_units=out_units)
+                            out_units=out_units, spectral_norm=spectral_norm)
 
 
-def descriptor_32(image_shape=(32, 32, 3), widths=(), out_units=100):
+def descriptor_32(image_shape=(32, 32, 3), widths=(), out_units=100, spectral_norm=False):
   return dataset_descriptor(image_shape, widths=tuple(widths) or (64, 128, 256),
-                            out_units=out_units)
+                            out_units=out_units, spectral_norm=spectral_norm)
 
 
-def descriptor_64(image_shape=(64, 64, 3), widths=(), out_units=100):
+def descriptor_64(image_shape=(64, 64, 3), widths=(), out_units=100, spectral_norm=False):
   return dataset_descriptor(image_shape, widths=tuple(widths) or (64, 128, 256, 512),
-                            kernels=(5, 3, 3, 3), strides=(2, 2, 2, 1), out_units=out_units)
+                            kernels=(5, 3, 3, 3), strides=(2, 2, 2, 1), out_units=out_units,
+                            spectral_norm=spectral_norm)
 
 
 def texture_descriptor(image_shape, widths=(), out_units=0, leak=0.2):

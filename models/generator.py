@@ -9,8 +9,17 @@ import keras
 from keras import layers
 
 
-def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, name='generator'):
-  """dense → base×base×widths[0] → one stride-2 transposed conv per further width → image."""
+def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, upsample='transpose',
+                    name='generator'):
+  """dense → base×base×widths[0] → one ×2 upsampling per further width → image.
+
+  upsample='transpose': stride-2 4×4 transposed convolutions (DCGAN). 'resize': nearest-
+  neighbour ×2 then a 3×3 convolution (Odena, Dumoulin, Olah, "Deconvolution and
+  Checkerboard Artifacts", Distill 2016): the transposed convolution's uneven overlap leaves
+  a checkerboard that a generator trained against an energy (the triangle) amplifies.
+  """
+  if upsample not in ('transpose', 'resize'):
+    raise ValueError(f'upsample must be transpose or resize, not {upsample!r}')
   size, _, channels = image_shape
   if base * 2**len(widths) != size:
     raise ValueError(f'{base} * 2^{len(widths)} != image size {size}')
@@ -18,24 +27,36 @@ def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, name='ge
   x = layers.Dense(base * base * widths[0], name='project')(inputs)
   x = layers.LeakyReLU(leak)(x)
   x = layers.Reshape((base, base, widths[0]))(x)
+  def up(x, width, name):
+    if upsample == 'transpose':
+      return layers.Conv2DTranspose(width, 4, strides=2, padding='same', name=name)(x)
+    # Resizing to the static size (= UpSampling2D's nearest ×2, value for value) keeps the
+    # spatial shape known, which TFLite's full-int8 conversion needs (export/tflite.py).
+    h, w = x.shape[1], x.shape[2]
+    x = layers.Resizing(2 * h, 2 * w, interpolation='nearest', name=f'{name}_resize')(x)
+    return layers.Conv2D(width, 3, padding='same', name=name)(x)
+
   for i, w in enumerate(widths[1:]):
-    x = layers.Conv2DTranspose(w, 4, strides=2, padding='same', name=f'up{i + 1}')(x)
-    x = layers.LeakyReLU(leak)(x)
-  x = layers.Conv2DTranspose(channels, 4, strides=2, padding='same', name='to_image')(x)
+    x = layers.LeakyReLU(leak)(up(x, w, f'up{i + 1}'))
+  x = up(x, channels, 'to_image')
   images = layers.Activation('tanh', dtype='float32', name='images')(x)
   return keras.Model(inputs, images, name=name)
 
 
-def generator_28(image_shape=(28, 28, 1), latent_dim=100, widths=(), name='generator'):
+def generator_28(image_shape=(28, 28, 1), latent_dim=100, widths=(), upsample='transpose',
+                 name='generator'):
   return dcgan_generator(image_shape, latent_dim, base=7, widths=tuple(widths) or (128, 64),
+                         upsample=upsample, name=name)
+
+
+def generator_32(image_shape=(32, 32, 3), latent_dim=100, widths=(), upsample='transpose',
+                 name='generator'):
+  return dcgan_generator(image_shape, latent_dim, base=4,
+                         widths=tuple(widths) or (256, 128, 64), upsample=upsample, name=name)
+
+
+def generator_64(image_shape=(64, 64, 3), latent_dim=100, widths=(), upsample='transpose',
+                 name='generator'):
+  return dcgan_generator(image_shape, latent_dim, base=4,
+                         widths=tuple(widths) or (512, 256, 128, 64), upsample=upsample,
                          name=name)
-
-
-def generator_32(image_shape=(32, 32, 3), latent_dim=100, widths=(), name='generator'):
-  return dcgan_generator(image_shape, latent_dim, base=4,
-                         widths=tuple(widths) or (256, 128, 64), name=name)
-
-
-def generator_64(image_shape=(64, 64, 3), latent_dim=100, widths=(), name='generator'):
-  return dcgan_generator(image_shape, latent_dim, base=4,
-                         widths=tuple(widths) or (512, 256, 128, 64), name=name)

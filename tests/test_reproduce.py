@@ -20,4 +20,4 @@ def test_render_builds_tables_from_the_records(tmp_path, monkeypatch):
   assert '| method | d=10 | d=20 |' in text
   assert '| abp | 0.0612 | 0.0500 |' in text and '| pca | 0.0912 | 0.0700 |' in text
   assert '- d=10 (12 s): `tools/train d=10`' in text
-  assert 'Lowest error: abp at d=10, d=20.' in text
+  assert 'Lowest recon_mae: abp at d=10, d=20.' in text

@@ -1,6 +1,7 @@
 """Reproduction tables: run every row's commands, time them, and write the results.
 
   python -m tools.reproduce --table=generator          # runs, then rewrites the docs
+  python -m tools.reproduce --table=coop_triangle      # CoopNets, triangle, plain VAE
   python -m tools.reproduce --render                   # only rebuild docs/RESULTS.md
 
 Each row is a real `tools/train` + `tools/evaluate` run on this machine; its command line and
@@ -22,7 +23,8 @@ from tools import cli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'docs', 'results')
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('table', None, ['generator'], 'Which table to reproduce.')
+TABLES = ('generator', 'coop_triangle')
+flags.DEFINE_enum('table', None, list(TABLES), 'Which table to reproduce.')
 flags.DEFINE_bool('render', False, 'Only regenerate docs/RESULTS.md from docs/results/*.json.')
 flags.DEFINE_string('runs', 'runs/reproduce', 'Where runs are kept (relative to the repository).')
 flags.DEFINE_integer('steps', 700, 'Training steps per run.')
@@ -35,6 +37,13 @@ LATENT_SIZES = (10, 20, 40, 100, 200)
 MASKS = (('P.5', 'pixels:0.5'), ('P.7', 'pixels:0.7'), ('P.9', 'pixels:0.9'),
          ('block:9', 'block:9'), ('block:13', 'block:13'))
 RECOVERY_LATENT = 40
+
+# Completion blocks of the coop_triangle table: the seed's M30/M40/M50 on 64×64 images cover
+# 22%, 39% and 61% of the image; 13, 17 and 22 pixels of 28×28 cover the same shares.
+COMPLETION_BLOCKS = (('M30 (block:13)', 'block:13'), ('M40 (block:17)', 'block:17'),
+                     ('M50 (block:22)', 'block:22'))
+# Metrics where higher is better; every other metric is lower-is-better.
+HIGHER_IS_BETTER = ('completion_psnr', 'psnr')
 
 
 def _run(args):
@@ -83,11 +92,70 @@ def generator_table():
   return records
 
 
+def _load(workdir, name):
+  with open(os.path.join(ROOT, workdir, name)) as f:
+    return json.load(f)
+
+
+def coop_triangle_table():
+  """Sample quality (Fréchet distance, KID on the project classifier's features) of CoopNets
+  (descriptor and generator), the triangle and a plain VAE trained for the triangle's wall
+  time, beside real and blurred test images; CoopNets completion vs interpolation; the
+  triangle's test reconstructions. All with the algorithms' default configs."""
+  records = []
+  setting = 'Fashion-MNIST'
+
+  def add(table, method, setting, metric, value, command, seconds):
+    records.append({'table': table, 'method': method, 'setting': setting, 'metric': metric,
+                    'value': float(value), 'command': command, 'seconds': seconds})
+
+  # The triangle: `make train`'s command. Its final evaluation also trains the plain VAE for
+  # the same wall-clock time and scores the reference images.
+  tri = os.path.join(FLAGS.runs, 'triangle')
+  command, seconds = _run(['tools.train', '--algo=triangle', '--dataset=fashion_mnist',
+                           '--fresh', f'--workdir={tri}'])
+  out = _load(tri, 'metrics.json')
+  names = {'triangle generator': 'triangle generator', 'real_vs_real': 'real test images',
+           'blurred_real': 'blurred test images (σ 1.5 px)'}
+  for name, row in out['sample_quality']['rows'].items():
+    method = names.get(name, name.replace('plain VAE', 'plain VAE, same wall clock'))
+    for metric in ('fd', 'kid'):
+      add(f'sample quality ({metric})', method, setting, metric, row[metric], command, seconds)
+  add('reconstruction', 'triangle (encoder)', 'test images', 'recon_mae',
+      out['test_recon_mae'], command, seconds)
+  vae = _load(os.path.join(tri, 'vae_reference'), 'metrics.json')
+  add('reconstruction', 'plain VAE, same wall clock', 'test images', 'recon_mae',
+      vae['test_recon_mae'], command, seconds)
+
+  # CoopNets: both nets' samples, then completion of block-masked test images.
+  coop = os.path.join(FLAGS.runs, 'coopnets')
+  command, seconds = _run(['tools.train', '--algo=coopnets', '--dataset=fashion_mnist',
+                           '--fresh', f'--workdir={coop}'])
+  out = _load(coop, 'metrics.json')
+  for name in ('coopnets descriptor', 'coopnets generator'):
+    row = out['sample_quality']['rows'][name]
+    method = name.replace('coopnets', 'CoopNets')
+    for metric in ('fd', 'kid'):
+      add(f'sample quality ({metric})', method, setting, metric, row[metric], command, seconds)
+  for label, spec in COMPLETION_BLOCKS:
+    c, s = _run(['tools.evaluate', '--task=complete', f'--mask={spec}', f'--workdir={coop}',
+                 f'--num_images={FLAGS.num_images}'])
+    result = _load(coop, f'complete_{spec.replace(":", "-")}.json')
+    for method, metrics in result['methods'].items():
+      for metric in ('completion_mae', 'completion_psnr'):
+        add(f'completion ({metric})', method, label, metric, metrics[metric],
+            f'{command} && {c}', round(seconds + s, 1))
+  return records
+
+
 def render():
   """docs/RESULTS.md from docs/results/*.json: one table per (file, table), methods × settings."""
   lines = ['# Reproduction results', '',
            'Generated by `python -m tools.reproduce` from `docs/results/*.json`; do not edit.',
-           'Errors are mean absolute errors in [0, 1] pixel units (lower is better).', '']
+           'Errors are mean absolute errors in [0, 1] pixel units and PSNR is on [0, 1] images.',
+           'fd: Fréchet distance, kid: kernel inception distance, both on the project '
+           'classifier\'s', 'penultimate features against 5,000 held-out test images '
+           '(trainers/scoring.py); lower is better.', '']
   for fname in sorted(f for f in os.listdir(RESULTS) if f.endswith('.json')):
     records = json.load(open(os.path.join(RESULTS, fname)))
     for table in dict.fromkeys(r['table'] for r in records):
@@ -101,8 +169,11 @@ def render():
       for m in methods:
         cells = [f'{value[(m, s)]:.4f}' if (m, s) in value else '' for s in settings]
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
-      best = {s: min((v, m) for (m, s2), v in value.items() if s2 == s)[1] for s in settings}
-      lines += ['', 'Lowest error: ' + '; '.join(
+      metric = rows[0]['metric']
+      pick = max if metric in HIGHER_IS_BETTER else min
+      best = {s: pick((v, m) for (m, s2), v in value.items() if s2 == s)[1] for s in settings}
+      word = 'Highest' if pick is max else 'Lowest'
+      lines += ['', f'{word} {metric}: ' + '; '.join(
           f'{m} at {", ".join(s for s in settings if best[s] == m)}'
           for m in dict.fromkeys(best.values())) + '.']
       lines += ['', 'Commands and wall times on this machine (2-core CPU):', '']
@@ -119,8 +190,9 @@ def main(argv):
     raise ConfigError(f'unexpected arguments {" ".join(argv[1:])}')
   if not FLAGS.render:
     if not FLAGS.table:
-      raise ConfigError('pass --table=generator, or --render to rebuild docs/RESULTS.md')
-    records = generator_table()
+      raise ConfigError(f'pass --table={"|".join(TABLES)}, or --render to rebuild '
+                        f'docs/RESULTS.md')
+    records = generator_table() if FLAGS.table == 'generator' else coop_triangle_table()
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f'{FLAGS.table}.json'), 'w') as f:
       json.dump(records, f, indent=1)

@@ -9,9 +9,12 @@ from core.errors import ConfigError
 
 # The one place algorithms are registered.
 ALGORITHMS = {
+    'coopnets': 'trainers.coopnets',
     'deformable': 'trainers.generator',  # the ABP trainer with the deformable net
     'descriptor': 'trainers.descriptor',
     'generator': 'trainers.generator',
+    'triangle': 'trainers.triangle',
+    'vae': 'trainers.triangle',  # the triangle with the descriptor switched off
 }
 
 

@@ -194,7 +194,8 @@ class Descriptor:
       items['chains'] = self.chains
     return items
 
-  def evaluate(self, workdir):
+  def evaluate(self, workdir, seconds=0.0):
+    del seconds
     """Sample statistics against the data's; for one exemplar, Gram-matrix distances and
     WORKDIR/texture.png (exemplar | samples | white noise with the exemplar's mean and std)."""
     samples = self.last.numpy()

@@ -29,11 +29,12 @@ from core import loop
 from core import masks as masks_lib
 from core import runtime
 from core import stats
-from core import workdir as workdir_lib
-from core.errors import CheckpointError, ConfigError
+from core.errors import ConfigError
 from trainers import langevin as langevin_lib
 
 GRID = 64
+# Runs whose checkpoint holds a generator (tools/sample reads any of them).
+GENERATOR_RUNS = ('generator', 'deformable', 'coopnets', 'triangle', 'vae')
 
 
 def abp_loss(x, x_hat, mask, sigma):
@@ -150,8 +151,8 @@ class Generator:
     return {'generator': self.model, 'optimizer': self.optimizer, 'rng': self.rng,
             'replica_rng': self.replica_rng, 'latents': self.latents}
 
-  def evaluate(self, workdir):
-    del workdir
+  def evaluate(self, workdir, seconds=0.0):
+    del workdir, seconds
     return {'num_train_images': len(self.train_set), 'mask': self.cfg.data.mask or 'none'}
 
 
@@ -177,20 +178,11 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
 
 
 def restore(workdir: str):
-  """(config, generator) rebuilt from WORKDIR/config.json and its latest checkpoint."""
-  cfg = workdir_lib.stored_config(workdir)
-  if cfg is None:
-    raise CheckpointError(f'{workdir} has no checkpoint; train first '
-                          f'(tools/train --algo=generator --workdir={workdir})')
-  if cfg.algo not in ('generator', 'deformable'):
-    raise ConfigError(f'{workdir} holds a {cfg.algo} run; this needs a generator run '
-                      f'(--algo=generator or deformable)')
-  runtime.set_precision('float32')
-  model = build_model(cfg)
-  path = tf.train.latest_checkpoint(os.path.join(workdir, workdir_lib.CHECKPOINTS))
-  status = tf.train.Checkpoint(generator=model).restore(path).expect_partial()
-  status.assert_existing_objects_matched()
-  return cfg, model
+  """(config, generator) rebuilt from WORKDIR/config.json and its latest checkpoint (any run
+  with a generator: generator, deformable, coopnets, triangle, vae)."""
+  from trainers import evaluation  # pylint: disable=g-import-not-at-top
+  cfg, built = evaluation.restore(workdir, ('generator',), algos=GENERATOR_RUNS)
+  return cfg, built['generator']
 
 
 def infer_latents(model, x, mask, *, sigma, steps, step_size, noise=False, seed=0,

@@ -1,0 +1,259 @@
+"""CoopNets: the descriptor and the generator teach each other by MCMC.
+
+Xie, Lu, Gao, Wu, "Cooperative Learning of Energy-Based Model and Latent Variable Model via
+MCMC Teaching", AAAI 2018 (and TPAMI 2020, arXiv:1609.09408); shared/ALGORITHMS.md §4.
+
+One iteration, a batch of m latents h_j ~ N(0, I):
+  1. the generator drafts       X̂_j = g(h_j; α)
+  2. the descriptor revises     X̃_j = T_d Langevin steps under E(X) = ||X||²/(2s²) − f(X; θ)
+                                 from X̂_j (chains are not persistent)
+  3. (T_g ≥ 1) the generator infers h̃_j by T_g posterior Langevin steps on X̃_j from h_j;
+     T_g = 0 (default): h̃_j = h_j, the latents are known
+  4. the descriptor learns      θ ← Adam on mean f(X̃) − mean f(X_obs)
+  5. the generator learns       α ← Adam on mean ||X̃_j − g(h̃_j; α)||²/(2σ²)
+Both nets sample: the generator in one pass, the descriptor by revising generator drafts.
+"""
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from core import baselines
+from core import data as data_lib
+from core import images as images_lib
+from core import loop
+from core import masks as masks_lib
+from core import runtime
+from core import stats
+from trainers import descriptor as descriptor_lib
+from trainers import evaluation
+from trainers import generator as generator_lib
+from trainers import langevin as langevin_lib
+from trainers import nets
+
+GRID = 32  # generator drafts and their revisions, one above the other in the sample grid
+
+
+class CoopNets:
+  """Descriptor, generator, optimizers and RNGs of one CoopNets run, and its compiled step."""
+
+  def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
+    self.cfg, self.strategy = cfg, strategy
+    b = cfg.data.batch_size
+    runtime.check_batch(b, strategy)
+    self.train_set = train_set
+    o = cfg.optim
+    with strategy.scope():
+      self.descriptor = nets.build(cfg, 'descriptor')
+      self.generator = nets.build(cfg, 'generator')
+      self.desc_opt = keras.optimizers.Adam(o.lr, beta_1=o.beta1, beta_2=o.beta2,
+                                            global_clipnorm=o.clipnorm or None)
+      self.gen_opt = keras.optimizers.Adam(o.gen_lr, beta_1=o.beta1, beta_2=o.beta2,
+                                           global_clipnorm=o.clipnorm or None)
+      self.desc_opt.build(self.descriptor.trainable_variables)
+      self.gen_opt.build(self.generator.trainable_variables)
+      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)  # Langevin noise
+    self.rng = tf.random.Generator.from_seed(cfg.seed)  # latents, drawn globally
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    d = self.latent_dim = cfg.model.latent_dim
+    shape = nets.image_shape(cfg)
+    # The last global batch, for the sample grid and for tests (not checkpointed).
+    self.last = {k: tf.Variable(tf.zeros(s), trainable=False) for k, s in (
+        ('latents', (b, d)), ('inferred', (b, d)), ('drafts', (b,) + shape),
+        ('revisions', (b,) + shape))}
+    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
+        (GRID, d)).astype(np.float32))
+    self.revise_fn = tf.function(
+        lambda x0: nets.revise(self.descriptor, x0, cfg.langevin, self.replica_rng)[0],
+        jit_compile=bool(cfg.langevin.jit_compile))
+
+  # ---------------------------------------------------------------- the step
+
+  def _replica_step(self, x, h_global):
+    cfg, n = self.cfg, tf.distribute.get_replica_context().num_replicas_in_sync
+    lv, sigma = cfg.langevin, cfg.model.sigma
+    h = nets.replica_slice(h_global)
+    draft = tf.cast(self.generator(h, training=False), tf.float32)  # 1
+    revision, lstats = nets.revise(self.descriptor, draft, lv, self.replica_rng)  # 2
+    revision = tf.stop_gradient(revision)
+    if lv.gen_steps > 0:  # 3
+      h_tilde, _ = langevin_lib.langevin(
+          generator_lib.posterior_energy(self.generator, revision, 1.0, sigma), h,
+          steps=lv.gen_steps, step_size=lv.gen_step_size, noise=lv.noise, ref_sigma=1.0,
+          rng=self.replica_rng)
+      h_tilde = tf.stop_gradient(h_tilde)
+    else:
+      h_tilde = h
+    m = tf.shape(x)[0]
+    with tf.GradientTape(persistent=True) as tape:
+      f = tf.cast(self.descriptor(tf.concat([x, revision], 0), training=True), tf.float32)
+      f_data, f_rev = f[:m], f[m:]
+      loss_d = descriptor_lib.ml_loss(f_data, f_rev)  # 4
+      penalty = descriptor_lib.energy_penalty(f_data, f_rev)
+      total_d = loss_d + cfg.optim.energy_penalty * penalty
+      x_hat = tf.cast(self.generator(h_tilde, training=True), tf.float32)
+      loss_g = generator_lib.abp_loss(revision, x_hat, 1.0, sigma)  # 5
+      scale = 1.0 / tf.cast(n, tf.float32)  # gradients are summed over replicas
+      scaled_d, scaled_g = total_d * scale, loss_g * scale
+    grads_d = tape.gradient(scaled_d, self.descriptor.trainable_variables)
+    grads_g = tape.gradient(scaled_g, self.generator.trainable_variables)
+    del tape
+    self.desc_opt.apply_gradients(zip(grads_d, self.descriptor.trainable_variables))
+    self.gen_opt.apply_gradients(zip(grads_g, self.generator.trainable_variables))
+    n_f = tf.cast(n, tf.float32)
+    metrics = {
+        'loss_d': loss_d, 'loss_g': loss_g, 'energy_penalty': penalty,
+        'f_data': tf.reduce_mean(f_data), 'f_revisions': tf.reduce_mean(f_rev),
+        # How far the descriptor moved the drafts, in [0, 1] pixel units.
+        'revision_mae': tf.reduce_mean(tf.abs(revision - draft)) / 2,
+        'grad_norm_d': tf.linalg.global_norm(grads_d) * n_f,
+        'grad_norm_g': tf.linalg.global_norm(grads_g) * n_f,
+        'langevin_energy_start': lstats['energy_start'],
+        'langevin_energy_end': lstats['energy_end'],
+    }
+    return (h, h_tilde, draft, revision), metrics
+
+  @tf.function
+  def train_step(self, iterator):
+    x = next(iterator)
+    h = self.rng.normal((self.cfg.data.batch_size, self.latent_dim))
+    parts, metrics = self.strategy.run(self._replica_step, args=(x, h))
+    for key, value in zip(('latents', 'inferred', 'drafts', 'revisions'), parts):
+      self.last[key].assign(self.strategy.gather(value, 0))
+    return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in metrics.items()}
+
+  # ---------------------------------------------------------------- run plumbing
+
+  def make_iterator(self, start_step: int):
+    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
+                           seed=self.cfg.seed + start_step)
+    return iter(self.strategy.experimental_distribute_dataset(ds))
+
+  def samples(self):
+    """Generator drafts (top half of the grid) and the descriptor's revisions (bottom)."""
+    drafts = self.generator(self.grid_z, training=False)
+    return np.concatenate([drafts.numpy(), self.revise_fn(drafts).numpy()])
+
+  def checkpoint_items(self):
+    return {'descriptor': self.descriptor, 'generator': self.generator,
+            'desc_opt': self.desc_opt, 'gen_opt': self.gen_opt, 'rng': self.rng,
+            'replica_rng': self.replica_rng}
+
+  def evaluate(self, workdir, seconds):
+    """Both nets' samples scored (Fréchet distance, KID) beside the reference points, and an
+    interpolation strip of the generator (WORKDIR/interpolation.png)."""
+    del seconds
+    cfg = self.cfg
+    images_lib.save_png(os.path.join(workdir, 'interpolation.png'), images_lib.grid(
+        generator_lib.interpolation_grid(self.generator, 8, 10, cfg.seed), 10))
+    if not cfg.eval.score:
+      return {}
+    drafts, revisions = sample_both(self.generator, self.descriptor, cfg,
+                                    cfg.eval.num_samples, cfg.seed + 7)
+    return evaluation.sample_quality(
+        cfg, {'coopnets descriptor': revisions, 'coopnets generator': drafts},
+        headline='coopnets descriptor')
+
+
+def sample_both(generator, descriptor, cfg, n: int, seed: int, batch_size: int = 100):
+  """(drafts g(h), the descriptor's revisions of them), n each, h ~ N(0, I) from `seed`."""
+  rng = tf.random.Generator.from_seed(seed)
+  revise = tf.function(lambda x0: nets.revise(descriptor, x0, cfg.langevin, rng)[0])
+  z = np.random.default_rng(seed).standard_normal(
+      (n, cfg.model.latent_dim)).astype(np.float32)
+  drafts, revisions = [], []
+  for i in range(0, n, batch_size):
+    x = generator(z[i:i + batch_size], training=False)
+    drafts.append(x.numpy())
+    revisions.append(revise(x).numpy())
+  return np.concatenate(drafts), np.concatenate(revisions)
+
+
+def complete(generator, descriptor, cfg, x, mask, *, infer_steps=300, revise_steps=None,
+             seed=0, batch_size=500):
+  """Pattern completion of images x with masks (1 = observed): infer the generator's latent
+  from the observed pixels (noise-free posterior Langevin from h = 0), fill the missing
+  pixels with g(h), then let the descriptor revise the missing pixels only (noise-free
+  Langevin, update mask = 1 − mask). Returns (generator fill, completion)."""
+  _, x_g = generator_lib.infer_latents(generator, x, mask, sigma=cfg.model.sigma,
+                                       steps=infer_steps, step_size=cfg.langevin.gen_step_size,
+                                       seed=seed, batch_size=batch_size)
+  fill = np.where(mask > 0, x, x_g).astype(np.float32)
+  lv = cfg.langevin
+  rng = tf.random.Generator.from_seed(seed)
+
+  @tf.function
+  def revise(x0, missing):
+    return langevin_lib.langevin(
+        nets.energy(descriptor), x0, steps=lv.steps if revise_steps is None else revise_steps,
+        step_size=lv.step_size, noise=False, ref_sigma=lv.ref_sigma, clip=lv.clip, rng=rng,
+        bounds=(-1.0, 1.0), update_mask=missing)[0]
+
+  out = [revise(tf.constant(fill[i:i + batch_size]),
+                tf.constant(1.0 - mask[i:i + batch_size])).numpy()
+         for i in range(0, len(x), batch_size)]
+  return fill, np.concatenate(out)
+
+
+def evaluate_completion(workdir: str, mask_spec: str, num_images: int = 1000,
+                        infer_steps: int = 300, revise_steps=None, log=print) -> dict:
+  """CoopNets completion of block-masked test images vs the interpolation baselines (mean
+  image, nearest neighbour, biharmonic): error on the missing pixels in [0, 1] units and
+  PSNR. Writes WORKDIR/complete_MASK.{json,npz,png}."""
+  import json  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  if mask_spec in ('', 'none'):
+    from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
+    raise ConfigError('--task=complete needs --mask=block:K (or pixels:F)')
+  cfg, built = evaluation.restore(workdir, ('generator', 'descriptor'), algos=('coopnets',))
+  masks_lib.parse(mask_spec, cfg.data.image_size)
+  began = time.time()
+  test = data_lib.from_config(cfg, 'test')
+  idx = np.arange(min(num_images, len(test)))
+  x = data_lib.to_float(test.images[idx])
+  mask = masks_lib.make(mask_spec, idx, cfg.data.image_size, seed=cfg.seed + 1)
+  fill, completed = complete(built['generator'], built['descriptor'], cfg, x, mask,
+                             infer_steps=infer_steps, revise_steps=revise_steps, seed=cfg.seed)
+  train = data_lib.to_float(data_lib.from_config(cfg, 'train').images[:20000])
+  fills = {'coopnets': completed, 'coopnets generator only': fill,
+           'mean image': baselines.mean_fill(x, mask, train.mean(0)),
+           'nearest neighbour': baselines.nearest_fill(x, mask),
+           'biharmonic diffusion': baselines.diffusion_fill(x, mask)}
+  out = {'task': 'complete', 'mask': mask_spec, 'num_images': len(idx),
+         'inference_steps': infer_steps,
+         'revision_steps': cfg.langevin.steps if revise_steps is None else revise_steps,
+         'reference': f'{cfg.data.dataset} test split, first {len(idx)}',
+         'methods': {k: {'completion_mae': masks_lib.missing_mae(v, x, mask),
+                         'completion_psnr': stats.psnr(v, x)} for k, v in fills.items()}}
+  out['seconds'] = round(time.time() - began, 1)
+  name = f'complete_{mask_spec.replace(":", "-")}'
+  np.savez_compressed(os.path.join(workdir, f'{name}.npz'), indices=idx,
+                      images=data_lib.to_uint8(completed), masks=mask.astype(np.uint8))
+  with open(os.path.join(workdir, f'{name}.json'), 'w') as f:
+    json.dump(out, f, indent=2)
+  k = min(16, len(idx))
+  images_lib.save_png(os.path.join(workdir, f'{name}.png'), images_lib.grid(np.concatenate(
+      [x[:k], np.where(mask[:k] > 0, x[:k], -1.0), fill[:k], completed[:k]]), k))
+  for k, v in out['methods'].items():
+    log(f'{k:>24}: ' + ', '.join(f'{m} {val:.4f}' for m, val in v.items()))
+  return out
+
+
+def train(cfg, workdir: str, strategy=None, log=print) -> dict:
+  """Trains CoopNets as `cfg` says, in `workdir` (resuming if it holds a checkpoint)."""
+  runtime.set_precision(cfg.train.precision)
+  strategy = strategy or tf.distribute.get_strategy()
+  train_set = data_lib.from_config(cfg)
+  d = cfg.data
+  log(f'CoopNets on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
+      f'{d.channels}, latent {cfg.model.latent_dim}, T_d={cfg.langevin.steps}, '
+      f'T_g={cfg.langevin.gen_steps}, batch {d.batch_size}, {cfg.train.steps} steps, '
+      f'{strategy.num_replicas_in_sync} replica(s), {cfg.train.precision} → {workdir}')
+  trainer = CoopNets(cfg, strategy, train_set)
+  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
+                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
+                   samples=trainer.samples, evaluate=trainer.evaluate,
+                   headline=('loss_d', 'loss_g', 'revision_mae'))
+  return loop.run(task, cfg, workdir, log=log)

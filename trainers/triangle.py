@@ -1,0 +1,223 @@
+"""The divergence triangle: descriptor, generator and encoder learned jointly; with the
+descriptor switched off, a plain VAE (`--algo=vae`).
+
+Han, Nijkamp, Fang, Hill, Zhu, Wu, "Divergence Triangle for Joint Training of Generator
+Model, Energy-Based Model, and Inferential Model", CVPR 2019 (arXiv:1812.10907);
+shared/ALGORITHMS.md §5.
+
+    max_θ min_{α,φ}  KL(P_data || Q) + KL(Q || P) − KL(P_data || P)
+
+Per-network losses, as the released code writes them (U = −f, each minimised), for a batch
+X_obs and h ~ N(0, I):
+  descriptor θ:  mean U(X_obs) − mean U(g(h))   + c·(mean U(X_obs)² + mean U(g(h))²)
+  encoder    φ:  recon + KL(ρ_φ(h|X_obs) || N(0, I)) + λ·(−log ρ_φ(h | g(h)))
+  generator  α:  recon + mean U(g(h))             + λ·(−log ρ_φ(h | g(h)))
+with recon = ||X_obs − g(μ + σ_φ ε)||²/(2σ²) (the VAE term, reparameterised). The energy
+penalty c (optim.energy_penalty) is not in the released losses: without it the linear
+descriptor loss lets U run to −4500 within 250 steps and the generator collapses (the
+probe notes after ALGORITHMS §5); with c = 0.01, |U| stays ≲ 10.
+Optional (langevin.steps > 0): the descriptor revises g(h) by Langevin as in CoopNets, learns
+data vs revision, and the generator also learns the revision ||X̃ − g(h)||²/(2σ²).
+"""
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from core import data as data_lib
+from core import images as images_lib
+from core import loop
+from core import runtime
+from core import stats
+from trainers import evaluation
+from trainers import nets
+
+GRID = 64
+
+
+class Triangle:
+  """Nets, optimizers and RNGs of one triangle (or VAE) run, and its compiled step."""
+
+  def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
+    self.cfg, self.strategy = cfg, strategy
+    runtime.check_batch(cfg.data.batch_size, strategy)
+    self.train_set = train_set
+    self.use_descriptor = bool(cfg.model.use_descriptor)
+    self.revising = self.use_descriptor and cfg.langevin.steps > 0
+    o = cfg.optim
+    epoch_steps = max(1, len(train_set) // cfg.data.batch_size)
+
+    def adam(lr, weight_decay=0.0):
+      if o.lr_decay < 1.0:  # the released code's decay per epoch
+        lr = keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=epoch_steps, decay_rate=o.lr_decay, staircase=True)
+      return keras.optimizers.Adam(lr, beta_1=o.beta1, beta_2=o.beta2,
+                                   global_clipnorm=o.clipnorm or None,
+                                   weight_decay=weight_decay or None)
+
+    with strategy.scope():
+      self.generator = nets.build(cfg, 'generator')
+      self.encoder = nets.build(cfg, 'encoder')
+      self.gen_opt = adam(o.gen_lr, o.gen_weight_decay)
+      self.enc_opt = adam(o.enc_lr)
+      self.gen_opt.build(self.generator.trainable_variables)
+      self.enc_opt.build(self.encoder.trainable_variables)
+      self.descriptor = self.desc_opt = None
+      if self.use_descriptor:
+        self.descriptor = nets.build(cfg, 'descriptor')
+        self.desc_opt = adam(o.lr)
+        self.desc_opt.build(self.descriptor.trainable_variables)
+      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)  # Langevin noise
+    self.rng = tf.random.Generator.from_seed(cfg.seed)  # latents and ε, drawn globally
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    self.latent_dim = cfg.model.latent_dim
+    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
+        (GRID, self.latent_dim)).astype(np.float32))
+
+  # ---------------------------------------------------------------- the step
+
+  def _replica_step(self, x, h_global, eps_global):
+    cfg, n = self.cfg, tf.distribute.get_replica_context().num_replicas_in_sync
+    sigma2, lam = cfg.model.sigma**2, cfg.optim.wake_sleep
+    h, eps = nets.replica_slice(h_global), nets.replica_slice(eps_global)
+    m = tf.shape(x)[0]
+    if self.revising:
+      draft = tf.cast(self.generator(h, training=False), tf.float32)
+      x_rev, _ = nets.revise(self.descriptor, draft, cfg.langevin, self.replica_rng)
+      x_rev = tf.stop_gradient(x_rev)
+    with tf.GradientTape(persistent=True) as tape:
+      mean, logvar = self.encoder(x, training=True)
+      z = mean + tf.exp(0.5 * logvar) * eps
+      x_rec = tf.cast(self.generator(z, training=True), tf.float32)
+      recon = tf.reduce_mean(nets.per_example_sum(tf.square(x - x_rec))) / (2 * sigma2)
+      kl = tf.reduce_mean(nets.kl_to_prior(mean, logvar))
+      x_gen = tf.cast(self.generator(h, training=True), tf.float32)
+      loss_e = recon + kl
+      loss_g = recon
+      metrics = {'recon': recon, 'kl': kl,
+                 'recon_mae': tf.reduce_mean(tf.abs(x - x_rec)) / 2}
+      if lam:
+        g_mean, g_logvar = self.encoder(x_gen, training=True)
+        nll = tf.reduce_mean(nets.gaussian_nll(h, g_mean, g_logvar))
+        loss_e += lam * nll
+        loss_g += lam * nll
+        metrics['latent_nll'] = nll
+      if self.use_descriptor:
+        d_in = tf.concat([x, x_gen] + ([x_rev] if self.revising else []), 0)
+        if cfg.optim.instance_noise:  # the descriptor sees every image through noise
+          d_in += cfg.optim.instance_noise * self.replica_rng.normal(tf.shape(d_in))
+        u = -tf.cast(self.descriptor(d_in, training=True), tf.float32)
+        u_obs, u_gen = u[:m], u[m:2 * m]
+        u_neg = u[2 * m:] if self.revising else u_gen
+        loss_d = tf.reduce_mean(u_obs) - tf.reduce_mean(u_neg)
+        penalty = tf.reduce_mean(tf.square(u_obs)) + tf.reduce_mean(tf.square(u_neg))
+        total_d = loss_d + cfg.optim.energy_penalty * penalty
+        loss_g += tf.reduce_mean(u_gen)
+        metrics.update(loss_d=loss_d, energy_penalty=penalty, u_data=tf.reduce_mean(u_obs),
+                       u_gen=tf.reduce_mean(u_gen))
+        if self.revising:
+          teach = tf.reduce_mean(nets.per_example_sum(tf.square(x_rev - x_gen))) / (2 * sigma2)
+          loss_g += teach
+          metrics['teach'] = teach
+      # Gradients are summed over replicas: scale each replica's mean by 1/n.
+      scale = 1.0 / tf.cast(n, tf.float32)
+      scaled = [loss_g * scale, loss_e * scale] + (
+          [total_d * scale] if self.use_descriptor else [])
+    pairs = [(self.generator, self.gen_opt, scaled[0], 'grad_norm_g'),
+             (self.encoder, self.enc_opt, scaled[1], 'grad_norm_e')]
+    if self.use_descriptor:
+      pairs.append((self.descriptor, self.desc_opt, scaled[2], 'grad_norm_d'))
+    grads = [tape.gradient(loss, net.trainable_variables) for net, _, loss, _ in pairs]
+    del tape
+    for (net, opt, _, key), g in zip(pairs, grads):
+      opt.apply_gradients(zip(g, net.trainable_variables))
+      metrics[key] = tf.linalg.global_norm(g) * tf.cast(n, tf.float32)
+    metrics.update(loss_g=loss_g, loss_e=loss_e)
+    return metrics
+
+  @tf.function
+  def train_step(self, iterator):
+    x = next(iterator)
+    shape = (self.cfg.data.batch_size, self.latent_dim)
+    h, eps = self.rng.normal(shape), self.rng.normal(shape)
+    metrics = self.strategy.run(self._replica_step, args=(x, h, eps))
+    return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in metrics.items()}
+
+  # ---------------------------------------------------------------- run plumbing
+
+  def make_iterator(self, start_step: int):
+    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
+                           seed=self.cfg.seed + start_step)
+    return iter(self.strategy.experimental_distribute_dataset(ds))
+
+  def samples(self):
+    return self.generator(self.grid_z, training=False).numpy()
+
+  def checkpoint_items(self):
+    items = {'generator': self.generator, 'encoder': self.encoder, 'gen_opt': self.gen_opt,
+             'enc_opt': self.enc_opt, 'rng': self.rng, 'replica_rng': self.replica_rng}
+    if self.use_descriptor:
+      items.update(descriptor=self.descriptor, desc_opt=self.desc_opt)
+    return items
+
+  def evaluate(self, workdir, seconds):
+    """Test reconstructions through the encoder, and sample quality (Fréchet distance and
+    KID on the project classifier's features) beside the reference points."""
+    cfg = self.cfg
+    out = reconstruct_test(cfg, self.encoder, self.generator, workdir)
+    if not cfg.eval.score:
+      return out
+    samples = sample(self.generator, cfg.eval.num_samples, cfg.seed + 7)
+    name = 'triangle generator' if self.use_descriptor else 'plain VAE'
+    sets = {name: samples}
+    if cfg.eval.vae_reference and self.use_descriptor:
+      sets.update(evaluation.vae_reference(cfg, workdir, seconds, self.strategy))
+    out.update(evaluation.sample_quality(cfg, sets, headline=name))
+    return out
+
+
+def sample(generator, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
+  """n images g(h), h ~ N(0, I) drawn with `seed`, in [-1, 1]."""
+  z = np.random.default_rng(seed).standard_normal(
+      (n, generator.input_shape[-1])).astype(np.float32)
+  return np.concatenate([generator(z[i:i + batch_size], training=False).numpy()
+                         for i in range(0, n, batch_size)])
+
+
+def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> dict:
+  """g(μ_φ(X)) of the test images: MAE in [0, 1] units and PSNR; writes
+  WORKDIR/reconstructions.{npz,png} (originals on odd rows, reconstructions below)."""
+  test = data_lib.from_config(cfg, 'test')
+  n = min(num_images or cfg.eval.num_test, len(test))
+  x = data_lib.to_float(test.images[:n])
+  rec = np.concatenate([generator(encoder(x[i:i + 500], training=False)[0],
+                                  training=False).numpy() for i in range(0, n, 500)])
+  np.savez_compressed(os.path.join(workdir, 'reconstructions.npz'),
+                      indices=np.arange(n), images=data_lib.to_uint8(rec))
+  k = min(16, n)
+  images_lib.save_png(os.path.join(workdir, 'reconstructions.png'),
+                      images_lib.grid(np.concatenate([x[:k], rec[:k]]), k))
+  return {'test_recon_mae': stats.mae(rec, x), 'test_recon_psnr': stats.psnr(rec, x),
+          'test_recon_images': n, 'test_recon_reference': f'{cfg.data.dataset} test split, '
+                                                          f'first {n}, h = μ_φ(X)'}
+
+
+def train(cfg, workdir: str, strategy=None, log=print) -> dict:
+  """Trains the divergence triangle (or, with model.use_descriptor off, a plain VAE)."""
+  runtime.set_precision(cfg.train.precision)
+  strategy = strategy or tf.distribute.get_strategy()
+  train_set = data_lib.from_config(cfg)
+  d = cfg.data
+  what = 'divergence triangle' if cfg.model.use_descriptor else 'plain VAE'
+  log(f'{what} on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
+      f'{d.channels}, latent {cfg.model.latent_dim}, batch {d.batch_size}, '
+      f'{cfg.train.steps} steps, {strategy.num_replicas_in_sync} replica(s), '
+      f'{cfg.train.precision} → {workdir}')
+  trainer = Triangle(cfg, strategy, train_set)
+  headline = ('recon_mae', 'kl') + (('u_data', 'u_gen') if trainer.use_descriptor else ())
+  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
+                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
+                   samples=trainer.samples, evaluate=trainer.evaluate, headline=headline)
+  return loop.run(task, cfg, workdir, log=log)
