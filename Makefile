@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 WORKDIR ?= runs/main
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup data train test bazel-test bench clean-venv
+.PHONY: setup data train test bazel-test bench bench-export clean-venv
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ bazel-test: setup
 
 bench: setup
 	$(PY) bench/langevin.py
+
+# Size and per-image latency of every export format of a trained run (make train first).
+bench-export: setup
+	$(PY) bench/export.py --workdir=$(WORKDIR) --results
 
 clean-venv:
 	rm -rf $(VENV)

@@ -19,5 +19,22 @@ def test_render_builds_tables_from_the_records(tmp_path, monkeypatch):
   assert '## generator: reconstruction (recon_mae)' in text
   assert '| method | d=10 | d=20 |' in text
   assert '| abp | 0.0612 | 0.0500 |' in text and '| pca | 0.0912 | 0.0700 |' in text
-  assert '- d=10 (12 s): `tools/train d=10`' in text
+  assert '- d=10, 12 s: `tools/train d=10`' in text
   assert 'Lowest recon_mae: abp at d=10, d=20.' in text
+
+
+def test_render_names_the_rows_each_command_made(tmp_path, monkeypatch):
+  (tmp_path / 'docs' / 'results').mkdir(parents=True)
+  monkeypatch.setattr(reproduce, 'ROOT', str(tmp_path))
+  monkeypatch.setattr(reproduce, 'RESULTS', str(tmp_path / 'docs' / 'results'))
+  records = [
+      {'table': 'sample quality (fd)', 'method': m, 'setting': 'Fashion-MNIST', 'metric': 'fd',
+       'value': v, 'command': c, 'seconds': t}
+      for m, v, c, t in (('triangle', 60.0, 'train tri', 700.0), ('VAE', 61.0, 'train tri', 700.0),
+                         ('CoopNets descriptor', 50.0, 'train coop', 600.0))]
+  (tmp_path / 'docs' / 'results' / 'coop.json').write_text(json.dumps(records))
+  reproduce.render()
+  text = (tmp_path / 'docs' / 'RESULTS.md').read_text()
+  assert '- triangle, VAE (Fashion-MNIST), 700 s: `train tri`' in text
+  assert '- CoopNets descriptor (Fashion-MNIST), 600 s: `train coop`' in text
+  assert 'Lowest fd: CoopNets descriptor at Fashion-MNIST.' in text

@@ -155,7 +155,9 @@ def render():
            'Errors are mean absolute errors in [0, 1] pixel units and PSNR is on [0, 1] images.',
            'fd: Fréchet distance, kid: kernel inception distance, both on the project '
            'classifier\'s', 'penultimate features against 5,000 held-out test images '
-           '(trainers/scoring.py); lower is better.', '']
+           '(trainers/scoring.py); lower is better.',
+           'size_mb: export file size; ms_per_image: sampling latency per image on this CPU '
+           '(bench/export.py).', '']
   for fname in sorted(f for f in os.listdir(RESULTS) if f.endswith('.json')):
     records = json.load(open(os.path.join(RESULTS, fname)))
     for table in dict.fromkeys(r['table'] for r in records):
@@ -163,7 +165,9 @@ def render():
       settings = list(dict.fromkeys(r['setting'] for r in rows))
       methods = list(dict.fromkeys(r['method'] for r in rows))
       value = {(r['method'], r['setting']): r['value'] for r in rows}
-      lines += [f'## {fname[:-5]}: {table} ({rows[0]["metric"]})', '',
+      heading = table if table.endswith(f'({rows[0]["metric"]})') else (
+          f'{table} ({rows[0]["metric"]})')
+      lines += [f'## {fname[:-5]}: {heading}', '',
                 '| method | ' + ' | '.join(settings) + ' |',
                 '| --- |' + ' --- |' * len(settings)]
       for m in methods:
@@ -177,9 +181,12 @@ def render():
           f'{m} at {", ".join(s for s in settings if best[s] == m)}'
           for m in dict.fromkeys(best.values())) + '.']
       lines += ['', 'Commands and wall times on this machine (2-core CPU):', '']
-      for s in settings:
-        r = next(r for r in rows if r['setting'] == s)
-        lines.append(f'- {s} ({r["seconds"]:.0f} s): `{r["command"]}`')
+      for command in dict.fromkeys(r['command'] for r in rows):
+        rs = [r for r in rows if r['command'] == command]
+        what = ', '.join(dict.fromkeys(r['setting'] for r in rs))
+        if len(settings) == 1 or len(rs) < len(methods):  # name the rows it made
+          what = ', '.join(dict.fromkeys(r['method'] for r in rs)) + f' ({what})'
+        lines.append(f'- {what}, {rs[0]["seconds"]:.0f} s: `{command}`')
       lines.append('')
   with open(os.path.join(ROOT, 'docs', 'RESULTS.md'), 'w') as f:
     f.write('\n'.join(lines))

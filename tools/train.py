@@ -1,5 +1,7 @@
 """Train one of the twonets algorithms.
 
+  tools/train --algo=triangle --dataset=fashion_mnist --workdir=runs/main    # make train
+  tools/train --algo=coopnets --dataset=fashion_mnist --workdir=runs/coop
   tools/train --algo=descriptor --dataset=fashion_mnist --workdir=runs/x
   tools/train --workdir=runs/x                        # resume the run in runs/x
   tools/train --algo=descriptor --dataset=texture:brick --workdir=runs/brick --set train.steps=300

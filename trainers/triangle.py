@@ -104,16 +104,14 @@ class Triangle:
         loss_g += lam * nll
         metrics['latent_nll'] = nll
       if self.use_descriptor:
-        d_in = tf.concat([x, x_gen] + ([x_rev] if self.revising else []), 0)
-        if cfg.optim.instance_noise:  # the descriptor sees every image through noise
-          d_in += cfg.optim.instance_noise * self.replica_rng.normal(tf.shape(d_in))
-        u = -tf.cast(self.descriptor(d_in, training=True), tf.float32)
+        parts = [x, x_gen] + ([x_rev] if self.revising else [])
+        u = -tf.cast(self.descriptor(tf.concat(parts, 0), training=True), tf.float32)
         u_obs, u_gen = u[:m], u[m:2 * m]
         u_neg = u[2 * m:] if self.revising else u_gen
         loss_d = tf.reduce_mean(u_obs) - tf.reduce_mean(u_neg)
         penalty = tf.reduce_mean(tf.square(u_obs)) + tf.reduce_mean(tf.square(u_neg))
         total_d = loss_d + cfg.optim.energy_penalty * penalty
-        loss_g += tf.reduce_mean(u_gen)
+        loss_g += cfg.optim.gen_energy_weight * tf.reduce_mean(u_gen)
         metrics.update(loss_d=loss_d, energy_penalty=penalty, u_data=tf.reduce_mean(u_obs),
                        u_gen=tf.reduce_mean(u_gen))
         if self.revising:
