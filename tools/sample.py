@@ -4,6 +4,11 @@
   tools/sample --workdir=runs/abp --interpolate       # rows of g((1−t) z0 + t z1)
   tools/sample --workdir=runs/deformable --swap_geometry
                       # per row: a1·g1, a1·g2, a2·g2, a2·g1 (appearance·geometry latents)
+  tools/sample --model=runs/main/exports/triangle/1          # an exported SavedModel
+  tools/sample --model=runs/main/exports/tflite/triangle/1/generator_int8.tflite
+                      # a .tflite under LiteRT; neither needs the code that trained it
+With --model, the latents z ~ N(0, I) come from numpy's generator seeded by --seed, so a
+SavedModel and its .tflite files draw the same z.
 """
 import os
 import sys
@@ -16,13 +21,14 @@ from tools import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A trained generator run.')
+flags.DEFINE_string('model', None, 'An exported SavedModel directory (or its model '
+                    'directory: the newest version) or a .tflite file, instead of --workdir.')
 flags.DEFINE_bool('interpolate', False, 'Latent interpolation grid.')
 flags.DEFINE_bool('swap_geometry', False, 'Deformable generator: swap geometry latents.')
 flags.DEFINE_integer('rows', 8, 'Rows (interpolations, or swapped pairs).')
 flags.DEFINE_integer('steps', 10, 'Images per interpolation.')
 flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
 flags.DEFINE_string('out', '', 'PNG path (default: WORKDIR/<kind>.png).')
-flags.mark_flag_as_required('workdir')
 
 
 def main(argv):
@@ -32,6 +38,13 @@ def main(argv):
     raise ConfigError('choose one of --interpolate and --swap_geometry')
   if FLAGS.rows <= 0 or FLAGS.steps < 2:
     raise ConfigError('--rows must be positive and --steps at least 2')
+  if bool(FLAGS.workdir) == bool(FLAGS.model):
+    raise ConfigError('pass one of --workdir=RUN and --model=EXPORT')
+  if FLAGS.model:
+    if FLAGS.interpolate or FLAGS.swap_geometry:
+      raise ConfigError('--model draws samples only; --interpolate and --swap_geometry need '
+                        '--workdir')
+    return sample_export(FLAGS.model, FLAGS.rows * 8, FLAGS.seed, FLAGS.out)
   from core import images  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   from trainers import generator  # pylint: disable=g-import-not-at-top
   _, model = generator.restore(FLAGS.workdir)
@@ -47,6 +60,39 @@ def main(argv):
   out = FLAGS.out or os.path.join(FLAGS.workdir, f'{kind}.png')
   images.save_png(out, images.grid(x, ncol))
   print(f'wrote {out} ({len(x)} images)')
+
+
+def sample_export(path, n, seed, out):
+  """A PNG grid of n images from an exported SavedModel or .tflite (no training code)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from core import images  # pylint: disable=g-import-not-at-top
+  path = path.rstrip('/')
+  if path.endswith('.tflite'):
+    if not os.path.isfile(path):
+      raise ConfigError(f'--model={path}: no such .tflite file')
+    from export import litert  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+    interp = litert.interpreter(path)
+    z = np.random.default_rng(seed).standard_normal(
+        (n, litert.latent_dim(interp))).astype(np.float32)
+    x = litert.run(interp, z)
+    default_out = path[:-len('.tflite')] + '_samples.png'
+  else:
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, 'saved_model.pb')):
+      versions = [int(v) for v in os.listdir(path) if v.isdigit()]
+      if versions:  # a TF Serving model directory: its newest version
+        path = os.path.join(path, str(max(versions)))
+    if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
+      raise ConfigError(f'--model={path} is neither a .tflite file nor a SavedModel directory '
+                        f'(no saved_model.pb)')
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    fn = tf.saved_model.load(path).signatures['serving_default']
+    z = np.random.default_rng(seed).standard_normal(
+        (n, fn.structured_input_signature[1]['z'].shape[-1])).astype(np.float32)
+    x = fn(z=tf.constant(z))['images'].numpy()
+    default_out = path + '_samples.png'
+  out = out or default_out
+  images.save_png(out, images.grid(x, 8))
+  print(f'wrote {out} ({len(x)} images from {path})')
 
 
 if __name__ == '__main__':

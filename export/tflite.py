@@ -1,0 +1,85 @@
+"""A run's generator as .tflite files for on-device sampling (LiteRT).
+
+    EXPORT_DIR/tflite/NAME/VERSION/generator_QUANT.tflite   one file per quantisation
+    EXPORT_DIR/tflite/NAME/VERSION/metadata.json
+
+Every model takes `z` float32 [batch, d] (z ~ N(0, I), drawn by the app: TFLite has no
+stateless RNG op) and returns images float32 [batch, H, W, C] in [-1, 1]; batch is dynamic
+(resize the input tensor). Quantisations:
+  float32   the weights as trained
+  float16   weights stored as float16, computed in float32 (half the size)
+  dynamic   dynamic-range: int8 weights, float activations (a quarter of the size)
+  int8      full integer: int8 weights and activations, calibrated on N(0, I) latents; input
+            and output stay float32 (the converter adds the (de)quantisation)
+
+Converted with TFLiteConverter.from_keras_model: the concrete-function and SavedModel routes
+can leave the weights out of a Keras 3 model and output NaN (tests/test_export.py compares
+every file with TensorFlow).
+"""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from core.errors import ConfigError
+from export import common
+
+QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')
+CALIBRATION_LATENTS = 256
+
+
+def check_quantizations(names):
+  unknown = [q for q in names if q not in QUANTIZATIONS]
+  if unknown or not names:
+    raise ConfigError(f'unknown quantisation {", ".join(unknown) or "(none given)"}; known: '
+                      f'{", ".join(QUANTIZATIONS)}')
+
+
+def convert(generator, quantization: str, seed: int = 0) -> bytes:
+  """The generator z → images in [-1, 1] as a TFLite flatbuffer."""
+  check_quantizations([quantization])
+  d = int(generator.input_shape[-1])
+  # from_keras_model bakes the weights in. (from_concrete_functions on a Keras 3 model leaves
+  # READ_VARIABLE ops without their variables: NaN output in float32, a failed int8 calibration.)
+  converter = tf.lite.TFLiteConverter.from_keras_model(generator)
+  if quantization != 'float32':
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if quantization == 'float16':
+    converter.target_spec.supported_types = [tf.float16]
+  elif quantization == 'int8':
+    latents = np.random.default_rng(seed).standard_normal(
+        (CALIBRATION_LATENTS, d)).astype(np.float32)
+    converter.representative_dataset = lambda: ([latents[i:i + 1]]
+                                                 for i in range(len(latents)))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+  return converter.convert()
+
+
+def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',
+           checkpoint: str = '', log=print) -> str:
+  """Writes generator_QUANT.tflite for each quantisation and metadata.json into
+  EXPORT_DIR/tflite/NAME/VERSION; returns that directory."""
+  quantizations = list(dict.fromkeys(quantizations))
+  check_quantizations(quantizations)
+  cfg, nets, meta = common.load_run(workdir, checkpoint)
+  h, w, c = meta['image_shape']
+  flatbuffers = {q: convert(nets['generator'], q, cfg.seed) for q in quantizations}
+  meta = dict(meta, format='tflite', files={
+      q: f'generator_{q}.tflite' for q in quantizations},
+      inputs={'z': f'float32 [batch, {meta["latent_dim"]}], z ~ N(0, I); batch is dynamic'},
+      outputs={'images': f'float32 [batch, {h}, {w}, {c}] in [-1, 1]'})
+  base = os.path.join(export_dir or os.path.join(workdir, 'exports'), 'tflite',
+                      name or cfg.algo)
+
+  def write(tmp):
+    os.makedirs(tmp)
+    for q, flatbuffer in flatbuffers.items():
+      with open(os.path.join(tmp, meta['files'][q]), 'wb') as f:
+        f.write(flatbuffer)
+    common.write_metadata(tmp, meta)
+
+  path = common.write_versioned(base, write)
+  log(f'wrote TFLite {path}: ' + ', '.join(
+      f'{q} {len(b) / 1e6:.2f} MB' for q, b in flatbuffers.items()))
+  return path
+

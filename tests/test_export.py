@@ -1,0 +1,208 @@
+"""Export: the SavedModel loads in a fresh process and equals the trained generator, its
+signatures behave as documented, every .tflite runs under LiteRT and matches TF, a killed
+export leaves no version directory, and bad input fails with one clear message."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests import helpers
+
+# Largest |TFLite − TF| allowed per quantisation (images in [-1, 1]); the int8 variants must
+# also stay finite and vary with z as the float model does.
+BOUNDS = {'float32': 1e-5, 'float16': 1e-2, 'dynamic': 0.5, 'int8': 0.75}
+MEAN_BOUNDS = {'dynamic': 0.05, 'int8': 0.1}
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
+
+
+def _train(algo, digits, workdir, *overrides):
+  r = helpers.run_tool('train', f'--algo={algo}', '--smoke', f'--workdir={workdir}',
+                       f'--dataset=npz:{digits}', '--set', 'data.image_size=28', '--set',
+                       'data.channels=1', *[a for o in overrides for a in ('--set', o)])
+  assert r.returncode == 0, r.stderr[-2000:]
+  return str(workdir)
+
+
+@pytest.fixture(scope='module')
+def run(digits, tmp_path_factory):
+  """A triangle run trained long enough that its generator's images depend on z."""
+  return _train('triangle', digits, tmp_path_factory.mktemp('tri') / 'run', 'train.steps=40',
+                'train.ckpt_every=20', 'train.sample_every=20', 'model.latent_dim=16', 'optim.gen_lr=0.002', 'optim.enc_lr=0.002')
+
+
+@pytest.fixture(scope='module')
+def exported(run):
+  r = helpers.run_tool('export', f'--workdir={run}')
+  assert r.returncode == 0, r.stderr[-2000:]
+  return {'saved_model': os.path.join(run, 'exports', 'triangle', '1'),
+          'tflite': os.path.join(run, 'exports', 'tflite', 'triangle', '1')}
+
+
+@pytest.fixture(scope='module')
+def reference(run):
+  """z and the trained generator's images of it, computed by the training code."""
+  from trainers import evaluation  # pylint: disable=g-import-not-at-top
+  _, nets = evaluation.restore(run, ('generator',))
+  z = np.random.default_rng(5).standard_normal((64, 16)).astype(np.float32)
+  return z, nets['generator'](z, training=False).numpy()
+
+
+LOAD_SCRIPT = r'''
+import sys, numpy as np, tensorflow as tf
+path, zfile, out = sys.argv[1:]
+m = tf.saved_model.load(path)
+z = np.load(zfile)
+s = m.signatures
+serve = s['serving_default'](z=tf.constant(z))
+a = s['sample'](n=tf.constant(6), seed=tf.constant(7, tf.int64))
+b = s['sample'](n=tf.constant(6), seed=tf.constant(7, tf.int64))
+c = s['sample'](n=tf.constant(6), seed=tf.constant(8, tf.int64))
+x = serve['images'][:4]
+enc = s['encode'](images=x)
+rec = s['reconstruct'](images=x)
+energy = s['energy'](images=x)
+np.savez(out, images=serve['images'].numpy(), uint8=serve['images_uint8'].numpy(),
+         a=a['images'].numpy(), b=b['images'].numpy(), c=c['images'].numpy(),
+         mean=enc['mean'].numpy(), logvar=enc['logvar'].numpy(), rec=rec['images'].numpy(),
+         score=energy['score'].numpy(), energy=energy['energy'].numpy(),
+         signatures=np.array(sorted(s.keys())))
+'''
+
+
+def test_saved_model_in_a_fresh_process_equals_the_trained_generator(exported, reference,
+                                                                      tmp_path):
+  z, want = reference
+  np.save(tmp_path / 'z.npy', z)
+  r = subprocess.run([sys.executable, '-c', LOAD_SCRIPT, exported['saved_model'],
+                      str(tmp_path / 'z.npy'), str(tmp_path / 'out.npz')],
+                     capture_output=True, text=True, timeout=300,
+                     env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+  assert r.returncode == 0, r.stderr[-2000:]
+  out = np.load(tmp_path / 'out.npz')
+  assert list(out['signatures']) == ['encode', 'energy', 'reconstruct', 'sample',
+                                     'serving_default']
+  assert np.abs(out['images'] - want).max() <= 1e-5
+  assert want.std(0).mean() > 1e-3  # the generator's images do depend on z
+  np.testing.assert_array_equal(out['uint8'], np.round((out['images'] + 1) * 127.5))
+  np.testing.assert_array_equal(out['a'], out['b'])  # same seed, same images
+  assert out['a'].shape == (6, 28, 28, 1) and np.abs(out['a'] - out['c']).max() > 1e-3
+  assert out['mean'].shape == out['logvar'].shape == (4, 16)
+  assert out['rec'].shape == (4, 28, 28, 1) and out['score'].shape == (4,)
+  # The triangle's energy is U = −f (no reference term: langevin.ref_sigma = 0).
+  np.testing.assert_allclose(out['energy'], -out['score'], rtol=1e-6)
+
+
+def test_metadata_and_versions(run, exported):
+  with open(os.path.join(exported['saved_model'], 'metadata.json')) as f:
+    meta = json.load(f)
+  assert meta['algorithm'] == 'triangle' and meta['latent_dim'] == 16
+  assert meta['image_shape'] == [28, 28, 1] and meta['value_range'] == [-1.0, 1.0]
+  assert meta['training_step'] == 40 and meta['config_hash'].startswith('sha256:')
+  assert set(meta['signatures']) == {'serving_default', 'sample', 'encode', 'reconstruct',
+                                     'energy'}
+  with open(os.path.join(exported['tflite'], 'metadata.json')) as f:
+    assert json.load(f)['files']['int8'] == 'generator_int8.tflite'
+  # The next export takes the next free version, and a chosen checkpoint is honoured.
+  r = helpers.run_tool('export', f'--workdir={run}', '--formats=saved_model',
+                       '--checkpoint=20')
+  assert r.returncode == 0, r.stderr[-2000:]
+  with open(os.path.join(run, 'exports', 'triangle', '2', 'metadata.json')) as f:
+    assert json.load(f)['training_step'] == 20
+
+
+def test_saved_model_cli_runs_the_serving_signature(exported, reference, tmp_path):
+  """saved_model_cli restores the variables as TF Serving does (a TF1 session loader)."""
+  z, want = reference
+  cli = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
+  np.save(tmp_path / 'z.npy', z[:2])
+  r = subprocess.run([cli, 'run', '--dir', exported['saved_model'], '--tag_set', 'serve',
+                      '--signature_def', 'serving_default', '--inputs',
+                      f'z={tmp_path / "z.npy"}', '--outdir', str(tmp_path / 'out')],
+                     capture_output=True, text=True, timeout=300,
+                     env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+  assert r.returncode == 0, r.stderr[-2000:]
+  images = np.load(tmp_path / 'out' / 'images.npy')
+  assert images.shape == (2, 28, 28, 1) and np.abs(images - want[:2]).max() <= 1e-5
+  assert np.load(tmp_path / 'out' / 'images_uint8.npy').dtype == np.uint8
+
+
+@pytest.mark.parametrize('quantization', list(BOUNDS))
+def test_every_tflite_runs_under_litert_and_matches_tf(exported, reference, quantization):
+  from export import litert  # pylint: disable=g-import-not-at-top
+  z, want = reference
+  interp = litert.interpreter(os.path.join(exported['tflite'],
+                                           f'generator_{quantization}.tflite'))
+  for batch in (1, 64):  # the batch size is dynamic
+    got = litert.run(interp, z[:batch])
+    assert got.shape == want[:batch].shape and np.all(np.isfinite(got))
+    assert np.abs(got - want[:batch]).max() <= BOUNDS[quantization], quantization
+  if quantization in MEAN_BOUNDS:
+    assert np.abs(got - want).mean() <= MEAN_BOUNDS[quantization]
+  # Not a constant image: the pixels vary over z about as much as the float model's do.
+  assert got.std(0).mean() > 0.5 * want.std(0).mean()
+
+
+def test_sample_tool_reads_both_formats_without_the_run(exported, tmp_path):
+  from skimage import io  # pylint: disable=g-import-not-at-top
+  for model in (exported['saved_model'],
+                os.path.join(exported['tflite'], 'generator_float32.tflite')):
+    pngs = []
+    for i in range(2):
+      out = str(tmp_path / f'{os.path.basename(model)}_{i}.png')
+      r = helpers.run_tool('sample', f'--model={model}', '--rows=2', '--seed=3', f'--out={out}')
+      assert r.returncode == 0, r.stderr[-2000:]
+      pngs.append(io.imread(out))
+    np.testing.assert_array_equal(pngs[0], pngs[1])
+    assert pngs[0].std() > 0
+  r = helpers.run_tool('sample', f'--model={tmp_path}')
+  assert r.returncode == 2 and 'no saved_model.pb' in r.stderr
+
+
+def test_a_killed_export_leaves_no_version_directory(run, tmp_path):
+  export_dir = tmp_path / 'exports'
+  base = export_dir / 'killed'
+  proc = subprocess.Popen([sys.executable, '-m', 'tools.export', f'--workdir={run}',
+                           '--formats=saved_model', f'--export_dir={export_dir}',
+                           '--name=killed'], cwd=helpers.ROOT,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2',
+                                   PYTHONPATH=helpers.ROOT),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 120
+  while time.time() < deadline and proc.poll() is None:
+    if base.is_dir() and any(n.startswith('.tmp-') for n in os.listdir(base)):
+      break
+    time.sleep(0.005)
+  assert proc.poll() is None, 'the export finished before it could be killed'
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not [n for n in os.listdir(base) if n.isdigit()]
+  # The next export writes version 1 whole and clears the dead one's leftovers.
+  r = helpers.run_tool('export', f'--workdir={run}', '--formats=saved_model',
+                       f'--export_dir={export_dir}', '--name=killed')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert sorted(os.listdir(base)) == ['1']
+  assert os.path.isfile(base / '1' / 'saved_model.pb')
+
+
+def test_bad_input_gets_one_clear_message(run, digits, tmp_path):
+  cases = [
+      ([f'--workdir={tmp_path / "empty"}'], 'has no checkpoint to export'),
+      ([f'--workdir={run}', '--formats=onnx'], 'unknown format onnx'),
+      ([f'--workdir={run}', '--quantize=int4'], 'unknown quantisation int4'),
+      ([f'--workdir={run}', '--checkpoint=7'], 'no checkpoint 7'),
+  ]
+  desc = _train('descriptor', digits, tmp_path / 'desc')
+  cases.append(([f'--workdir={desc}'], 'has no generator to export'))
+  for args, message in cases:
+    r = helpers.run_tool('export', *args)
+    assert r.returncode == 2 and message in r.stderr, (args, r.stderr[-2000:])
+    assert 'Traceback' not in r.stderr

@@ -1,0 +1,67 @@
+"""Export a trained run's generator for serving and for devices.
+
+  tools/export --workdir=runs/main                                  # SavedModel + every TFLite
+  tools/export --workdir=runs/main --formats=saved_model            # TF Serving only
+  tools/export --workdir=runs/main --formats=tflite --quantize=float16,int8
+  tools/export --workdir=runs/main --checkpoint=2000 --export_dir=/models --name=garments
+
+SavedModel: EXPORT_DIR/NAME/VERSION/ (TF Serving's layout; signatures serving_default, sample,
+and encode/reconstruct/energy where the algorithm has them). TFLite: EXPORT_DIR/tflite/NAME/
+VERSION/generator_QUANT.tflite. VERSION is the next free number; metadata.json beside each.
+Check an export without the training code: tools/sample --model=PATH.
+"""
+import sys
+
+from absl import app
+from absl import flags
+
+from core.errors import ConfigError
+from tools import cli
+
+FORMATS = ('saved_model', 'tflite')
+QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')  # export/tflite.py (TF-free here)
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'A trained run (config.json and checkpoints).')
+flags.DEFINE_list('formats', list(FORMATS), f'Formats: {", ".join(FORMATS)}.')
+flags.DEFINE_list('quantize', list(QUANTIZATIONS),
+                  f'TFLite quantisations: {", ".join(QUANTIZATIONS)}.')
+flags.DEFINE_string('export_dir', '', 'Where exports go (default WORKDIR/exports).')
+flags.DEFINE_string('name', '', 'Model name, the directory under EXPORT_DIR (default: the '
+                    'algorithm).')
+flags.DEFINE_string('checkpoint', '', 'A step number or checkpoint path (default: latest).')
+flags.mark_flag_as_required('workdir')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise ConfigError(f'unexpected arguments {" ".join(argv[1:])}')
+  unknown = [f for f in FLAGS.formats if f not in FORMATS]
+  if unknown or not FLAGS.formats:
+    raise ConfigError(f'unknown format {", ".join(unknown) or "(none given)"}; known: '
+                      f'{", ".join(FORMATS)}')
+  bad = [q for q in FLAGS.quantize if q not in QUANTIZATIONS]
+  if bad or (not FLAGS.quantize and 'tflite' in FLAGS.formats):
+    raise ConfigError(f'unknown quantisation {", ".join(bad) or "(none given)"}; known: '
+                      f'{", ".join(QUANTIZATIONS)}')
+  from core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from export import common  # pylint: disable=g-import-not-at-top
+  cfg = workdir_lib.stored_config(FLAGS.workdir)  # fail before TensorFlow starts
+  if cfg is None:
+    raise ConfigError(f'{FLAGS.workdir} has no checkpoint to export; train first '
+                      f'(tools/train --workdir={FLAGS.workdir} ...)')
+  if cfg.algo not in common.ROLES:
+    raise ConfigError(f'{FLAGS.workdir} holds a {cfg.algo} run, which has no generator to '
+                      f'export; export a run of {", ".join(sorted(common.ROLES))}')
+  from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
+  runtime.configure()
+  kw = dict(export_dir=FLAGS.export_dir, name=FLAGS.name, checkpoint=FLAGS.checkpoint)
+  if 'saved_model' in FLAGS.formats:
+    from export import saved_model  # pylint: disable=g-import-not-at-top
+    saved_model.export(FLAGS.workdir, **kw)
+  if 'tflite' in FLAGS.formats:
+    from export import tflite  # pylint: disable=g-import-not-at-top
+    tflite.export(FLAGS.workdir, FLAGS.quantize, **kw)
+
+
+if __name__ == '__main__':
+  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
