@@ -25,6 +25,8 @@ ROLES = {
     'vae': ('generator', 'encoder'),
 }
 VALUE_RANGE = (-1.0, 1.0)
+FORMATS = ('saved_model', 'tflite')
+QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')  # TFLite (export/tflite.py)
 
 
 def load_run(workdir: str, checkpoint: str = ''):

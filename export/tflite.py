@@ -24,7 +24,7 @@ import tensorflow as tf
 from core.errors import ConfigError
 from export import common
 
-QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')
+QUANTIZATIONS = common.QUANTIZATIONS
 CALIBRATION_LATENTS = 256
 
 

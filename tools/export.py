@@ -16,10 +16,10 @@ from absl import app
 from absl import flags
 
 from core.errors import ConfigError
+from export import common  # no TensorFlow: flags and the workdir are checked before it starts
+from export.common import FORMATS, QUANTIZATIONS
 from tools import cli
 
-FORMATS = ('saved_model', 'tflite')
-QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')  # export/tflite.py (TF-free here)
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A trained run (config.json and checkpoints).')
 flags.DEFINE_list('formats', list(FORMATS), f'Formats: {", ".join(FORMATS)}.')
@@ -44,7 +44,6 @@ def main(argv):
     raise ConfigError(f'unknown quantisation {", ".join(bad) or "(none given)"}; known: '
                       f'{", ".join(QUANTIZATIONS)}')
   from core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  from export import common  # pylint: disable=g-import-not-at-top
   cfg = workdir_lib.stored_config(FLAGS.workdir)  # fail before TensorFlow starts
   if cfg is None:
     raise ConfigError(f'{FLAGS.workdir} has no checkpoint to export; train first '
