@@ -64,7 +64,11 @@ def load_run(workdir: str, checkpoint: str = ''):
 
 def write_versioned(base: str, write) -> str:
   """Calls write(tmp_dir) and renames tmp_dir to base/N, N the next free version."""
-  os.makedirs(base, exist_ok=True)
+  try:
+    os.makedirs(base, exist_ok=True)
+  except OSError as e:
+    raise ConfigError(f'cannot write exports to {base} ({e}); pass a writable '
+                      f'--export_dir') from None
   _remove_dead_leftovers(base)
   while True:
     versions = [int(n) for n in os.listdir(base) if n.isdigit()]

@@ -52,7 +52,12 @@ def convert(generator, quantization: str, seed: int = 0) -> bytes:
     converter.representative_dataset = lambda: ([latents[i:i + 1]]
                                                  for i in range(len(latents)))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-  return converter.convert()
+  try:
+    return converter.convert()
+  except Exception as e:  # the converter raises many types; all mean "cannot convert"
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    raise ConfigError(f'the {quantization} TFLite conversion of this generator failed ({first}); '
+                      f'export the other quantisations (--quantize=...)') from None
 
 
 def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',

@@ -3,7 +3,7 @@
   tools/export --workdir=runs/main                                  # SavedModel + every TFLite
   tools/export --workdir=runs/main --formats=saved_model            # TF Serving only
   tools/export --workdir=runs/main --formats=tflite --quantize=float16,int8
-  tools/export --workdir=runs/main --checkpoint=2000 --export_dir=/models --name=garments
+  tools/export --workdir=runs/main --checkpoint=1000 --export_dir=/models --name=garments
 
 SavedModel: EXPORT_DIR/NAME/VERSION/ (TF Serving's layout; signatures serving_default, sample,
 and encode/reconstruct/energy where the algorithm has them). TFLite: EXPORT_DIR/tflite/NAME/

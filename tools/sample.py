@@ -70,7 +70,7 @@ def sample_export(path, n, seed, out):
   if path.endswith('.tflite'):
     if not os.path.isfile(path):
       raise ConfigError(f'--model={path}: no such .tflite file')
-    from export import litert  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+    from export import litert  # pylint: disable=g-import-not-at-top  (the LiteRT runtime)
     interp = litert.interpreter(path)
     z = np.random.default_rng(seed).standard_normal(
         (n, litert.latent_dim(interp))).astype(np.float32)
@@ -85,13 +85,20 @@ def sample_export(path, n, seed, out):
       raise ConfigError(f'--model={path} is neither a .tflite file nor a SavedModel directory '
                         f'(no saved_model.pb)')
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    fn = tf.saved_model.load(path).signatures['serving_default']
-    z = np.random.default_rng(seed).standard_normal(
-        (n, fn.structured_input_signature[1]['z'].shape[-1])).astype(np.float32)
+    try:
+      fn = tf.saved_model.load(path).signatures['serving_default']
+      d = fn.structured_input_signature[1]['z'].shape[-1]
+    except (KeyError, OSError, ValueError, tf.errors.OpError) as e:
+      raise ConfigError(f'--model={path} is not a twonets export (a serving_default signature '
+                        f'taking z): {type(e).__name__}: {str(e)[:200]}') from None
+    z = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
     x = fn(z=tf.constant(z))['images'].numpy()
     default_out = path + '_samples.png'
   out = out or default_out
-  images.save_png(out, images.grid(x, 8))
+  try:
+    images.save_png(out, images.grid(x, 8))
+  except OSError as e:
+    raise ConfigError(f'cannot write {out} ({e}); pass --out=PATH') from None
   print(f'wrote {out} ({len(x)} images from {path})')
 
 

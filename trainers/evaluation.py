@@ -45,6 +45,8 @@ def checkpoint_path(workdir: str, checkpoint: str = '') -> str:
   ckpt_dir = os.path.join(workdir, workdir_lib.CHECKPOINTS)
   if not checkpoint:
     path = tf.train.latest_checkpoint(ckpt_dir)
+  elif str(checkpoint).endswith('.index'):
+    path = str(checkpoint)[:-len('.index')]
   elif str(checkpoint).isdigit():
     path = os.path.join(ckpt_dir, f'ckpt-{int(checkpoint)}')
   else:

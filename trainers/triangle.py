@@ -111,7 +111,7 @@ class Triangle:
         loss_d = tf.reduce_mean(u_obs) - tf.reduce_mean(u_neg)
         penalty = tf.reduce_mean(tf.square(u_obs)) + tf.reduce_mean(tf.square(u_neg))
         total_d = loss_d + cfg.optim.energy_penalty * penalty
-        loss_g += cfg.optim.gen_energy_weight * tf.reduce_mean(u_gen)
+        loss_g += cfg.optim.get('gen_energy_weight', 1.0) * tf.reduce_mean(u_gen)
         metrics.update(loss_d=loss_d, energy_penalty=penalty, u_data=tf.reduce_mean(u_obs),
                        u_gen=tf.reduce_mean(u_gen))
         if self.revising:
