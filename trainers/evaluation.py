@@ -13,6 +13,7 @@ import tensorflow as tf
 from core import data as data_lib
 from core import workdir as workdir_lib
 from core.errors import CheckpointError, ConfigError
+from trainers import generator as generator_lib
 from trainers import nets
 
 
@@ -106,6 +107,6 @@ def vae_reference(cfg, workdir: str, seconds: float, strategy, log=print) -> dic
     triangle.train(vcfg, vdir, strategy, log=log)
   vcfg, built = restore(vdir, ('generator',))
   stored = vcfg.train.time_budget
-  samples = triangle.sample(built['generator'], cfg.eval.num_samples, cfg.seed + 7)
+  samples = generator_lib.sample(built['generator'], cfg.eval.num_samples, cfg.seed + 7)
   return {f'plain VAE ({stored:.0f} s)': samples}
 

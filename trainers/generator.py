@@ -266,10 +266,12 @@ def evaluate_test_images(workdir: str, task: str, mask_spec: str = 'none',
 # ------------------------------------------------------------------ what the latents do
 
 
-def sample(model, n: int = 64, seed: int = 0) -> np.ndarray:
-  """n images g(z), z ~ N(0, I) drawn with `seed`."""
+def sample(model, n: int = 64, seed: int = 0, batch_size: int = 500) -> np.ndarray:
+  """n images g(z), z ~ N(0, I) drawn with `seed`, generated batch_size at a time."""
   z = np.random.default_rng(seed).standard_normal((n, model.input_shape[-1]))
-  return model(z.astype(np.float32), training=False).numpy()
+  z = z.astype(np.float32)
+  return np.concatenate([model(z[i:i + batch_size], training=False).numpy()
+                         for i in range(0, n, batch_size)])
 
 
 def interpolation_grid(model, rows: int = 8, steps: int = 10, seed: int = 0) -> np.ndarray:

@@ -31,6 +31,7 @@ from core import loop
 from core import runtime
 from core import stats
 from trainers import evaluation
+from trainers import generator as generator_lib
 from trainers import nets
 
 GRID = 64
@@ -167,21 +168,13 @@ class Triangle:
     out = reconstruct_test(cfg, self.encoder, self.generator, workdir)
     if not cfg.eval.score:
       return out
-    samples = sample(self.generator, cfg.eval.num_samples, cfg.seed + 7)
+    samples = generator_lib.sample(self.generator, cfg.eval.num_samples, cfg.seed + 7)
     name = 'triangle generator' if self.use_descriptor else 'plain VAE'
     sets = {name: samples}
     if cfg.eval.vae_reference and self.use_descriptor:
       sets.update(evaluation.vae_reference(cfg, workdir, seconds, self.strategy))
     out.update(evaluation.sample_quality(cfg, sets, headline=name))
     return out
-
-
-def sample(generator, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
-  """n images g(h), h ~ N(0, I) drawn with `seed`, in [-1, 1]."""
-  z = np.random.default_rng(seed).standard_normal(
-      (n, generator.input_shape[-1])).astype(np.float32)
-  return np.concatenate([generator(z[i:i + batch_size], training=False).numpy()
-                         for i in range(0, n, batch_size)])
 
 
 def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> dict:
