@@ -10,6 +10,7 @@ import json
 
 import ml_collections
 
+from core import grids as grids_lib
 from core import masks
 from core.errors import ConfigError
 
@@ -150,6 +151,15 @@ def validate(cfg):
     raise ConfigError(f'data.channels must be 1 or 3, got {cfg.data.channels}')
   if 'mask' in cfg.data:
     masks.parse(cfg.data.mask, cfg.data.image_size)
+  if 'grids' in cfg.model:
+    ladder = tuple(cfg.model.grids) or grids_lib.default_grids(cfg.data.image_size)
+    problem = grids_lib.check_grids(ladder, cfg.data.image_size)
+    if problem:
+      raise ConfigError(problem)
+    per_grid = tuple(cfg.langevin.get('grid_steps', ()))
+    if per_grid and (len(per_grid) != len(ladder) - 1 or min(per_grid) < 0):
+      raise ConfigError(f'langevin.grid_steps needs one T >= 0 for each grid above 1x1 '
+                        f'({list(ladder[1:])}), got {list(per_grid)}')
   if 'langevin' in cfg:
     lv = cfg.langevin
     if lv.steps < 0 or lv.step_size <= 0 or lv.ref_sigma < 0 or lv.clip < 0:

@@ -35,6 +35,7 @@ class Task:
   # Final evaluation → metrics.json: (workdir, seconds this session trained) → dict.
   evaluate: Callable[[str, float], dict] = lambda workdir, seconds: {}
   headline: tuple[str, ...] = ('loss',)  # metrics shown on the progress bar
+  columns: int = 0  # images per row of the sample grid (0: a square grid)
 
 
 def _restore(ckpt, manager, workdir):
@@ -99,7 +100,7 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
           bar.set_postfix({k: f'{metrics[k]:.4g}' for k in task.headline if k in metrics},
                           refresh=False)
         if step % t.sample_every == 0 or step == t.steps:
-          grid = images_lib.grid(task.samples())
+          grid = images_lib.grid(task.samples(), task.columns)
           images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'), grid)
           tf.summary.image('samples', grid[None], step=step)
         if step % t.ckpt_every == 0 or step == t.steps:
@@ -121,7 +122,7 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
       manager.save(checkpoint_number=step)
     if step > start and step % t.sample_every:
       images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'),
-                          images_lib.grid(task.samples()))
+                          images_lib.grid(task.samples(), task.columns))
   final = {'steps': step, 'wall_seconds': round(elapsed, 1),
            'steps_per_second': round((step - start) / max(elapsed, 1e-9), 3),
            'last': metrics, **task.evaluate(workdir, elapsed)}

@@ -6,6 +6,9 @@ Architectures follow shared/ALGORITHMS.md §1:
   100 outputs (Xie et al., CoopNets code); the 64×64 net has one more stride-2 layer.
 * texture net: 100@15×15 stride 3 → 70@9×9 → 30@7×7, ReLU, no normalisation, f = sum of the
   top layer's responses (Xie et al., ICML 2016).
+* conditional net: the dataset trunk with K class scores f(X; θ_k) from one dense head, and
+  the class biases b_k of Pr(k | X) = softmax_k(f(X; θ_k) + b_k) (Xie et al., ICML 2016,
+  "relationship with discriminative net"; trainers/conditional.py).
 The score is float32 under any precision policy: the last dense layer and the sum are kept in
 float32 because f reaches ~10⁷ with the TF defaults and bfloat16 keeps 8 bits of mantissa.
 """
@@ -74,3 +77,50 @@ def texture_descriptor(image_shape, widths=(), out_units=0, leak=0.2):
   x = layers.Activation('linear', dtype='float32', name='top')(x)
   f = layers.Lambda(lambda t: keras.ops.sum(t, axis=(1, 2, 3)), dtype='float32', name='f')(x)
   return keras.Model(inputs, f, name='texture_descriptor')
+
+
+class ClassBias(layers.Layer):
+  """logits = f + b: the class biases b_k of Pr(k | X) = softmax_k(f_k(X) + b_k), float32."""
+
+  def __init__(self, num_classes, **kw):
+    super().__init__(**kw)
+    self.num_classes = num_classes
+
+  def build(self, input_shape):
+    del input_shape
+    self.bias = self.add_weight(name='bias', shape=(self.num_classes,), initializer='zeros')
+
+  def call(self, f):
+    return f + self.bias
+
+  def get_config(self):
+    return {**super().get_config(), 'num_classes': self.num_classes}
+
+
+def conditional_descriptor(image_shape, num_classes, *, widths=(64, 128, 256), kernels=None,
+                           strides=None, leak=0.2, name='conditional_descriptor'):
+  """The dataset trunk, then K class scores: X → [f [B, K], logits [B, K]], both float32.
+
+  f_k(X) = w_k · h(X) has no constant term: the energy of class k is E_k(X) = ||X||²/(2s²) −
+  f_k(X), and a constant would not change its Langevin gradient anyway. The constants of the
+  classifier, b_k (= log prior_k − log Z_k in the generative reading), live in `ClassBias`, so
+  logits = f + b and Pr(k | X) = softmax(logits). Default kernels and strides are the
+  dataset nets' ((5, 3, 3), (2, 2, 1); one more stride-2 layer for a fourth width).
+  """
+  widths = tuple(widths)
+  if kernels is None:
+    kernels = (5,) + (3,) * (len(widths) - 1)
+  if strides is None:
+    strides = (2,) * (len(widths) - 1) + (1,)
+  if not (len(widths) == len(kernels) == len(strides)) or num_classes < 2:
+    raise ValueError(f'widths, kernels, strides must have one entry per layer and there must '
+                     f'be at least 2 classes: {widths}, {kernels}, {strides}, {num_classes}')
+  inputs = keras.Input(image_shape, name='images')
+  x = inputs
+  for i, (w, k, s) in enumerate(zip(widths, kernels, strides)):
+    x = layers.Conv2D(w, k, strides=s, padding='same', name=f'conv{i + 1}')(x)
+    x = layers.LeakyReLU(leak, name=f'lrelu{i + 1}')(x)
+  x = layers.Flatten()(x)
+  f = layers.Dense(num_classes, use_bias=False, dtype='float32', name='f')(x)
+  logits = ClassBias(num_classes, dtype='float32', name='logits')(f)
+  return keras.Model(inputs, [f, logits], name=name)

@@ -11,6 +11,10 @@
                                    # Fréchet distance / KID beside the reference points
   tools/evaluate --task=train-classifier --dataset=fashion_mnist
                                    # the feature net of the scores, cached once
+  tools/evaluate --task=features --workdir=runs/multigrid
+                                   # linear SVM on multi-grid features vs pixels, random nets
+  tools/evaluate --task=inpaint --mask=block:14 --workdir=runs/multigrid
+                                   # multi-grid prior (observed pixels clamped) vs the fills
 
 Errors are mean absolute errors in [0, 1] pixel units, PSNR on [0, 1] images. Every score
 states its sample count and reference set. Results go to WORKDIR/<task>*.json (and .npz/.png).
@@ -26,11 +30,13 @@ from core import masks as masks_lib
 from core.errors import ConfigError
 from tools import cli
 
-TASKS = ('reconstruct', 'recover', 'complete', 'sample', 'score', 'train-classifier')
+TASKS = ('reconstruct', 'recover', 'complete', 'sample', 'score', 'train-classifier',
+         'features', 'inpaint')
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('task', None, list(TASKS), 'What to evaluate.')
 flags.DEFINE_string('workdir', None, 'A trained run (its config.json and checkpoints).')
-flags.DEFINE_string('mask', 'none', f'For recover and complete: {", ".join(masks_lib.KINDS)}.')
+flags.DEFINE_string('mask', 'none', f'For recover, complete and inpaint: '
+                    f'{", ".join(masks_lib.KINDS)}.')
 flags.DEFINE_integer('num_images', 1000, 'Test images to evaluate, or samples to draw.')
 flags.DEFINE_integer('steps', 300, 'Latent inference steps per image (generator frozen).')
 flags.DEFINE_integer('revise_steps', None, 'complete: descriptor Langevin steps on the '
@@ -43,7 +49,14 @@ flags.DEFINE_string('inception_weights', '', 'score: also the Inception FD and I
 flags.DEFINE_string('dataset', 'fashion_mnist', 'train-classifier: the labelled dataset.')
 flags.DEFINE_string('data_dir', '', 'train-classifier: TFDS data_dir.')
 flags.DEFINE_integer('epochs', 3, 'train-classifier: epochs.')
-flags.DEFINE_integer('seed', 0, 'Seed of drawn samples.')
+flags.DEFINE_integer('seed', 0, 'Seed of drawn samples (features: of the labelled subset).')
+flags.DEFINE_list('labels', ['1000', '2000', '4000'], 'features: numbers of labelled training '
+                  'images the linear SVM is trained on.')
+flags.DEFINE_integer('num_test', 10000, 'features: test images the SVM is scored on.')
+flags.DEFINE_integer('chains', 1, 'inpaint: chains per image, averaged (with Langevin noise '
+                     'on, an estimate of the posterior mean).')
+flags.DEFINE_integer('grid_steps', None, 'inpaint: Langevin steps per grid (default: the '
+                     'run\'s training T per grid).')
 flags.mark_flag_as_required('task')
 
 
@@ -127,11 +140,27 @@ def score(workdir, n, seed):
   _write(workdir, 'score.json', out)
 
 
+def _label_counts():
+  try:
+    counts = [int(n) for n in FLAGS.labels]
+  except ValueError:
+    counts = []
+  if not counts or min(counts) < 10:
+    raise ConfigError(f'--labels takes numbers of labelled images of at least 10, such as '
+                      f'1000,2000,4000; got {",".join(FLAGS.labels)}')
+  return counts
+
+
 def main(argv):
+  sys.stdout.reconfigure(line_buffering=True)  # progress lines appear as they are made
   if len(argv) > 1:
     raise ConfigError(f'unexpected arguments {" ".join(argv[1:])}')
-  if FLAGS.num_images <= 0 or FLAGS.steps <= 0:
-    raise ConfigError('--num_images and --steps must be positive')
+  if FLAGS.num_images <= 0 or FLAGS.steps <= 0 or FLAGS.num_test <= 0:
+    raise ConfigError('--num_images, --num_test and --steps must be positive')
+  if FLAGS.grid_steps is not None and FLAGS.grid_steps < 0:
+    raise ConfigError('--grid_steps must be >= 0')
+  if FLAGS.task == 'features':
+    _label_counts()  # before TensorFlow starts
   if FLAGS.task == 'train-classifier':
     return train_classifier()
   if not FLAGS.workdir:
@@ -142,6 +171,14 @@ def main(argv):
     return write_samples(FLAGS.workdir, FLAGS.num_images, FLAGS.seed)
   if FLAGS.task == 'score':
     return score(FLAGS.workdir, FLAGS.num_images, FLAGS.seed)
+  if FLAGS.task in ('features', 'inpaint'):
+    from trainers import multigrid  # pylint: disable=g-import-not-at-top
+    if FLAGS.task == 'features':
+      multigrid.evaluate_features(FLAGS.workdir, _label_counts(), FLAGS.num_test, FLAGS.seed)
+    else:
+      multigrid.evaluate_inpainting(FLAGS.workdir, FLAGS.mask, FLAGS.num_images,
+                                    FLAGS.grid_steps, FLAGS.chains)
+    return None
   if FLAGS.task == 'complete':
     from trainers import coopnets  # pylint: disable=g-import-not-at-top
     coopnets.evaluate_completion(FLAGS.workdir, FLAGS.mask, FLAGS.num_images, FLAGS.steps,

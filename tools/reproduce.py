@@ -2,6 +2,7 @@
 
   python -m tools.reproduce --table=generator          # runs, then rewrites the docs
   python -m tools.reproduce --table=coop_triangle      # CoopNets, triangle, plain VAE
+  python -m tools.reproduce --table=multigrid          # features, inpainting, conditional
   python -m tools.reproduce --render                   # only rebuild docs/RESULTS.md
 
 Each row is a real `tools/train` + `tools/evaluate` run on this machine; its command line and
@@ -23,7 +24,7 @@ from tools import cli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'docs', 'results')
 FLAGS = flags.FLAGS
-TABLES = ('generator', 'coop_triangle')
+TABLES = ('generator', 'coop_triangle', 'multigrid')
 flags.DEFINE_enum('table', None, list(TABLES), 'Which table to reproduce.')
 flags.DEFINE_bool('render', False, 'Only regenerate docs/RESULTS.md from docs/results/*.json.')
 flags.DEFINE_string('runs', 'runs/reproduce', 'Where runs are kept (relative to the repository).')
@@ -42,8 +43,14 @@ RECOVERY_LATENT = 40
 # 22%, 39% and 61% of the image; 13, 17 and 22 pixels of 28×28 cover the same shares.
 COMPLETION_BLOCKS = (('M30 (block:13)', 'block:13'), ('M40 (block:17)', 'block:17'),
                      ('M50 (block:22)', 'block:22'))
+# Inpainting masks of the multigrid table: the paper's "mask" (a block of half the side, a
+# quarter of the image), "doodle" and "pepper" (half the pixels missing at random).
+INPAINT_MASKS = (('mask (block:14)', 'block:14'), ('doodle', 'doodle'),
+                 ('pepper (pepper:0.5)', 'pepper:0.5'))
 # Metrics where higher is better; every other metric is lower-is-better.
-HIGHER_IS_BETTER = ('completion_psnr', 'psnr')
+INPAINT_CHAINS = 16  # chains averaged per image (an estimate of the posterior mean)
+HIGHER_IS_BETTER = ('completion_psnr', 'psnr', 'inpaint_psnr', 'accuracy',
+                    'samples_recognised_pct')
 
 
 def _run(args):
@@ -148,6 +155,58 @@ def coop_triangle_table():
   return records
 
 
+def multigrid_table():
+  """Linear-SVM test error on multi-grid features vs raw pixels and untrained nets;
+  inpainting with the multi-grid prior vs interpolation; the conditional descriptor's test
+  accuracy and how often the project classifier recognises its per-class samples."""
+  records = []
+
+  def add(table, method, setting, metric, value, command, seconds):
+    records.append({'table': table, 'method': method, 'setting': setting, 'metric': metric,
+                    'value': float(value), 'command': command, 'seconds': seconds})
+
+  mg = os.path.join(FLAGS.runs, 'multigrid')
+  train_cmd, train_s = _run(['tools.train', '--algo=multigrid', '--dataset=fashion_mnist',
+                             '--fresh', f'--workdir={mg}'])
+  out = _load(mg, 'metrics.json')
+  if 'sample_quality' in out:
+    row = out['sample_quality']['rows']['multigrid descriptor']
+    for metric in ('fd', 'kid'):
+      add(f'multi-grid synthesis ({metric})', 'multigrid descriptors',
+          f'{row["num_samples"]} samples', metric, row[metric], train_cmd, train_s)
+  c, s = _run(['tools.evaluate', '--task=features', f'--workdir={mg}'])
+  result = _load(mg, 'features.json')
+  for method, rows in result['methods'].items():
+    for n in result['label_counts']:
+      add('linear SVM on features', method, f'labels={n}', 'svm_test_error_pct',
+          rows[f'labels={n}']['svm_test_error_pct'], f'{train_cmd} && {c}',
+          round(train_s + s, 1))
+  for label, spec in INPAINT_MASKS:
+    c, s = _run(['tools.evaluate', '--task=inpaint', f'--mask={spec}', f'--workdir={mg}',
+                 f'--chains={INPAINT_CHAINS}',
+                 f'--num_images={FLAGS.num_images}'])
+    result = _load(mg, f'inpaint_{spec.replace(":", "-")}.json')
+    for method, metrics in result['methods'].items():
+      for metric in ('inpaint_mae', 'inpaint_psnr'):
+        add(f'inpainting ({metric})', method, label, metric, metrics[metric],
+            f'{train_cmd} && {c}', round(train_s + s, 1))
+
+  cond = os.path.join(FLAGS.runs, 'conditional')
+  c, s = _run(['tools.train', '--algo=descriptor', '--conditional', '--dataset=fashion_mnist',
+               '--fresh', f'--workdir={cond}'])
+  out = _load(cond, 'metrics.json')
+  add('conditional descriptor (accuracy)', 'conditional descriptor', 'Fashion-MNIST test split',
+      'accuracy', out['test_accuracy'], c, s)
+  per_class = out.get('samples_recognised_pct_per_class', {})
+  add('conditional samples recognised by the project classifier (samples_recognised_pct)',
+      'conditional descriptor', 'all classes', 'samples_recognised_pct',
+      out['samples_recognised_pct'], c, s)
+  for k, v in per_class.items():
+    add('conditional samples recognised by the project classifier (samples_recognised_pct)',
+        'conditional descriptor', f'class {k}', 'samples_recognised_pct', v, c, s)
+  return records
+
+
 def render():
   """docs/RESULTS.md from docs/results/*.json: one table per (file, table), methods × settings."""
   lines = ['# Reproduction results', '',
@@ -199,7 +258,8 @@ def main(argv):
     if not FLAGS.table:
       raise ConfigError(f'pass --table={"|".join(TABLES)}, or --render to rebuild '
                         f'docs/RESULTS.md')
-    records = generator_table() if FLAGS.table == 'generator' else coop_triangle_table()
+    records = {'generator': generator_table, 'coop_triangle': coop_triangle_table,
+               'multigrid': multigrid_table}[FLAGS.table]()
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f'{FLAGS.table}.json'), 'w') as f:
       json.dump(records, f, indent=1)

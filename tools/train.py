@@ -3,6 +3,7 @@
   tools/train --algo=triangle --dataset=fashion_mnist --workdir=runs/main    # make train
   tools/train --algo=coopnets --dataset=fashion_mnist --workdir=runs/coop
   tools/train --algo=descriptor --dataset=fashion_mnist --workdir=runs/x
+  tools/train --algo=descriptor --conditional --dataset=fashion_mnist --workdir=runs/cond
   tools/train --workdir=runs/x                        # resume the run in runs/x
   tools/train --algo=descriptor --dataset=texture:brick --workdir=runs/brick --set train.steps=300
 
@@ -41,6 +42,9 @@ flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding prepared datasets.'
 flags.DEFINE_bool('download', None, 'Let TFDS download a missing dataset.')
 flags.DEFINE_string('mask', None, 'Generator: learn from incomplete images (data.mask): '
                     'pixels:F (a fraction F missing at random) or block:K (one K×K block).')
+flags.DEFINE_bool('conditional', None, 'Descriptor: the conditional descriptor '
+                  '(model.conditional): K class scores from one net, learned from labelled '
+                  'data; a classifier and K class-conditional samplers.')
 flags.DEFINE_bool('smoke', False, 'A tiny, seconds-long run of the same code (tests, CI).')
 flags.DEFINE_bool('fresh', False, 'Start over; the previous run is moved to WORKDIR/previous/.')
 flags.mark_flag_as_required('workdir')
@@ -49,7 +53,41 @@ flags.mark_flag_as_required('workdir')
 SHORTCUTS = {'steps': 'train.steps', 'batch_size': 'data.batch_size',
              'precision': 'train.precision', 'strategy': 'train.strategy',
              'replicas': 'train.replicas', 'data_dir': 'data.data_dir',
-             'download': 'data.download', 'mask': 'data.mask'}
+             'download': 'data.download', 'mask': 'data.mask',
+             'conditional': 'model.conditional'}
+# Sources that never carry labels (the conditional descriptor needs them).
+UNLABELLED_SOURCES = ('texture:', 'folder:')
+
+
+def apply_flags(cfg):
+  """The shortcut flags, then --set, applied to `cfg` (in place)."""
+  for flag, key in SHORTCUTS.items():
+    if FLAGS[flag].value is not None:
+      config_lib.set_value(cfg, key, str(FLAGS[flag].value))
+  return config_lib.apply_overrides(cfg, FLAGS.set)
+
+
+def requests_conditional(cfg) -> bool:
+  """Whether --conditional or --set model.conditional=... turn the conditional mode on."""
+  scratch = cfg.copy_and_resolve_references()
+  if FLAGS.conditional is not None:
+    config_lib.set_value(scratch, 'model.conditional', str(FLAGS.conditional))
+  config_lib.apply_overrides(scratch, [item for item in FLAGS.set
+                                       if item.partition('=')[0].strip() == 'model.conditional'])
+  return scratch.model.conditional
+
+
+def check_conditional(cfg):
+  """ConfigError for a conditional request the algorithm or the data cannot honour."""
+  if FLAGS.conditional and cfg.algo != 'descriptor':
+    raise ConfigError(f'--conditional is an option of the descriptor (the conditional '
+                      f'descriptor); --algo={cfg.algo} has no conditional mode: use '
+                      f'--algo=descriptor or drop --conditional')
+  if cfg.model.get('conditional', False) and cfg.data.dataset.startswith(UNLABELLED_SOURCES):
+    raise ConfigError(f'--conditional (model.conditional) needs labelled data, and '
+                      f'{cfg.data.dataset} has no labels; use a labelled dataset '
+                      f'(fashion_mnist, mnist, cifar10, an npz with a "labels" array) or '
+                      f'drop --conditional')
 
 
 def build_config():
@@ -67,11 +105,16 @@ def build_config():
       raise ConfigError('--smoke cannot resume a run; use a new --workdir or --fresh')
     cfg = stored.copy_and_resolve_references()  # `stored` stays as it was, for the diff
   else:
-    cfg = configs.get(FLAGS.algo or 'descriptor', FLAGS.dataset or 'fashion_mnist', FLAGS.smoke)
-  for flag, key in SHORTCUTS.items():
-    if FLAGS[flag].value is not None:
-      config_lib.set_value(cfg, key, str(FLAGS[flag].value))
-  config_lib.apply_overrides(cfg, FLAGS.set)
+    algo, dataset = FLAGS.algo or 'descriptor', FLAGS.dataset or 'fashion_mnist'
+    cfg = configs.get(algo, dataset, FLAGS.smoke)
+    check_conditional(cfg)
+    # --conditional (or --set model.conditional=true) starts from the conditional defaults.
+    if cfg.model.get('conditional') is False and requests_conditional(cfg):
+      from configs import descriptor as descriptor_config  # pylint: disable=g-import-not-at-top
+      cfg = descriptor_config.get_config(dataset, FLAGS.smoke, conditional=True)
+  check_conditional(cfg)
+  apply_flags(cfg)
+  check_conditional(cfg)
   return config_lib.validate(cfg), stored
 
 

@@ -13,6 +13,7 @@ ALGORITHMS = {
     'deformable': 'trainers.generator',  # the ABP trainer with the deformable net
     'descriptor': 'trainers.descriptor',
     'generator': 'trainers.generator',
+    'multigrid': 'trainers.multigrid',
     'triangle': 'trainers.triangle',
     'vae': 'trainers.triangle',  # the triangle with the descriptor switched off
 }

@@ -213,6 +213,9 @@ class Descriptor:
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains a descriptor as `cfg` says, in `workdir` (resuming if it holds a checkpoint)."""
+  if cfg.model.get('conditional', False):  # K class scores from labels: its own trainer
+    from trainers import conditional  # pylint: disable=g-import-not-at-top
+    return conditional.train(cfg, workdir, strategy, log=log)
   runtime.set_precision(cfg.train.precision)
   strategy = strategy or tf.distribute.get_strategy()
   d = cfg.data

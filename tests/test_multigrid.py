@@ -1,0 +1,198 @@
+"""Multi-grid descriptors: the grid operators, the ladders, clamped inpainting, the features,
+learning at every grid end to end, and the tools' messages."""
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import configs
+from core import config as config_lib
+from core import data as data_lib
+from core import grids as grids_lib
+from core import masks as masks_lib
+from core.errors import ConfigError
+from models import multigrid as mg
+from tests import helpers
+from trainers import multigrid
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
+
+
+def smoke_config(digits, *overrides):
+  cfg = configs.get('multigrid', f'npz:{digits}', smoke=True)
+  config_lib.apply_overrides(cfg, ['data.image_size=28', 'data.channels=1', *overrides])
+  return config_lib.validate(cfg)
+
+
+# ------------------------------------------------------------------ grid operators
+
+
+def test_a_constant_image_survives_down_and_up_sampling():
+  x = tf.fill([2, 28, 28, 3], 0.37)
+  for size in (1, 7, 14):
+    down = mg.downsample(x, size)
+    assert down.shape == (2, size, size, 3)
+    np.testing.assert_allclose(down, 0.37, rtol=2e-5)
+    np.testing.assert_allclose(mg.upsample(down, 28), 0.37, rtol=2e-5)
+
+
+def test_averaging_preserves_the_mean_and_up_then_down_is_the_identity():
+  x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 1)), tf.float32)
+  for size in (1, 4, 16):
+    down = mg.downsample(x, size)
+    np.testing.assert_allclose(tf.reduce_mean(down, (1, 2, 3)), tf.reduce_mean(x, (1, 2, 3)),
+                               atol=1e-6)
+    # each coarse pixel is the mean of its block (one block by hand)
+    k = 32 // size
+    np.testing.assert_allclose(down[1, 0, 0, 0], tf.reduce_mean(x[1, :k, :k, 0]), atol=1e-6)
+    up = mg.upsample(down, 32)
+    np.testing.assert_allclose(up[1, k - 1, k - 1, 0], down[1, 0, 0, 0])  # a block of copies
+    np.testing.assert_allclose(mg.downsample(up, size), down, atol=1e-6)
+  with pytest.raises(ValueError, match='cannot average-pool 32x32 to 5x5'):
+    mg.downsample(x, 5)
+
+
+def test_ladders_and_their_checks():
+  assert grids_lib.default_grids(32) == (1, 4, 16, 32)
+  assert grids_lib.default_grids(64) == (1, 4, 16, 64)
+  assert grids_lib.default_grids(28) == (1, 7, 14, 28)
+  for size in (28, 32, 64, 48):
+    assert grids_lib.check_grids(grids_lib.default_grids(size), size) == ''
+  assert 'multiple of the one before' in grids_lib.check_grids((1, 5, 28), 28)
+  assert 'start at 1 and end at the image size 28' in grids_lib.check_grids((1, 7, 14), 28)
+  cfg = configs.get('multigrid', 'fashion_mnist')
+  config_lib.apply_overrides(cfg, ['model.grids=1,5,28'])
+  with pytest.raises(ConfigError, match='nearest up-sampling from 5 to 28 is not whole'):
+    config_lib.validate(cfg)
+  cfg = configs.get('multigrid', 'fashion_mnist')
+  config_lib.apply_overrides(cfg, ['langevin.grid_steps=10,20'])
+  with pytest.raises(ConfigError, match=r'one T >= 0 for each grid above 1x1 \(\[7, 14, 28\]\)'):
+    config_lib.validate(cfg)
+
+
+def test_one_net_per_grid_above_1x1_and_features_of_each_layer():
+  nets = mg.multigrid_descriptors((32, 32, 3))
+  assert sorted(nets) == [4, 16, 32]
+  for size, net in nets.items():
+    f = net(tf.zeros((2, size, size, 3)))
+    assert f.shape == (2,) and f.dtype == tf.float32
+  feats = {g: mg.feature_model(n) for g, n in nets.items()}
+  x = tf.constant(np.random.default_rng(1).uniform(-1, 1, (5, 32, 32, 3)), tf.float32)
+  out = mg.pooled_features(feats, x)
+  # 4×4 net: one layer of 64; 16: 64, 128; 32: 64, 128, 256 — each pooled to 2×2 regions
+  assert out.shape == (5, 4 * (64 + 64 + 128 + 64 + 128 + 256))
+  # features are per image: the first image's features do not depend on the others
+  np.testing.assert_allclose(mg.pooled_features(feats, x[:1])[0], out[0], rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ inpainting
+
+
+@pytest.mark.parametrize('spec', ['block:10', 'doodle', 'pepper:0.5'])
+def test_clamped_inpainting_never_changes_observed_pixels(digits, spec):
+  cfg = smoke_config(digits, 'langevin.noise=true', 'langevin.steps=5')
+  keras.utils.set_random_seed(0)
+  nets = multigrid.build_nets(cfg)
+  x = data_lib.to_float(data_lib.from_config(cfg, 'test').images[:8])
+  mask = masks_lib.make(spec, np.arange(8), 28, seed=2)
+  assert 0 < mask.mean() < 1
+  filled = multigrid.inpaint(nets, multigrid.steps_of(cfg), cfg.langevin, x, mask, seed=0)
+  observed = np.broadcast_to(mask > 0, x.shape)
+  np.testing.assert_array_equal(filled[observed], x[observed])
+  # the missing pixels were revised: they differ from the truth and from a flat fill
+  assert np.abs(filled[~observed] - x[~observed]).mean() > 1e-3
+  assert np.std(filled[~observed]) > 1e-3
+
+
+def test_clamped_training_chains_take_the_last_share_of_the_batch(digits):
+  cfg = smoke_config(digits, 'langevin.clamped_share=0.25')
+  trainer = multigrid.MultiGrid(cfg, tf.distribute.get_strategy(), data_lib.from_config(cfg))
+  m = trainer._clamp_masks(tf.zeros((20, 28, 28, 1))).numpy()  # pylint: disable=protected-access
+  observed = m.reshape(20, -1).sum(1)
+  assert (observed[:15] == 0).all()  # free chains: nothing clamped
+  assert (observed[15:] > 0).all() and (observed[15:] < 28 * 28).all()  # masked chains
+
+
+def test_doodle_and_pepper_masks():
+  doodle = masks_lib.make('doodle', np.arange(100), 28, seed=0)
+  missing = 1.0 - doodle.mean(axis=(1, 2, 3))
+  assert 0.1 < missing.mean() < 0.35 and missing.min() > 0.05
+  np.testing.assert_array_equal(doodle[3], masks_lib.make('doodle', [3], 28, seed=0)[0])
+  pepper = masks_lib.make('pepper:0.7', np.arange(50), 28, seed=0)
+  assert abs((1.0 - pepper.mean()) - 0.7) < 0.02
+  with pytest.raises(ConfigError, match=r'must be in \(0, 1\), e.g. pepper:0.5'):
+    masks_lib.parse('pepper:2', 28)
+
+
+# ------------------------------------------------------------------ learning, end to end
+
+
+def test_learning_happens_at_every_grid(digits, tmp_path):
+  """After a short run, at every grid the chain's samples are closer to the data down-sampled
+  to that grid than the same chain with the untrained nets (same starts, same settings)."""
+  cfg = smoke_config(digits, 'model.widths=16,32,32', 'data.batch_size=50',
+                     'data.max_examples=0', 'langevin.steps=10', 'train.steps=150',
+                     'optim.lr=0.003',
+                     'train.log_every=50', 'train.sample_every=150', 'train.ckpt_every=150',
+                     'eval.num_samples=200')
+  keras.utils.set_random_seed(0)
+  untrained = multigrid.build_nets(cfg)
+  keras.utils.set_random_seed(0)
+  out = multigrid.train(cfg, str(tmp_path / 'run'), log=lambda *a: None)
+  _, trained = multigrid.restore(str(tmp_path / 'run'))
+  real = data_lib.to_float(data_lib.from_config(cfg).images)
+  steps = multigrid.steps_of(cfg)
+  before = multigrid.synthesize(untrained, steps, cfg, real, 200, seed=5)
+  after = multigrid.synthesize(trained, steps, cfg, real, 200, seed=5)
+  for k, size in enumerate(multigrid.grids_of(cfg)[1:], start=1):
+    data_k = mg.downsample(tf.constant(real), size).numpy()
+    gap = lambda x: np.mean((x.mean(0) - data_k.mean(0))**2) + abs(x.std() - data_k.std())
+    assert gap(after[k]) < 0.6 * gap(before[k]), (size, gap(after[k]), gap(before[k]))
+  assert out['grids'] == [1, 7, 14, 28]
+  assert set(out) >= {'grid_7', 'grid_14', 'grid_28'}
+  grid_png = tmp_path / 'run' / 'samples' / 'step_150.png'
+  assert grid_png.exists()
+  from core import images as images_lib  # pylint: disable=g-import-not-at-top
+  # ROWS chains, each row shows the 4 grid levels side by side: 4·(28+1)−1 pixels wide
+  assert images_lib.read_png(str(grid_png)).shape[1] == 4 * 29 - 1
+
+
+# ------------------------------------------------------------------ tools
+
+
+def test_tools_train_then_features_and_inpaint(digits, tmp_path):
+  wd = str(tmp_path / 'mg')
+  r = helpers.run_tool('train', '--algo=multigrid', f'--dataset=npz:{digits}', '--smoke',
+                       f'--workdir={wd}', '--set', 'data.image_size=28', '--set',
+                       'data.channels=1', '--set', 'langevin.clamped_share=0.5')
+  assert r.returncode == 0, r.stderr[-2000:]
+  r = helpers.run_tool('evaluate', '--task=features', f'--workdir={wd}', '--labels=20,40',
+                       '--num_test=50')
+  assert r.returncode == 0, r.stderr[-2000:]
+  out = json.load(open(os.path.join(wd, 'features.json')))
+  for method in ('multigrid descriptors', 'raw pixels',
+                 'random descriptors (same nets, untrained)'):
+    for n in (20, 40):
+      assert 0.0 <= out['methods'][method][f'labels={n}']['svm_test_error_pct'] <= 100.0
+  r = helpers.run_tool('evaluate', '--task=inpaint', '--mask=doodle', f'--workdir={wd}',
+                       '--num_images=10')
+  assert r.returncode == 0, r.stderr[-2000:]
+  out = json.load(open(os.path.join(wd, 'inpaint_doodle.json')))
+  assert set(out['methods']) == {'multigrid descriptors', 'mean image', 'nearest neighbour',
+                                 'biharmonic diffusion'}
+  assert os.path.exists(os.path.join(wd, 'inpaint_doodle.png'))
+  # bad input: one clear line, non-zero exit
+  r = helpers.run_tool('evaluate', '--task=inpaint', f'--workdir={wd}')
+  assert r.returncode != 0 and 'needs --mask=block:K, doodle or pepper:P' in r.stderr
+  r = helpers.run_tool('evaluate', '--task=features', f'--workdir={wd}', '--labels=many')
+  assert r.returncode != 0 and '--labels takes numbers' in r.stderr
+  r = helpers.run_tool('train', '--algo=multigrid', f'--workdir={tmp_path / "bad"}',
+                       '--set', 'model.grids=1,5,28')
+  assert r.returncode != 0 and 'nearest up-sampling from 5 to 28 is not whole' in r.stderr
+  assert 'Traceback' not in r.stderr

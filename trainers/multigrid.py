@@ -1,0 +1,422 @@
+"""Multi-grid descriptors learned by multi-grid contrastive divergence, and their uses:
+synthesis, features for a linear SVM, and a learned prior for inpainting.
+
+Gao, Lu, Zhou, Zhu, Wu, "Learning Generative ConvNets via Multi-grid Modeling and
+Sampling", CVPR 2018 (arXiv:1709.08868); shared/ALGORITHMS.md §3.
+
+One chain runs up the grids: X^(1) is an image's 1×1 version (training: the batch's own
+images; synthesis: a draw of the training images' 1×1 versions); for k = 2..K,
+X^(k) ← T_k Langevin steps of descriptor k from upsample(X^(k−1)). Descriptor k learns with
+the observed images down-sampled to its grid against X^(k): loss_k = mean f_k(X^(k)) −
+mean f_k(down_k(X_obs)). The originals' code drops the Langevin noise and the reference term
+(langevin.noise=false, ref_sigma=0, our defaults); the paper keeps the noise: both are options.
+
+Inpainting runs the same chain with the observed pixels clamped: at each grid the cells
+whose pixels are all observed hold the observed image's average and never move; only the
+missing cells are revised, so the finest grid returns the observed pixels exactly.
+"""
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from core import baselines
+from core import data as data_lib
+from core import images as images_lib
+from core import loop
+from core import masks as masks_lib
+from core import runtime
+from core import stats
+from core.errors import ConfigError
+from models import multigrid as mg
+from trainers import langevin as langevin_lib
+
+ROWS = 8  # chains shown in the sample grid (one row each, every grid level side by side)
+MASK_BANK = 3000  # masks the clamped training chains draw from
+
+
+def default_clamp_masks(size: int):
+  """Masks of the clamped training chains: blocks of a quarter to half the image side,
+  doodles, and 30–70% pepper (core/masks.py)."""
+  blocks = sorted({max(1, size // 4), size * 3 // 8, size // 2})
+  return ([f'block:{k}' for k in blocks] + ['doodle'] * 2 +
+          [f'pepper:{p}' for p in (0.3, 0.5, 0.7)])
+
+
+def grids_of(cfg):
+  return tuple(int(g) for g in cfg.model.grids) or mg.default_grids(cfg.data.image_size)
+
+
+def steps_of(cfg):
+  """T for each grid above 1×1: langevin.grid_steps if given, else langevin.steps for all."""
+  grids, lv = grids_of(cfg), cfg.langevin
+  steps = tuple(int(t) for t in lv.grid_steps) or (lv.steps,) * (len(grids) - 1)
+  if len(steps) != len(grids) - 1:
+    raise ConfigError(f'langevin.grid_steps has {len(steps)} entries for the '
+                      f'{len(grids) - 1} grids above 1x1 ({list(grids[1:])}); give one each')
+  return steps
+
+
+def build_nets(cfg):
+  """{grid size: descriptor} of the run."""
+  d = cfg.data
+  return mg.multigrid_descriptors((d.image_size, d.image_size, d.channels), grids_of(cfg),
+                                  tuple(cfg.model.widths))
+
+
+def chain(nets, x1, steps, lv, rng=None, observed=None, mask=None):
+  """The multi-grid sampling chain from 1×1 images `x1` [B, 1, 1, C].
+
+  nets: {size: descriptor}; steps: T per grid (ascending sizes); lv: the langevin section.
+  observed, mask: for inpainting, the images [B, H, W, C] and their masks (1 = observed,
+  [B, H, W, 1]); cells fully observed at a grid are clamped to the observed average.
+  Returns [X^(1), X^(2), ..., X^(K)] (each at its own size, float32).
+  """
+  x = tf.cast(x1, tf.float32)
+  levels = [x]
+  for (size, net), t in zip(sorted(nets.items()), steps):
+    x = mg.upsample(x, size)
+    update_mask = None
+    if observed is not None:
+      seen = -mg.downsample(-tf.cast(mask, tf.float32), size)  # min-pool: all pixels seen
+      seen = tf.cast(seen > 0.999, tf.float32)
+      x = seen * mg.downsample(observed, size) + (1.0 - seen) * x
+      update_mask = 1.0 - seen
+    energy = lambda v, net=net: -tf.cast(net(v, training=False), tf.float32)
+    x, _ = langevin_lib.langevin(
+        energy, x, steps=t, step_size=lv.step_size, noise=lv.noise, ref_sigma=lv.ref_sigma,
+        clip=lv.clip, rng=rng, bounds=(-1.0, 1.0) if lv.bounded else None,
+        update_mask=update_mask)
+    levels.append(x)
+  return levels
+
+
+def side_by_side(levels, rows=ROWS):
+  """numpy [rows·K, H, W, C]: each chain's levels up-sampled to the finest grid, in a row."""
+  size = levels[-1].shape[1]
+  rows = min(rows, levels[0].shape[0])
+  full = [np.asarray(mg.upsample(tf.convert_to_tensor(lv[:rows], tf.float32), size))
+          for lv in levels]
+  return np.stack(full, 1).reshape((-1,) + full[0].shape[1:])
+
+
+class MultiGrid:
+  """The grid descriptors, optimizer and RNGs of one run, and its compiled step."""
+
+  def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
+    self.cfg, self.strategy = cfg, strategy
+    runtime.check_batch(cfg.data.batch_size, strategy)
+    self.grids, self.steps = grids_of(cfg), steps_of(cfg)
+    self.train_set = train_set
+    with strategy.scope():
+      self.nets = build_nets(cfg)
+      self.variables = [v for _, n in sorted(self.nets.items()) for v in n.trainable_variables]
+      # One Adam over all grids: its update is per parameter, so this is K independent
+      # Adams with one learning rate (the losses do not share parameters).
+      self.optimizer = keras.optimizers.Adam(cfg.optim.lr, beta_1=cfg.optim.beta1,
+                                             beta_2=cfg.optim.beta2,
+                                             clipnorm=cfg.optim.clipnorm or None)
+      self.optimizer.build(self.variables)
+      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)
+    self.mask_bank = None
+    lv = cfg.langevin
+    if lv.clamped_share > 0:
+      size = cfg.data.image_size
+      specs = list(lv.clamp_masks) or default_clamp_masks(size)
+      per = -(-MASK_BANK // len(specs))
+      self.mask_bank = tf.constant(np.concatenate(
+          [masks_lib.make(spec, np.arange(per), size, seed=cfg.seed + 17 + i)
+           for i, spec in enumerate(specs)]))
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    shape = (min(ROWS, cfg.data.batch_size),)
+    self.last = [tf.Variable(tf.zeros(shape + (g, g, cfg.data.channels)), trainable=False,
+                             name=f'last_{g}') for g in self.grids]
+
+  def _clamp_masks(self, x_data):
+    """Masks [B, H, W, 1] of this replica's chains: the last `clamped_share` of them get a
+    random mask of the bank (their observed pixels clamped), the rest none (all zeros)."""
+    b = tf.shape(x_data)[0]
+    k = tf.cast(tf.round(self.cfg.langevin.clamped_share * tf.cast(b, tf.float32)), tf.int32)
+    idx = self.replica_rng.uniform([b], 0, self.mask_bank.shape[0], dtype=tf.int32)
+    masks = tf.gather(self.mask_bank, idx)
+    return tf.where(tf.range(b)[:, None, None, None] >= b - k, masks, tf.zeros_like(masks))
+
+  def _replica_step(self, x_data):
+    n = tf.distribute.get_replica_context().num_replicas_in_sync
+    if self.mask_bank is None:
+      levels = chain(self.nets, mg.downsample(x_data, 1), self.steps, self.cfg.langevin,
+                     rng=self.replica_rng)
+    else:  # some chains are inpainting chains: the data image's observed pixels clamped
+      m = self._clamp_masks(x_data)
+      x1 = tf.where(tf.reduce_sum(m, axis=(1, 2, 3), keepdims=True) > 0,
+                    _observed_mean(x_data, m), mg.downsample(x_data, 1))
+      levels = chain(self.nets, x1, self.steps, self.cfg.langevin, rng=self.replica_rng,
+                     observed=x_data, mask=m)
+    levels = [tf.stop_gradient(x) for x in levels]
+    metrics, total = {}, 0.0
+    with tf.GradientTape() as tape:
+      for (size, net), x_syn in zip(sorted(self.nets.items()), levels[1:]):
+        x_obs = mg.downsample(x_data, size)
+        f = tf.cast(net(tf.concat([x_obs, x_syn], 0), training=True), tf.float32)
+        b = tf.shape(x_obs)[0]
+        f_data, f_syn = f[:b], f[b:]
+        loss = tf.reduce_mean(f_syn) - tf.reduce_mean(f_data)
+        penalty = tf.reduce_mean(tf.square(f_data)) + tf.reduce_mean(tf.square(f_syn))
+        total += loss + self.cfg.optim.energy_penalty * penalty
+        metrics[f'loss_{size}'] = loss
+        metrics[f'f_data_{size}'] = tf.reduce_mean(f_data)
+        metrics[f'f_samples_{size}'] = tf.reduce_mean(f_syn)
+        metrics[f'mean_image_mse_{size}'] = tf.reduce_mean(tf.square(
+            tf.reduce_mean(x_syn, 0) - tf.reduce_mean(x_obs, 0)))
+      scaled = total / tf.cast(n, tf.float32)
+    grads = tape.gradient(scaled, self.variables)
+    self.optimizer.apply_gradients(zip(grads, self.variables))
+    metrics['loss'] = total
+    metrics['grad_norm'] = tf.linalg.global_norm(grads) * tf.cast(n, tf.float32)
+    return levels, metrics
+
+  @tf.function
+  def train_step(self, iterator):
+    x_data = next(iterator)
+    levels, metrics = self.strategy.run(self._replica_step, args=(x_data,))
+    for var, x in zip(self.last, levels):
+      var.assign(self.strategy.gather(x, axis=0)[:var.shape[0]])
+    return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in metrics.items()}
+
+  def samples(self):
+    return side_by_side([v.numpy() for v in self.last])
+
+  def make_iterator(self, start_step: int):
+    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
+                           seed=self.cfg.seed + start_step)
+    return iter(self.strategy.experimental_distribute_dataset(ds))
+
+  def checkpoint_items(self):
+    items = {f'descriptor_{g}': n for g, n in self.nets.items()}
+    items.update(optimizer=self.optimizer, replica_rng=self.replica_rng)
+    return items
+
+  def evaluate(self, workdir, seconds=0.0):
+    """Synthesis from scratch: per-grid statistics against the data's, the samples'
+    Fréchet distance / KID when eval.score, and WORKDIR/multigrid_samples.png."""
+    del seconds
+    cfg = self.cfg
+    real = data_lib.to_float(self.train_set.images[:5000])
+    levels = synthesize(self.nets, self.steps, cfg, real, cfg.eval.num_samples, cfg.seed + 7)
+    out = {'num_samples': int(levels[-1].shape[0]), 'grids': list(self.grids)}
+    for size, x in zip(self.grids[1:], levels[1:]):
+      out[f'grid_{size}'] = stats.moment_gaps(x, np.asarray(mg.downsample(tf.constant(real), size)))
+    images_lib.save_png(os.path.join(workdir, 'multigrid_samples.png'),
+                        images_lib.grid(side_by_side(levels, 16), len(self.grids)))
+    if cfg.eval.get('score', False):
+      from trainers import evaluation  # pylint: disable=g-import-not-at-top
+      out.update(evaluation.sample_quality(cfg, {'multigrid descriptor': levels[-1]},
+                                           headline='multigrid descriptor'))
+    return out
+
+
+def synthesize(nets, steps, cfg, real, n, seed, batch=500):
+  """n samples from scratch: 1×1 starts drawn from the training images' 1×1 versions, then
+  the chain up the grids. Returns the levels as numpy arrays."""
+  rng = tf.random.Generator.from_seed(seed)
+  starts = mg.downsample(tf.convert_to_tensor(real), 1).numpy()
+  pick = np.random.default_rng(seed).integers(0, len(starts), n)
+  run = tf.function(lambda x1: chain(nets, x1, steps, cfg.langevin, rng=rng))
+  parts = [run(tf.constant(starts[pick[i:i + batch]])) for i in range(0, n, batch)]
+  return [np.concatenate([p[k].numpy() for p in parts]) for k in range(len(parts[0]))]
+
+
+def inpaint(nets, steps, lv, images, mask, seed=0, batch=500):
+  """The clamped chain on images [N, H, W, C] with masks [N, H, W, 1]: the completed images
+  (observed pixels untouched). The 1×1 start is each image's mean over its observed pixels."""
+  rng = tf.random.Generator.from_seed(seed)
+  run = tf.function(lambda x, m: chain(nets, _observed_mean(x, m), steps, lv, rng=rng,
+                                       observed=x, mask=m)[-1])
+  out = [run(tf.constant(images[i:i + batch], tf.float32),
+             tf.constant(mask[i:i + batch], tf.float32)).numpy()
+         for i in range(0, len(images), batch)]
+  return np.concatenate(out)
+
+
+def _observed_mean(x, m):
+  seen = tf.reduce_sum(m, axis=(1, 2), keepdims=True)
+  return tf.reduce_sum(x * m, axis=(1, 2), keepdims=True) / tf.maximum(seen, 1.0)
+
+
+def restore(workdir: str, checkpoint: str = ''):
+  """(config, {grid: descriptor}) of a trained multi-grid run."""
+  from trainers import evaluation  # pylint: disable=g-import-not-at-top
+  from core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from core.errors import CheckpointError  # pylint: disable=g-import-not-at-top
+  cfg = workdir_lib.stored_config(workdir)
+  if cfg is None:
+    raise CheckpointError(f'{workdir} has no trained run; train first (tools/train '
+                          f'--algo=multigrid --workdir={workdir})')
+  if cfg.algo != 'multigrid':
+    raise ConfigError(f'{workdir} holds a {cfg.algo} run; this needs a multigrid run '
+                      f'(tools/train --algo=multigrid)')
+  runtime.set_precision('float32')
+  nets = build_nets(cfg)
+  path = evaluation.checkpoint_path(workdir, checkpoint)
+  items = {f'descriptor_{g}': n for g, n in nets.items()}
+  try:
+    tf.train.Checkpoint(**items).restore(path).expect_partial().assert_existing_objects_matched()
+  except (ValueError, AssertionError, tf.errors.OpError) as e:
+    raise CheckpointError(f'{path} does not hold the grid descriptors of its config.json '
+                          f'({str(e).splitlines()[0][:200]}); retrain with --fresh') from None
+  return cfg, nets
+
+
+def _write_result(workdir, name, out, log):
+  path = os.path.join(workdir, f'{name}.json')
+  with open(path, 'w') as f:
+    json.dump(out, f, indent=2)
+  log(f'wrote {path}')
+
+
+def svm_test_error(train_x, train_y, test_x, test_y, seed=0, costs=(1e-3, 1e-2)):
+  """Test error (%) of a linear SVM (scikit-learn's LinearSVC, one-vs-rest, on standardised
+  features) whose C is chosen by 3-fold cross-validation on the training images only; and
+  the C chosen. The two costs bracket the best C of every feature set measured here (README);
+  200 coordinate-descent passes at tolerance 1e-3 keep a 4000-image fit under a minute."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+  from sklearn import pipeline  # pylint: disable=g-import-not-at-top
+  from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
+  from sklearn import svm  # pylint: disable=g-import-not-at-top
+  from sklearn.exceptions import ConvergenceWarning  # pylint: disable=g-import-not-at-top
+  model = pipeline.make_pipeline(
+      preprocessing.StandardScaler(),
+      svm.LinearSVC(dual=True, max_iter=200, tol=1e-3, random_state=seed))
+  counts = np.bincount(train_y)
+  # Stratified folds when every class present has 3 images; plain folds for tiny label sets.
+  folds = (model_selection.StratifiedKFold(3, shuffle=True, random_state=seed)
+           if counts[counts > 0].min() >= 3 else
+           model_selection.KFold(3, shuffle=True, random_state=seed))
+  search = model_selection.GridSearchCV(model, {'linearsvc__C': list(costs)}, n_jobs=2,
+                                        cv=folds)
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', ConvergenceWarning)
+    search.fit(train_x, train_y)
+  error = 100.0 * (1.0 - search.score(test_x, test_y))
+  return float(error), float(search.best_params_['linearsvc__C'])
+
+
+def features_of(nets, images, batch=1000):
+  """Pooled layer responses of every grid descriptor (models/multigrid.pooled_features)."""
+  feature_nets = {g: mg.feature_model(n) for g, n in nets.items()}
+  return np.concatenate([mg.pooled_features(feature_nets, tf.constant(images[i:i + batch]))
+                         for i in range(0, len(images), batch)])
+
+
+def evaluate_features(workdir, label_counts=(1000, 2000, 4000), num_test=10000, seed=0,
+                      log=print) -> dict:
+  """Linear-SVM test error with the trained descriptors' features, a randomly initialised
+  copy of the same nets, and raw pixels, for each number of labelled training images.
+  Writes WORKDIR/features.json."""
+  from core.errors import DataError  # pylint: disable=g-import-not-at-top
+  began = time.time()
+  cfg, nets = restore(workdir)
+  train_set, test_set = data_lib.from_config(cfg, 'train'), data_lib.from_config(cfg, 'test')
+  if train_set.labels is None or test_set.labels is None:
+    raise DataError(f'{cfg.data.dataset} has no labels; --task=features needs a labelled '
+                    f'dataset (fashion_mnist, a TFDS set, or an npz with "labels")')
+  label_counts = sorted(int(n) for n in label_counts)
+  if label_counts[-1] > len(train_set):
+    raise ConfigError(f'--labels asks for {label_counts[-1]} labelled images; the training '
+                      f'split has {len(train_set)}')
+  pick = np.random.default_rng(seed).permutation(len(train_set))[:label_counts[-1]]
+  x_train = data_lib.to_float(train_set.images[pick])
+  y_train = train_set.labels[pick]
+  x_test = data_lib.to_float(test_set.images[:num_test])
+  y_test = test_set.labels[:num_test]
+  keras.utils.set_random_seed(cfg.seed + 1000)
+  random_nets = build_nets(cfg)
+  extractors = {'multigrid descriptors': lambda x: features_of(nets, x),
+                'random descriptors (same nets, untrained)': lambda x: features_of(random_nets, x),
+                'raw pixels': lambda x: x.reshape(len(x), -1)}
+  out = {'task': 'features', 'num_test': len(x_test), 'label_counts': label_counts,
+         'classifier': 'linear SVM (LinearSVC, standardised features, C by 3-fold CV on the '
+                       'labelled images)', 'methods': {}}
+  for name, extract in extractors.items():
+    f_train, f_test = extract(x_train), extract(x_test)
+    rows = {}
+    for n in label_counts:
+      error, c = svm_test_error(f_train[:n], y_train[:n], f_test, y_test, seed)
+      rows[f'labels={n}'] = {'svm_test_error_pct': error, 'C': c}
+      log(f'{name:>42} | {n:5d} labels | {f_train.shape[1]:5d} features | test error '
+          f'{error:6.2f}% (C={c:g})')
+    out['methods'][name] = {'num_features': int(f_train.shape[1]), **rows}
+  out['seconds'] = round(time.time() - began, 1)
+  _write_result(workdir, 'features', out, log)
+  return out
+
+
+def evaluate_inpainting(workdir, mask_spec, num_images=1000, steps=None, chains=1,
+                        log=print) -> dict:
+  """The clamped multi-grid chain on masked test images vs the interpolation baselines (mean
+  image, nearest neighbour, biharmonic): error on the missing pixels in [0, 1] units, PSNR.
+  chains > 1 runs that many chains per image and averages them (an estimate of the posterior
+  mean; it only differs from one chain when the run's Langevin noise is on).
+  Writes WORKDIR/inpaint_MASK.{json,npz,png}."""
+  if chains < 1:
+    raise ConfigError(f'--chains must be at least 1, got {chains}')
+  began = time.time()
+  if mask_spec in ('', 'none'):
+    raise ConfigError('--task=inpaint needs --mask=block:K, doodle or pepper:P')
+  cfg, nets = restore(workdir)
+  masks_lib.parse(mask_spec, cfg.data.image_size)
+  per_grid = steps_of(cfg) if steps is None else (int(steps),) * len(nets)
+  test = data_lib.from_config(cfg, 'test')
+  idx = np.arange(min(num_images, len(test)))
+  x = data_lib.to_float(test.images[idx])
+  mask = masks_lib.make(mask_spec, idx, cfg.data.image_size, seed=cfg.seed + 1)
+  filled = inpaint(nets, per_grid, cfg.langevin, np.repeat(x, chains, 0),
+                   np.repeat(mask, chains, 0), seed=cfg.seed)
+  filled = filled.reshape((len(x), chains) + x.shape[1:]).mean(1)
+  train = data_lib.to_float(data_lib.from_config(cfg, 'train').images[:20000])
+  fills = {'multigrid descriptors': filled,
+           'mean image': baselines.mean_fill(x, mask, train.mean(0)),
+           'nearest neighbour': baselines.nearest_fill(x, mask),
+           'biharmonic diffusion': baselines.diffusion_fill(x, mask)}
+  out = {'task': 'inpaint', 'mask': mask_spec, 'num_images': len(idx),
+         'steps_per_grid': list(per_grid), 'chains_per_image': chains,
+         'missing_fraction': float(1.0 - mask.mean()),
+         'reference': f'{cfg.data.dataset} test split, first {len(idx)}',
+         'methods': {k: {'inpaint_mae': masks_lib.missing_mae(v, x, mask),
+                         'inpaint_psnr': stats.psnr(v, x)} for k, v in fills.items()}}
+  out['seconds'] = round(time.time() - began, 1)
+  name = f'inpaint_{mask_spec.replace(":", "-")}'
+  np.savez_compressed(os.path.join(workdir, f'{name}.npz'), indices=idx,
+                      images=data_lib.to_uint8(filled), masks=mask.astype(np.uint8))
+  k = min(16, len(idx))
+  images_lib.save_png(os.path.join(workdir, f'{name}.png'), images_lib.grid(np.concatenate(
+      [x[:k], np.where(mask[:k] > 0, x[:k], -1.0), fills['biharmonic diffusion'][:k],
+       filled[:k]]), k))
+  for method, v in out['methods'].items():
+    log(f'{method:>24}: ' + ', '.join(f'{m} {val:.4f}' for m, val in v.items()))
+  _write_result(workdir, name, out, log)
+  return out
+
+
+def train(cfg, workdir: str, strategy=None, log=print) -> dict:
+  """Trains the multi-grid descriptors as `cfg` says, in `workdir` (resuming if it can)."""
+  runtime.set_precision(cfg.train.precision)
+  strategy = strategy or tf.distribute.get_strategy()
+  d = cfg.data
+  train_set = data_lib.from_config(cfg)
+  trainer = MultiGrid(cfg, strategy, train_set)
+  log(f'multi-grid descriptors on {d.dataset}: {len(train_set)} images of {d.image_size}x'
+      f'{d.image_size}x{d.channels}, grids {list(trainer.grids)}, T {list(trainer.steps)}, '
+      f'batch {d.batch_size}, {cfg.train.steps} steps, {strategy.num_replicas_in_sync} '
+      f'replica(s), {cfg.train.precision} → {workdir}')
+  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
+                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
+                   samples=trainer.samples, evaluate=trainer.evaluate,
+                   headline=tuple(f'loss_{g}' for g in trainer.grids[1:]),
+                   columns=len(trainer.grids))
+  return loop.run(task, cfg, workdir, log=log)
