@@ -48,7 +48,7 @@ COMPLETION_BLOCKS = (('M30 (block:13)', 'block:13'), ('M40 (block:17)', 'block:1
 INPAINT_MASKS = (('mask (block:14)', 'block:14'), ('doodle', 'doodle'),
                  ('pepper (pepper:0.5)', 'pepper:0.5'))
 # Metrics where higher is better; every other metric is lower-is-better.
-INPAINT_CHAINS = 16  # chains averaged per image (an estimate of the posterior mean)
+INPAINT_CHAINS = 8  # chains averaged per image (an estimate of the posterior mean)
 HIGHER_IS_BETTER = ('completion_psnr', 'psnr', 'inpaint_psnr', 'accuracy',
                     'samples_recognised_pct')
 
