@@ -156,6 +156,11 @@ def validate(cfg):
     problem = grids_lib.check_grids(ladder, cfg.data.image_size)
     if problem:
       raise ConfigError(problem)
+    share = cfg.langevin.get('clamped_share', 0.0)
+    if not 0.0 <= share <= 1.0:
+      raise ConfigError(f'langevin.clamped_share is a fraction in [0, 1], got {share}')
+    for spec in cfg.langevin.get('clamp_masks', ()):
+      masks.parse(spec, cfg.data.image_size)
     per_grid = tuple(cfg.langevin.get('grid_steps', ()))
     if per_grid and (len(per_grid) != len(ladder) - 1 or min(per_grid) < 0):
       raise ConfigError(f'langevin.grid_steps needs one T >= 0 for each grid above 1x1 '

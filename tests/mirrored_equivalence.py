@@ -28,14 +28,18 @@ from core import data as data_lib  # pylint: disable=g-import-not-at-top,wrong-i
 TRAINERS = {'descriptor': ('trainers.descriptor', 'Descriptor'),
             'generator': ('trainers.generator', 'Generator'),
             'coopnets': ('trainers.coopnets', 'CoopNets'),
-            'triangle': ('trainers.triangle', 'Triangle')}
+            'triangle': ('trainers.triangle', 'Triangle'),
+            'multigrid': ('trainers.multigrid', 'MultiGrid')}
+# Settings that draw per-replica randomness besides the Langevin noise, switched off.
+DETERMINISTIC = {'multigrid': ['langevin.clamped_share=0']}
 
 
 def one_step(algo, digits, strategy):
   import importlib  # pylint: disable=g-import-not-at-top
   cfg = configs.get(algo, f'npz:{digits}', smoke=True)
   config_lib.apply_overrides(cfg, ['data.image_size=28', 'data.channels=1',
-                                   'langevin.noise=false', 'data.batch_size=20'])
+                                   'langevin.noise=false', 'data.batch_size=20',
+                                   *DETERMINISTIC.get(algo, [])])
   module, name = TRAINERS[algo]
   keras.utils.set_random_seed(0)  # the same initial weights in both runs
   trainer = getattr(importlib.import_module(module), name)(
@@ -44,8 +48,10 @@ def one_step(algo, digits, strategy):
   nets = {k: v for k, v in trainer.checkpoint_items().items() if isinstance(v, keras.Model)}
   weights = {f'{k}/{i}': w.numpy() for k, net in nets.items()
              for i, w in enumerate(net.trainable_variables)}
-  # Per-replica gradient norms are not global quantities; everything else is.
-  losses = {k: float(v) for k, v in metrics.items() if 'grad_norm' not in k}
+  # Per-replica gradient norms and mean-image errors (of each replica's mean image) are not
+  # global quantities; everything else is.
+  losses = {k: float(v) for k, v in metrics.items()
+            if 'grad_norm' not in k and 'mean_image_mse' not in k}
   return losses, weights
 
 

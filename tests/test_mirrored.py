@@ -20,7 +20,8 @@ def report(tmp_path_factory):
   return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize('algo', ['descriptor', 'generator', 'coopnets', 'triangle'])
+@pytest.mark.parametrize('algo', ['descriptor', 'generator', 'coopnets', 'triangle',
+                                  'multigrid'])
 def test_two_replicas_match_one(report, algo):
   row = report[algo]
   assert row['replicas'] == 2
