@@ -48,3 +48,11 @@ def diffusion_fill(images, masks):
     if missing.any() and not missing.all():
       out[i] = inpaint_biharmonic(out[i], missing, channel_axis=-1)
   return np.clip(out, -1, 1)
+
+
+def interpolation_fills(images, masks, mean_image) -> dict:
+  """{name: filled images} of the three fills every recovery/completion/inpainting table
+  compares with: the training mean image, nearest neighbour and biharmonic diffusion."""
+  return {'mean image': mean_fill(images, masks, mean_image),
+          'nearest neighbour': nearest_fill(images, masks),
+          'biharmonic diffusion': diffusion_fill(images, masks)}

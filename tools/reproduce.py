@@ -99,6 +99,14 @@ def generator_table():
   return records
 
 
+def _adder(records):
+  """add(table, method, setting, metric, value, command, seconds) appends one record."""
+  def add(table, method, setting, metric, value, command, seconds):
+    records.append({'table': table, 'method': method, 'setting': setting, 'metric': metric,
+                    'value': float(value), 'command': command, 'seconds': seconds})
+  return add
+
+
 def _load(workdir, name):
   with open(os.path.join(ROOT, workdir, name)) as f:
     return json.load(f)
@@ -112,9 +120,7 @@ def coop_triangle_table():
   records = []
   setting = 'Fashion-MNIST'
 
-  def add(table, method, setting, metric, value, command, seconds):
-    records.append({'table': table, 'method': method, 'setting': setting, 'metric': metric,
-                    'value': float(value), 'command': command, 'seconds': seconds})
+  add = _adder(records)
 
   # The triangle: `make train`'s command. Its final evaluation also trains the plain VAE for
   # the same wall-clock time and scores the reference images.
@@ -161,9 +167,7 @@ def multigrid_table():
   accuracy and how often the project classifier recognises its per-class samples."""
   records = []
 
-  def add(table, method, setting, metric, value, command, seconds):
-    records.append({'table': table, 'method': method, 'setting': setting, 'metric': metric,
-                    'value': float(value), 'command': command, 'seconds': seconds})
+  add = _adder(records)
 
   mg = os.path.join(FLAGS.runs, 'multigrid')
   train_cmd, train_s = _run(['tools.train', '--algo=multigrid', '--dataset=fashion_mnist',

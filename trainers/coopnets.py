@@ -218,9 +218,7 @@ def evaluate_completion(workdir: str, mask_spec: str, num_images: int = 1000,
                              infer_steps=infer_steps, revise_steps=revise_steps, seed=cfg.seed)
   train = data_lib.to_float(data_lib.from_config(cfg, 'train').images[:20000])
   fills = {'coopnets': completed, 'coopnets generator only': fill,
-           'mean image': baselines.mean_fill(x, mask, train.mean(0)),
-           'nearest neighbour': baselines.nearest_fill(x, mask),
-           'biharmonic diffusion': baselines.diffusion_fill(x, mask)}
+           **baselines.interpolation_fills(x, mask, train.mean(0))}
   out = {'task': 'complete', 'mask': mask_spec, 'num_images': len(idx),
          'inference_steps': infer_steps,
          'revision_steps': cfg.langevin.steps if revise_steps is None else revise_steps,

@@ -241,9 +241,7 @@ def evaluate_test_images(workdir: str, task: str, mask_spec: str = 'none',
     shown, name = x_hat, 'reconstructions'
   else:
     fills = {'abp': np.where(mask > 0, x, x_hat),
-             'mean image': baselines.mean_fill(x, mask, train.mean(0)),
-             'nearest neighbour': baselines.nearest_fill(x, mask),
-             'biharmonic diffusion': baselines.diffusion_fill(x, mask)}
+             **baselines.interpolation_fills(x, mask, train.mean(0))}
     out['methods'] = {k: {'recovery_mae': masks_lib.missing_mae(v, x, mask),
                           'psnr': stats.psnr(v, x)} for k, v in fills.items()}
     shown, name = fills['abp'], f'recovered_{mask_spec.replace(":", "-")}'

@@ -380,9 +380,7 @@ def evaluate_inpainting(workdir, mask_spec, num_images=1000, steps=None, chains=
   filled = filled.reshape((len(x), chains) + x.shape[1:]).mean(1)
   train = data_lib.to_float(data_lib.from_config(cfg, 'train').images[:20000])
   fills = {'multigrid descriptors': filled,
-           'mean image': baselines.mean_fill(x, mask, train.mean(0)),
-           'nearest neighbour': baselines.nearest_fill(x, mask),
-           'biharmonic diffusion': baselines.diffusion_fill(x, mask)}
+           **baselines.interpolation_fills(x, mask, train.mean(0))}
   out = {'task': 'inpaint', 'mask': mask_spec, 'num_images': len(idx),
          'steps_per_grid': list(per_grid), 'chains_per_image': chains,
          'missing_fraction': float(1.0 - mask.mean()),
