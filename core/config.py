@@ -66,6 +66,10 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+# List fields whose items are text (the others take numbers: 64,128).
+TEXT_LISTS = ('langevin.clamp_masks',)
+
+
 def _coerce(text: str, current, key: str):
   """Parses `text` into the type of the value it replaces."""
   if isinstance(current, bool):
@@ -92,6 +96,8 @@ def _coerce(text: str, current, key: str):
   if isinstance(current, (tuple, list)):
     if isinstance(value, (int, float)):
       value = (value,)
+    if isinstance(value, str) and key in TEXT_LISTS:
+      value = tuple(v.strip() for v in value.split(',') if v.strip())  # block:10,doodle
     if not isinstance(value, (tuple, list)):
       raise ConfigError(f'{key} takes a list such as 64,128, not {text!r}')
     return tuple(value)

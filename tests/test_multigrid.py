@@ -71,6 +71,16 @@ def test_ladders_and_their_checks():
   with pytest.raises(ConfigError, match='nearest up-sampling from 5 to 28 is not whole'):
     config_lib.validate(cfg)
   cfg = configs.get('multigrid', 'fashion_mnist')
+  config_lib.apply_overrides(cfg, ['langevin.clamped_share=1.5'])
+  with pytest.raises(ConfigError, match=r'clamped_share is a fraction in \[0, 1\], got 1.5'):
+    config_lib.validate(cfg)
+  cfg = configs.get('multigrid', 'fashion_mnist')
+  config_lib.apply_overrides(cfg, ['langevin.clamp_masks=block:10,doodle'])
+  assert tuple(cfg.langevin.clamp_masks) == ('block:10', 'doodle')
+  config_lib.apply_overrides(cfg, ['langevin.clamp_masks=block:40'])
+  with pytest.raises(ConfigError, match='the block must be 1..27 pixels'):
+    config_lib.validate(cfg)
+  cfg = configs.get('multigrid', 'fashion_mnist')
   config_lib.apply_overrides(cfg, ['langevin.grid_steps=10,20'])
   with pytest.raises(ConfigError, match=r'one T >= 0 for each grid above 1x1 \(\[7, 14, 28\]\)'):
     config_lib.validate(cfg)
@@ -181,12 +191,16 @@ def test_tools_train_then_features_and_inpaint(digits, tmp_path):
     for n in (20, 40):
       assert 0.0 <= out['methods'][method][f'labels={n}']['svm_test_error_pct'] <= 100.0
   r = helpers.run_tool('evaluate', '--task=inpaint', '--mask=doodle', f'--workdir={wd}',
-                       '--num_images=10')
+                       '--num_images=10', '--chains=2')
   assert r.returncode == 0, r.stderr[-2000:]
   out = json.load(open(os.path.join(wd, 'inpaint_doodle.json')))
   assert set(out['methods']) == {'multigrid descriptors', 'mean image', 'nearest neighbour',
                                  'biharmonic diffusion'}
+  assert out['chains_per_image'] == 2 and out['num_images'] == 10
   assert os.path.exists(os.path.join(wd, 'inpaint_doodle.png'))
+  r = helpers.run_tool('evaluate', '--task=inpaint', '--mask=doodle', f'--workdir={wd}',
+                       '--chains=0')
+  assert r.returncode != 0 and '--chains must be at least 1' in r.stderr
   # bad input: one clear line, non-zero exit
   r = helpers.run_tool('evaluate', '--task=inpaint', f'--workdir={wd}')
   assert r.returncode != 0 and 'needs --mask=block:K, doodle or pepper:P' in r.stderr

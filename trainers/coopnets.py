@@ -19,13 +19,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core import baselines
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
 from core import masks as masks_lib
 from core import runtime
-from core import stats
 from trainers import descriptor as descriptor_lib
 from trainers import evaluation
 from trainers import generator as generator_lib
@@ -202,7 +200,6 @@ def evaluate_completion(workdir: str, mask_spec: str, num_images: int = 1000,
   """CoopNets completion of block-masked test images vs the interpolation baselines (mean
   image, nearest neighbour, biharmonic): error on the missing pixels in [0, 1] units and
   PSNR. Writes WORKDIR/complete_MASK.{json,npz,png}."""
-  import json  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   if mask_spec in ('', 'none'):
     from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
@@ -210,33 +207,15 @@ def evaluate_completion(workdir: str, mask_spec: str, num_images: int = 1000,
   cfg, built = evaluation.restore(workdir, ('generator', 'descriptor'), algos=('coopnets',))
   masks_lib.parse(mask_spec, cfg.data.image_size)
   began = time.time()
-  test = data_lib.from_config(cfg, 'test')
-  idx = np.arange(min(num_images, len(test)))
-  x = data_lib.to_float(test.images[idx])
-  mask = masks_lib.make(mask_spec, idx, cfg.data.image_size, seed=cfg.seed + 1)
+  idx, x, mask = evaluation.masked_test_images(cfg, mask_spec, num_images)
   fill, completed = complete(built['generator'], built['descriptor'], cfg, x, mask,
                              infer_steps=infer_steps, revise_steps=revise_steps, seed=cfg.seed)
-  train = data_lib.to_float(data_lib.from_config(cfg, 'train').images[:20000])
-  fills = {'coopnets': completed, 'coopnets generator only': fill,
-           **baselines.interpolation_fills(x, mask, train.mean(0))}
-  out = {'task': 'complete', 'mask': mask_spec, 'num_images': len(idx),
-         'inference_steps': infer_steps,
-         'revision_steps': cfg.langevin.steps if revise_steps is None else revise_steps,
-         'reference': f'{cfg.data.dataset} test split, first {len(idx)}',
-         'methods': {k: {'completion_mae': masks_lib.missing_mae(v, x, mask),
-                         'completion_psnr': stats.psnr(v, x)} for k, v in fills.items()}}
-  out['seconds'] = round(time.time() - began, 1)
-  name = f'complete_{mask_spec.replace(":", "-")}'
-  np.savez_compressed(os.path.join(workdir, f'{name}.npz'), indices=idx,
-                      images=data_lib.to_uint8(completed), masks=mask.astype(np.uint8))
-  with open(os.path.join(workdir, f'{name}.json'), 'w') as f:
-    json.dump(out, f, indent=2)
-  k = min(16, len(idx))
-  images_lib.save_png(os.path.join(workdir, f'{name}.png'), images_lib.grid(np.concatenate(
-      [x[:k], np.where(mask[:k] > 0, x[:k], -1.0), fill[:k], completed[:k]]), k))
-  for k, v in out['methods'].items():
-    log(f'{k:>24}: ' + ', '.join(f'{m} {val:.4f}' for m, val in v.items()))
-  return out
+  header = {'task': 'complete', 'mask': mask_spec, 'inference_steps': infer_steps,
+            'revision_steps': cfg.langevin.steps if revise_steps is None else revise_steps}
+  return evaluation.fill_report(
+      cfg, workdir, f'complete_{mask_spec.replace(":", "-")}', header, idx, x, mask,
+      {'coopnets': completed, 'coopnets generator only': fill}, 'completion',
+      shown=('coopnets generator only', 'coopnets'), began=began, log=log)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

@@ -6,20 +6,29 @@ Sample quality (trainers/scoring.py): Fréchet distance and KID between N sample
 second half of the test split; reference rows: the first half of the test split (real vs real, the
 floor) and the first half blurred by a Gaussian of σ = 1.5 px. Every row states its counts.
 """
+import json
 import os
+import time
 
+import numpy as np
 import tensorflow as tf
 
+from core import baselines
 from core import data as data_lib
+from core import images as images_lib
+from core import masks as masks_lib
+from core import stats
 from core import workdir as workdir_lib
 from core.errors import CheckpointError, ConfigError
 from trainers import generator as generator_lib
 from trainers import nets
 
 
-def restore(workdir: str, roles=('generator',), algos=None, checkpoint: str = ''):
+def restore(workdir: str, roles=('generator',), algos=None, checkpoint: str = '',
+            build=None):
   """(config, {role: net}) rebuilt from WORKDIR/config.json and its latest checkpoint, or
-  `checkpoint` (a step number or a checkpoint path) if given."""
+  `checkpoint` (a step number or a checkpoint path) if given. `build(cfg)` → {name: net}
+  replaces the roles for runs whose nets are not nets.build's (the multi-grid descriptors)."""
   cfg = workdir_lib.stored_config(workdir)
   if cfg is None:
     raise CheckpointError(f'{workdir} has no checkpoint; train first '
@@ -31,12 +40,12 @@ def restore(workdir: str, roles=('generator',), algos=None, checkpoint: str = ''
     roles = tuple(r for r in roles if r != 'descriptor')
   from core import runtime  # pylint: disable=g-import-not-at-top
   runtime.set_precision('float32')
-  built = {r: nets.build(cfg, r) for r in roles}
+  built = build(cfg) if build else {r: nets.build(cfg, r) for r in roles}
   path = checkpoint_path(workdir, checkpoint)
   try:
     tf.train.Checkpoint(**built).restore(path).expect_partial().assert_existing_objects_matched()
   except (ValueError, AssertionError, tf.errors.OpError) as e:
-    raise CheckpointError(f'{path} does not hold the {", ".join(roles)} of its config.json '
+    raise CheckpointError(f'{path} does not hold the {", ".join(built)} of its config.json '
                           f'({str(e).splitlines()[0][:200]}); retrain with --fresh') from None
   return cfg, built
 
@@ -110,3 +119,41 @@ def vae_reference(cfg, workdir: str, seconds: float, strategy, log=print) -> dic
   samples = generator_lib.sample(built['generator'], cfg.eval.num_samples, cfg.seed + 7)
   return {f'plain VAE ({stored:.0f} s)': samples}
 
+
+def masked_test_images(cfg, mask_spec: str, num_images: int):
+  """(indices, images in [-1, 1], masks) of the first `num_images` test images, each with its
+  fixed mask (core/masks.py, seeded by cfg.seed + 1)."""
+  test = data_lib.from_config(cfg, 'test')
+  idx = np.arange(min(num_images, len(test)))
+  return (idx, data_lib.to_float(test.images[idx]),
+          masks_lib.make(mask_spec, idx, cfg.data.image_size, seed=cfg.seed + 1))
+
+
+def fill_report(cfg, workdir: str, name: str, header: dict, idx, x, mask, fills: dict,
+                metric: str, shown, began: float, log=print) -> dict:
+  """Scores `fills` ({method: filled images}; the first is the method's own) beside the
+  interpolation fills: {metric}_mae on the missing pixels in [0, 1] units and {metric}_psnr.
+  Writes WORKDIR/NAME.json (header, reference, methods, seconds), NAME.npz (indices, the
+  first fill as uint8, masks) and NAME.png (16 columns: truth, masked, then the `shown`
+  methods); returns the json's content."""
+  train = data_lib.to_float(data_lib.from_config(cfg, 'train').images[:20000])
+  fills = {**fills, **baselines.interpolation_fills(x, mask, train.mean(0))}
+  out = {**header, 'num_images': len(idx),
+         'reference': f'{cfg.data.dataset} test split, first {len(idx)}',
+         'methods': {k: {f'{metric}_mae': masks_lib.missing_mae(v, x, mask),
+                         f'{metric}_psnr': stats.psnr(v, x)} for k, v in fills.items()}}
+  out['seconds'] = round(time.time() - began, 1)
+  own = next(iter(fills.values()))
+  np.savez_compressed(os.path.join(workdir, f'{name}.npz'), indices=idx,
+                      images=data_lib.to_uint8(own), masks=mask.astype(np.uint8))
+  k = min(16, len(idx))
+  rows = [x[:k], np.where(mask[:k] > 0, x[:k], -1.0)] + [fills[m][:k] for m in shown]
+  images_lib.save_png(os.path.join(workdir, f'{name}.png'),
+                      images_lib.grid(np.concatenate(rows), k))
+  path = os.path.join(workdir, f'{name}.json')
+  with open(path, 'w') as f:
+    json.dump(out, f, indent=2)
+  for method, v in out['methods'].items():
+    log(f'{method:>24}: ' + ', '.join(f'{m} {val:.4f}' for m, val in v.items()))
+  log(f'wrote {path}')
+  return out

@@ -23,7 +23,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core import baselines
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
@@ -32,6 +31,7 @@ from core import runtime
 from core import stats
 from core.errors import ConfigError
 from models import multigrid as mg
+from trainers import evaluation
 from trainers import langevin as langevin_lib
 
 ROWS = 8  # chains shown in the sample grid (one row each, every grid level side by side)
@@ -209,11 +209,11 @@ class MultiGrid:
     levels = synthesize(self.nets, self.steps, cfg, real, cfg.eval.num_samples, cfg.seed + 7)
     out = {'num_samples': int(levels[-1].shape[0]), 'grids': list(self.grids)}
     for size, x in zip(self.grids[1:], levels[1:]):
-      out[f'grid_{size}'] = stats.moment_gaps(x, np.asarray(mg.downsample(tf.constant(real), size)))
+      real_k = np.asarray(mg.downsample(tf.constant(real), size))
+      out[f'grid_{size}'] = stats.moment_gaps(x, real_k)
     images_lib.save_png(os.path.join(workdir, 'multigrid_samples.png'),
                         images_lib.grid(side_by_side(levels, 16), len(self.grids)))
     if cfg.eval.get('score', False):
-      from trainers import evaluation  # pylint: disable=g-import-not-at-top
       out.update(evaluation.sample_quality(cfg, {'multigrid descriptor': levels[-1]},
                                            headline='multigrid descriptor'))
     return out
@@ -249,26 +249,10 @@ def _observed_mean(x, m):
 
 def restore(workdir: str, checkpoint: str = ''):
   """(config, {grid: descriptor}) of a trained multi-grid run."""
-  from trainers import evaluation  # pylint: disable=g-import-not-at-top
-  from core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  from core.errors import CheckpointError  # pylint: disable=g-import-not-at-top
-  cfg = workdir_lib.stored_config(workdir)
-  if cfg is None:
-    raise CheckpointError(f'{workdir} has no trained run; train first (tools/train '
-                          f'--algo=multigrid --workdir={workdir})')
-  if cfg.algo != 'multigrid':
-    raise ConfigError(f'{workdir} holds a {cfg.algo} run; this needs a multigrid run '
-                      f'(tools/train --algo=multigrid)')
-  runtime.set_precision('float32')
-  nets = build_nets(cfg)
-  path = evaluation.checkpoint_path(workdir, checkpoint)
-  items = {f'descriptor_{g}': n for g, n in nets.items()}
-  try:
-    tf.train.Checkpoint(**items).restore(path).expect_partial().assert_existing_objects_matched()
-  except (ValueError, AssertionError, tf.errors.OpError) as e:
-    raise CheckpointError(f'{path} does not hold the grid descriptors of its config.json '
-                          f'({str(e).splitlines()[0][:200]}); retrain with --fresh') from None
-  return cfg, nets
+  cfg, built = evaluation.restore(
+      workdir, algos=('multigrid',), checkpoint=checkpoint,
+      build=lambda cfg: {f'descriptor_{g}': n for g, n in build_nets(cfg).items()})
+  return cfg, {int(name.split('_')[1]): net for name, net in built.items()}
 
 
 def _write_result(workdir, name, out, log):
@@ -371,34 +355,16 @@ def evaluate_inpainting(workdir, mask_spec, num_images=1000, steps=None, chains=
   cfg, nets = restore(workdir)
   masks_lib.parse(mask_spec, cfg.data.image_size)
   per_grid = steps_of(cfg) if steps is None else (int(steps),) * len(nets)
-  test = data_lib.from_config(cfg, 'test')
-  idx = np.arange(min(num_images, len(test)))
-  x = data_lib.to_float(test.images[idx])
-  mask = masks_lib.make(mask_spec, idx, cfg.data.image_size, seed=cfg.seed + 1)
+  idx, x, mask = evaluation.masked_test_images(cfg, mask_spec, num_images)
   filled = inpaint(nets, per_grid, cfg.langevin, np.repeat(x, chains, 0),
                    np.repeat(mask, chains, 0), seed=cfg.seed)
   filled = filled.reshape((len(x), chains) + x.shape[1:]).mean(1)
-  train = data_lib.to_float(data_lib.from_config(cfg, 'train').images[:20000])
-  fills = {'multigrid descriptors': filled,
-           **baselines.interpolation_fills(x, mask, train.mean(0))}
-  out = {'task': 'inpaint', 'mask': mask_spec, 'num_images': len(idx),
-         'steps_per_grid': list(per_grid), 'chains_per_image': chains,
-         'missing_fraction': float(1.0 - mask.mean()),
-         'reference': f'{cfg.data.dataset} test split, first {len(idx)}',
-         'methods': {k: {'inpaint_mae': masks_lib.missing_mae(v, x, mask),
-                         'inpaint_psnr': stats.psnr(v, x)} for k, v in fills.items()}}
-  out['seconds'] = round(time.time() - began, 1)
-  name = f'inpaint_{mask_spec.replace(":", "-")}'
-  np.savez_compressed(os.path.join(workdir, f'{name}.npz'), indices=idx,
-                      images=data_lib.to_uint8(filled), masks=mask.astype(np.uint8))
-  k = min(16, len(idx))
-  images_lib.save_png(os.path.join(workdir, f'{name}.png'), images_lib.grid(np.concatenate(
-      [x[:k], np.where(mask[:k] > 0, x[:k], -1.0), fills['biharmonic diffusion'][:k],
-       filled[:k]]), k))
-  for method, v in out['methods'].items():
-    log(f'{method:>24}: ' + ', '.join(f'{m} {val:.4f}' for m, val in v.items()))
-  _write_result(workdir, name, out, log)
-  return out
+  header = {'task': 'inpaint', 'mask': mask_spec, 'steps_per_grid': list(per_grid),
+            'chains_per_image': chains, 'missing_fraction': float(1.0 - mask.mean())}
+  return evaluation.fill_report(
+      cfg, workdir, f'inpaint_{mask_spec.replace(":", "-")}', header, idx, x, mask,
+      {'multigrid descriptors': filled}, 'inpaint',
+      shown=('biharmonic diffusion', 'multigrid descriptors'), began=began, log=log)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
