@@ -1,4 +1,4 @@
-"""CoopNets (shared/ALGORITHMS.md §4): the descriptor revises the generator's drafts by
+"""CoopNets (docs/ALGORITHMS.md §4): the descriptor revises the generator's drafts by
 Langevin, the generator learns the revisions.
 
   tools/train --algo=coopnets --dataset=fashion_mnist --workdir=runs/coop

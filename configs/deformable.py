@@ -1,4 +1,4 @@
-"""Deformable generator by alternating back-propagation (shared/ALGORITHMS.md §2): the ABP
+"""Deformable generator by alternating back-propagation (docs/ALGORITHMS.md §2): the ABP
 trainer with models/deformable.py; h = [h_appearance, h_geometry], inferred together.
 
   tools/train --algo=deformable --dataset=fashion_mnist --workdir=runs/deformable

@@ -1,4 +1,4 @@
-"""Descriptor net (shared/ALGORITHMS.md §1) on a dataset, or on one texture exemplar.
+"""Descriptor net (docs/ALGORITHMS.md §1) on a dataset, or on one texture exemplar.
 
 Dataset mode (the main job until the triangle lands):
   tools/train --algo=descriptor --dataset=fashion_mnist --workdir=runs/descriptor
@@ -42,7 +42,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False, conditional:
                       buffer_size=1000, reinit=0.05, noise=True, bounded=True)
     c.optim.update(lr=0.01, beta1=0.5, energy_penalty=0.0)
     c.train.update(steps=1000, log_every=25, sample_every=100, ckpt_every=100,
-                   precision='mixed_bfloat16')
+                   precision='auto')
   if conditional:
     _conditional(c)
   if smoke:

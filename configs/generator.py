@@ -1,4 +1,4 @@
-"""Generator net by alternating back-propagation (shared/ALGORITHMS.md §2).
+"""Generator net by alternating back-propagation (docs/ALGORITHMS.md §2).
 
   tools/train --algo=generator --dataset=fashion_mnist --workdir=runs/abp
   tools/train --algo=generator --dataset=fashion_mnist --workdir=runs/abp_p5 \

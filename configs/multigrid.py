@@ -1,4 +1,4 @@
-"""Multi-grid descriptors (shared/ALGORITHMS.md §3), learned by multi-grid contrastive
+"""Multi-grid descriptors (docs/ALGORITHMS.md §3), learned by multi-grid contrastive
 divergence.
 
   tools/train --algo=multigrid --dataset=fashion_mnist --workdir=runs/multigrid
@@ -34,7 +34,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
   # start in a few hundred steps. bfloat16 nets (chains stay float32): ~2× faster here.
   c.optim.update(lr=1e-3, beta1=0.5, beta2=0.999, energy_penalty=0.0)
   c.train.update(steps=800, log_every=25, sample_every=250, ckpt_every=250,
-                 precision='mixed_bfloat16')
+                 precision='auto')
   c.eval.update(num_samples=1000)
   c.eval.score = True
   if smoke:

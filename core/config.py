@@ -15,7 +15,7 @@ from core import masks
 from core.errors import ConfigError
 
 SECTIONS = ('data', 'model', 'langevin', 'optim', 'train', 'eval', 'export')
-PRECISIONS = ('float32', 'mixed_bfloat16')
+PRECISIONS = ('auto', 'float32', 'mixed_bfloat16')
 STRATEGIES = ('default', 'mirrored')
 
 
@@ -56,7 +56,7 @@ def base() -> ml_collections.ConfigDict:
       sample_every=500,
       ckpt_every=500,
       keep=3,
-      precision='float32',  # float32 | mixed_bfloat16
+      precision='float32',  # auto | float32 | mixed_bfloat16 (auto: bf16 where native)
       strategy='default',  # default | mirrored
       replicas=0,  # mirrored on CPU: number of logical CPU devices (0: all GPUs, else 2)
       time_budget=0.0,  # stop after this many seconds of training (0: run all steps)

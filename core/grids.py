@@ -1,4 +1,4 @@
-"""The multi-grid ladders (shared/ALGORITHMS.md §3), TensorFlow-free so that configs are
+"""The multi-grid ladders (docs/ALGORITHMS.md §3), TensorFlow-free so that configs are
 checked before TensorFlow starts.
 
 [1, 4, 16, 32] for 32×32 and [1, 4, 16, 64] for 64×64 (Gao et al., CVPR 2018), and

@@ -36,18 +36,27 @@ class Task:
   evaluate: Callable[[str, float], dict] = lambda workdir, seconds: {}
   headline: tuple[str, ...] = ('loss',)  # metrics shown on the progress bar
   columns: int = 0  # images per row of the sample grid (0: a square grid)
+  # Checkpoint slots that older checkpoints may lack (added after they were made): name →
+  # a function that initialises the slot when the restored checkpoint has none.
+  late_slots: dict[str, Callable[[], None]] = dataclasses.field(default_factory=dict)
 
 
-def _restore(ckpt, manager, workdir):
+def _restore(task, manager, workdir, log):
   path = manager.latest_checkpoint
   try:
-    ckpt.restore(path).assert_existing_objects_matched()
+    slots = {name.split('/')[0] for name, _ in tf.train.list_variables(path)}
+    missing = [k for k in task.late_slots if k not in slots]
+    items = {k: v for k, v in task.checkpoint.items() if k not in missing}
+    tf.train.Checkpoint(step=task.step, **items).restore(path).assert_existing_objects_matched()
   except (ValueError, AssertionError, tf.errors.OpError) as e:
     first = str(e).strip().splitlines()[0][:300]
     raise CheckpointError(f'{path} could not be restored: it is corrupt or was made with '
                           f'other settings ({first}); resume with the settings it was made '
                           f'with, or start over with --fresh (the old run is kept) or another '
                           f'--workdir than {workdir}') from None
+  for k in missing:
+    task.late_slots[k]()
+    log(f'{path} predates the {k} slot: it starts from the restored weights')
   return path
 
 
@@ -60,7 +69,7 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
       ckpt, os.path.join(workdir, workdir_lib.CHECKPOINTS), max_to_keep=t.keep,
       checkpoint_name='ckpt')
   if manager.latest_checkpoint:
-    path = _restore(ckpt, manager, workdir)
+    path = _restore(task, manager, workdir, log)
     log(f'resumed from {path} at step {int(task.step.numpy())}')
   start = int(task.step.numpy())
   last_good = manager.latest_checkpoint

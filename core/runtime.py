@@ -50,9 +50,39 @@ def check_batch(batch_size: int, strategy: tf.distribute.Strategy):
                       f'replicas; use a multiple of {replicas}')
 
 
-def set_precision(policy: str):
-  """Keras global dtype policy: `float32` or `mixed_bfloat16` (bf16 compute, f32 variables)."""
+# CPU flags (Linux /proc/cpuinfo) that make bfloat16 matrix maths native rather than emulated.
+BF16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
+
+
+def cpu_flags(path: str = '/proc/cpuinfo') -> set:
+  """The first CPU's feature flags, or an empty set where /proc/cpuinfo is not readable."""
+  try:
+    with open(path) as f:
+      for line in f:
+        if line.startswith('flags'):
+          return set(line.split(':', 1)[1].split())
+  except OSError:
+    pass
+  return set()
+
+
+def resolve_precision(policy: str, gpus=None, flags=None) -> str:
+  """`auto` → `mixed_bfloat16` where bfloat16 is native (a GPU, or a CPU with AVX512-BF16 or
+  AMX), else `float32`: on a CPU without them bfloat16 is emulated and ~5× slower than float32
+  (the triangle's step: 7.2 s against 1.5 s on a 2-core AVX2-only EPYC)."""
+  if policy != 'auto':
+    return policy
+  gpus = tf.config.list_physical_devices('GPU') if gpus is None else gpus
+  flags = cpu_flags() if flags is None else flags
+  return 'mixed_bfloat16' if gpus or set(flags) & set(BF16_CPU_FLAGS) else 'float32'
+
+
+def set_precision(policy: str) -> str:
+  """Keras global dtype policy: `float32`, `mixed_bfloat16` (bf16 compute, f32 variables) or
+  `auto` (resolve_precision); returns the policy set."""
   import keras  # pylint: disable=g-import-not-at-top
+  policy = resolve_precision(policy)
   if policy not in ('float32', 'mixed_bfloat16'):
-    raise ConfigError(f'unknown precision {policy!r}; known: float32, mixed_bfloat16')
+    raise ConfigError(f'unknown precision {policy!r}; known: auto, float32, mixed_bfloat16')
   keras.mixed_precision.set_global_policy(policy)
+  return policy

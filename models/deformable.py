@@ -2,7 +2,7 @@
 being the appearance warped by the geometry's displacement field.
 
 Xing, Gao, Han, Zhu, Wu, "Deformable Generator Networks: Unsupervised Disentanglement of
-Appearance and Geometry", TPAMI 2020 (arXiv:1806.06298); shared/ALGORITHMS.md §2.
+Appearance and Geometry", TPAMI 2020 (arXiv:1806.06298); docs/ALGORITHMS.md §2.
 
 The latent is one vector h = [h_a, h_g], so the ABP trainer infers both parts with the same
 Langevin step as any generator.

@@ -1,7 +1,7 @@
 """Bottom-up descriptor nets f(X; θ): an image in, one score per image out.
 
 The energy is E(X) = ||X||²/(2s²) − f(X); the nets know nothing of Langevin or losses.
-Architectures follow shared/ALGORITHMS.md §1:
+Architectures follow docs/ALGORITHMS.md §1:
 * dataset nets: conv 64@5/2 → 128@3/2 → 256@3/1 → dense 100, leaky ReLU 0.2, f = sum of the
   100 outputs (Xie et al., CoopNets code); the 64×64 net has one more stride-2 layer.
 * texture net: 100@15×15 stride 3 → 70@9×9 → 30@7×7, ReLU, no normalisation, f = sum of the

@@ -1,5 +1,5 @@
 """Bottom-up inference nets ρ_φ(h|X) = N(μ(X), diag exp(logvar(X))): an image in, the mean
-and log-variance of its latent out (the divergence triangle's encoder, shared/ALGORITHMS.md §5;
+and log-variance of its latent out (the divergence triangle's encoder, docs/ALGORITHMS.md §5;
 Han et al., "Divergence Triangle for Joint Training of Generator Model, Energy-Based Model,
 and Inferential Model", CVPR 2019, arXiv:1812.10907).
 

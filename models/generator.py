@@ -1,12 +1,14 @@
 """Top-down generator nets g(h; α): a latent vector in, an image in [-1, 1] out.
 
-DCGAN-like (shared/ALGORITHMS.md §2 and §4): dense to a small feature map, then stride-2
+DCGAN-like (docs/ALGORITHMS.md §2 and §4): dense to a small feature map, then stride-2
 transposed convolutions with leaky ReLU, tanh at the end. No batch normalisation: the
 latents are inferred by Langevin dynamics one example at a time, and batch statistics would
 couple the examples of a batch. The image is float32 under any precision policy.
 """
 import keras
 from keras import layers
+
+UPSAMPLE = ('transpose', 'resize', 'bilinear')
 
 
 def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, upsample='transpose',
@@ -17,9 +19,11 @@ def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, upsample
   neighbour ×2 then a 3×3 convolution (Odena, Dumoulin, Olah, "Deconvolution and
   Checkerboard Artifacts", Distill 2016): the transposed convolution's uneven overlap leaves
   a checkerboard that a generator trained against an energy (the triangle) amplifies.
+  'bilinear': bilinear ×2 then a 3×3 convolution; the duplicated columns and rows of the
+  nearest-neighbour ×2 still let a 3×3 kernel paint a period-2 pattern, bilinear ones less.
   """
-  if upsample not in ('transpose', 'resize'):
-    raise ValueError(f'upsample must be transpose or resize, not {upsample!r}')
+  if upsample not in UPSAMPLE:
+    raise ValueError(f'upsample must be one of {", ".join(UPSAMPLE)}, not {upsample!r}')
   size, _, channels = image_shape
   if base * 2**len(widths) != size:
     raise ValueError(f'{base} * 2^{len(widths)} != image size {size}')
@@ -33,7 +37,8 @@ def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, upsample
     # Resizing to the static size (= UpSampling2D's nearest ×2, value for value) keeps the
     # spatial shape known, which TFLite's full-int8 conversion needs (export/tflite.py).
     h, w = x.shape[1], x.shape[2]
-    x = layers.Resizing(2 * h, 2 * w, interpolation='nearest', name=f'{name}_resize')(x)
+    x = layers.Resizing(2 * h, 2 * w, interpolation='nearest' if upsample == 'resize' else
+                        'bilinear', name=f'{name}_resize')(x)
     return layers.Conv2D(width, 3, padding='same', name=name)(x)
 
   for i, w in enumerate(widths[1:]):

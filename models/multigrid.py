@@ -1,5 +1,5 @@
 """Multi-grid descriptors (Gao, Lu, Zhou, Zhu, Wu, "Learning Generative ConvNets via
-Multi-grid Modeling and Sampling", CVPR 2018; shared/ALGORITHMS.md §3).
+Multi-grid Modeling and Sampling", CVPR 2018; docs/ALGORITHMS.md §3).
 
 One descriptor f_k(X; θ_k) per grid size except 1×1, the grid operators between them, and
 the features the descriptors' layers give (for the linear-SVM evaluation).

@@ -89,7 +89,7 @@ def test_missing_dataset_fails_within_seconds_with_the_ways_to_get_it(tmp_path):
     (['--dataset=imagenet'], "unknown dataset 'imagenet'"),
     (['--set', 'train.stepz=4'], "unknown config key 'train.stepz'; did you mean train.steps"),
     (['--set', 'langevin.steps=many'], 'langevin.steps takes a int'),
-    (['--set', 'train.precision=fp8'], 'train.precision must be one of float32'),
+    (['--set', 'train.precision=fp8'], 'train.precision must be one of auto, float32, mixed_bfloat16'),
     (['--steps=0'], 'train.steps must be positive'),
     (['--dataset=folder:/nonexistent/imgs'], 'folder /nonexistent/imgs does not exist'),
 ])

@@ -88,23 +88,56 @@ def test_vae_has_no_descriptor_and_stops_at_the_time_budget(digits, tmp_path):
 
 def test_final_evaluation_has_every_reference_row(digits, tmp_path, monkeypatch):
   monkeypatch.setenv('TWONETS_CACHE', str(tmp_path / 'cache'))
-  cfg = smoke_config(digits, 'triangle', 'eval.score=true', 'eval.vae_reference=true',
-                     'eval.num_samples=200', 'train.steps=4')
+  cfg = smoke_config(digits, 'triangle', 'eval.score=true', 'eval.num_samples=200',
+                     'train.steps=4')
   out = triangle.train(cfg, str(tmp_path / 'run'))
   rows = out['sample_quality']['rows']
-  vae = [k for k in rows if k.startswith('plain VAE (')]
-  assert set(rows) == {'triangle generator', 'real_vs_real', 'blurred_real'} | set(vae)
-  assert len(vae) == 1
+  assert set(rows) == {'triangle generator', 'triangle generator, raw weights',
+                       'real_vs_real', 'blurred_real'}
+  sha = out['sample_quality']['classifier_sha256']
   for r in rows.values():
     assert math.isfinite(r['fd']) and r['num_samples'] > 0 and r['num_reference'] > 0
+    assert r['classifier_sha256'] == sha and len(sha) == 16
+    assert r['class_max_share'] == max(r['class_histogram']) / sum(r['class_histogram'])
   # (Real < blurred is checked on enough images in test_scores; 30 a side is too few here.)
   assert out['fd'] == rows['triangle generator']['fd']
+  # The averaged generator is not the raw one after 4 steps (its samples differ).
+  assert rows['triangle generator']['fd'] != rows['triangle generator, raw weights']['fd']
   assert 1 <= out['classes_present'] <= 10
-  with open(tmp_path / 'run' / 'vae_reference' / 'metrics.json') as f:
-    vae_out = json.load(f)
-  assert vae_out['wall_seconds'] <= out['wall_seconds'] + 5  # the same wall-clock budget
-  with open(tmp_path / 'run' / 'vae_reference' / 'config.json') as f:
-    assert json.load(f)['algo'] == 'vae'
+  assert not os.path.exists(tmp_path / 'run' / 'vae_reference')  # the main job trains one run
+
+
+def test_ema_generator_is_checkpointed_exported_and_old_runs_resume(digits, tmp_path):
+  """The average lives in the checkpoint (slot generator_ema) and is what restore (export,
+  tools/sample, tools/evaluate) hands out; a checkpoint made before the average existed
+  resumes with the average starting from its generator."""
+  from trainers import evaluation  # pylint: disable=g-import-not-at-top
+  wd = str(tmp_path / 'ema')
+  triangle.train(smoke_config(digits, 'triangle', 'train.steps=6'), wd)
+  ckpt = tf.train.latest_checkpoint(os.path.join(wd, 'checkpoints'))
+  reader = tf.train.load_checkpoint(ckpt)
+  names = [n for n, _ in tf.train.list_variables(ckpt)]
+  ema = sorted(n for n in names if n.startswith('generator_ema/') and 'OPTIMIZER' not in n)
+  assert ema
+  _, avg = evaluation.restore(wd, ('generator',))
+  _, raw = evaluation.restore(wd, ('generator',), average=False)
+  z = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+  assert not np.allclose(avg['generator'](z), raw['generator'](z))
+  want = [reader.get_tensor(n) for n in ema]
+  got = sorted(avg['generator'].weights, key=lambda v: v.path)
+  assert sum(w.size for w in want) == sum(int(np.prod(v.shape)) for v in got)
+  # An old run: the same config without the average; resumed with it on.
+  old = str(tmp_path / 'old')
+  triangle.train(smoke_config(digits, 'triangle', 'train.steps=3', 'optim.ema_decay=0'), old)
+  assert not any(n.startswith('generator_ema/')
+                 for n, _ in tf.train.list_variables(tf.train.latest_checkpoint(
+                     os.path.join(old, 'checkpoints'))))
+  said = []
+  out = triangle.train(smoke_config(digits, 'triangle', 'train.steps=6'), old, log=said.append)
+  assert out['steps'] == 6
+  assert any('predates the generator_ema slot' in line for line in said), said
+  assert any(n.startswith('generator_ema/') for n, _ in tf.train.list_variables(
+      tf.train.latest_checkpoint(os.path.join(old, 'checkpoints'))))
 
 
 def test_reconstruct_and_sample_tools_on_a_triangle_run(digits, tmp_path):
@@ -124,3 +157,33 @@ def test_reconstruct_and_sample_tools_on_a_triangle_run(digits, tmp_path):
   r = helpers.run_tool('sample', '--interpolate', f'--workdir={wd}')
   assert r.returncode == 0, r.stderr
   assert os.path.isfile(os.path.join(wd, 'interpolation.png'))
+
+
+def test_r1_penalty_is_the_mean_squared_data_gradient_of_the_energy(digits):
+  """The logged r1 is E ||∇_X U(X_obs)||² of the batch, with the weights before the step."""
+  cfg = smoke_config(digits, 'triangle', 'optim.r1_penalty=2.0')
+  trainer = triangle.Triangle(cfg, tf.distribute.get_strategy(),
+                              triangle.data_lib.from_config(cfg))
+  x = next(trainer.make_iterator(0))  # the batch the step below will see first
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    u = -tf.reduce_sum(trainer.descriptor(x, training=True))
+  want = float(tf.reduce_mean(tf.reduce_sum(tf.square(tape.gradient(u, x)), [1, 2, 3])))
+  got = trainer.train_step(trainer.make_iterator(0))
+  np.testing.assert_allclose(float(got['r1']), want, rtol=1e-4)
+  assert want > 0
+  off = triangle.Triangle(smoke_config(digits, 'triangle'), tf.distribute.get_strategy(),
+                          triangle.data_lib.from_config(cfg))
+  assert 'r1' not in off.train_step(off.make_iterator(0))
+
+
+def test_generator_upsampling_options():
+  from models import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  nearest = generator_lib.generator_28(latent_dim=4, widths=(8, 4), upsample='resize')
+  smooth = generator_lib.generator_28(latent_dim=4, widths=(8, 4), upsample='bilinear')
+  smooth.set_weights(nearest.get_weights())  # same weights: only the ×2 differs
+  z = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+  a, b = nearest(z).numpy(), smooth(z).numpy()
+  assert a.shape == b.shape == (2, 28, 28, 1) and not np.allclose(a, b)
+  with pytest.raises(ValueError, match='transpose, resize, bilinear'):
+    generator_lib.generator_28(latent_dim=4, upsample='cubic')

@@ -24,13 +24,23 @@ from tools import cli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'docs', 'results')
 FLAGS = flags.FLAGS
-TABLES = ('generator', 'coop_triangle', 'multigrid')
+TABLES = ('generator', 'coop_triangle', 'multigrid', 'triangle_recipe')
 flags.DEFINE_enum('table', None, list(TABLES), 'Which table to reproduce.')
 flags.DEFINE_bool('render', False, 'Only regenerate docs/RESULTS.md from docs/results/*.json.')
 flags.DEFINE_string('runs', 'runs/reproduce', 'Where runs are kept (relative to the repository).')
 flags.DEFINE_integer('steps', 700, 'Training steps per run.')
 flags.DEFINE_integer('infer_steps', 10, 'Langevin inference steps per training step.')
 flags.DEFINE_integer('num_images', 1000, 'Test images per evaluation.')
+flags.DEFINE_list('tries', [], 'triangle_recipe: the tries to (re)run, by their letter '
+                  '(A,B); the others keep their records. Default: all.')
+flags.DEFINE_bool('score_only', False, 'triangle_recipe: score the tries\' existing runs '
+                  'under --runs instead of training them again.')
+flags.DEFINE_list('reuse', [], 'coop_triangle: parts kept from the existing table instead of '
+                  'rerun (coopnets).')
+flags.DEFINE_float('vae_steps_per_second', 0.0, 'coop_triangle: the plain VAE\'s step rate '
+                   'measured alone on this machine; its runs then take rate × the triangle\'s '
+                   'training seconds steps instead of a wall-clock budget (which a loaded '
+                   'machine would cut short). 0: train.time_budget.')
 
 # Settings of the generator table (Fashion-MNIST, 28×28). Blocks of 9 and 13 pixels cover
 # about the same share of a 28×28 image (10%, 22%) as the seed's 20 and 30 of 64×64.
@@ -38,6 +48,27 @@ LATENT_SIZES = (10, 20, 40, 100, 200)
 MASKS = (('P.5', 'pixels:0.5'), ('P.7', 'pixels:0.7'), ('P.9', 'pixels:0.9'),
          ('block:9', 'block:9'), ('block:13', 'block:13'))
 RECOVERY_LATENT = 40
+
+# The coop_triangle table: the triangle's two seeds, and the plain VAE's learning rates (the
+# generator's and encoder's; the best on seed 0 is rerun on seed 1).
+SEEDS = (0, 1)
+VAE_LRS = (3e-4, 1e-3, 3e-3)
+
+# The tries behind the triangle's default recipe (`--table=triangle_recipe`): name → flags
+# added to `make train`'s command. They run two at a time, each pinned to one core with one
+# TensorFlow thread (so two tries see the same machine); a try's budget is a step count or
+# train.time_budget seconds of that one core. Every checkpoint is kept and scored with the
+# averaged (EMA) and the raw generator.
+LEAN = ['--batch_size=64', '--set', 'model.descriptor_widths=32,64,128']
+RECIPE_TRIES = {
+    'A: registry nets, batch 100': ['--steps=540', '--set', 'train.ckpt_every=90'],
+    'B: descriptor 32-64-128, batch 64': ['--steps=1250', *LEAN],
+    'C: B + R1 penalty 1 (1,100 s)': ['--steps=100000', *LEAN, '--set',
+                                      'train.time_budget=1100', '--set', 'optim.r1_penalty=1'],
+    'D: B + 5 Langevin revision steps (1,100 s)': ['--steps=100000', *LEAN, '--set',
+                                                    'train.time_budget=1100', '--set',
+                                                    'langevin.steps=5'],
+}
 
 # Completion blocks of the coop_triangle table: the seed's M30/M40/M50 on 64×64 images cover
 # 22%, 39% and 61% of the image; 13, 17 and 22 pixels of 28×28 cover the same shares.
@@ -53,15 +84,28 @@ HIGHER_IS_BETTER = ('completion_psnr', 'psnr', 'inpaint_psnr', 'accuracy',
                     'samples_recognised_pct')
 
 
-def _run(args):
-  """Runs `python -m tools.X args`, returns (printable command, seconds)."""
+def _run(args, core=None):
+  """Runs `python -m tools.X args`, returns (printable command, seconds); with `core`, pinned
+  to that CPU core with one TensorFlow thread (taskset)."""
+  return _wait(_start(args, core))
+
+
+def _start(args, core=None):
   cmd = [sys.executable, '-m'] + args
   shown = 'tools/' + args[0].split('.')[1] + ' ' + ' '.join(args[1:])
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  if core is not None:
+    cmd = ['taskset', '-c', str(core)] + cmd
+    env.update(TF_NUM_INTRAOP_THREADS='1', TF_NUM_INTEROP_THREADS='1')
+    shown = f'TF_NUM_INTRAOP_THREADS=1 taskset -c {core} {shown}'
   print(f'$ {shown}', flush=True)
-  began = time.time()
-  r = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
-  if r.returncode:
-    raise RuntimeError(f'{shown} failed with exit code {r.returncode}')
+  return shown, time.time(), subprocess.Popen(cmd, cwd=ROOT, env=env)
+
+
+def _wait(started):
+  shown, began, proc = started
+  if proc.wait():
+    raise RuntimeError(f'{shown} failed with exit code {proc.returncode}')
   return shown, round(time.time() - began, 1)
 
 
@@ -100,10 +144,11 @@ def generator_table():
 
 
 def _adder(records):
-  """add(table, method, setting, metric, value, command, seconds) appends one record."""
-  def add(table, method, setting, metric, value, command, seconds):
+  """add(table, method, setting, metric, value, command, seconds, **extra) appends one
+  record."""
+  def add(table, method, setting, metric, value, command, seconds, **extra):
     records.append({'table': table, 'method': method, 'setting': setting, 'metric': metric,
-                    'value': float(value), 'command': command, 'seconds': seconds})
+                    'value': float(value), 'command': command, 'seconds': seconds, **extra})
   return add
 
 
@@ -112,34 +157,82 @@ def _load(workdir, name):
     return json.load(f)
 
 
+def _quality_records(add, out, method_names, setting, command, seconds):
+  """fd, kid, classes present and the largest class share of the rows of a metrics.json
+  named in `method_names` ({row: method}); the scoring classifier's hash goes into each
+  record's `classifier`."""
+  sq = out['sample_quality']
+  for name, method in method_names.items():
+    row = sq['rows'][name]
+    for metric in ('fd', 'kid', 'classes_present', 'class_max_share'):
+      add(f'sample quality ({metric})', method, setting, metric, row[metric], command, seconds,
+          classifier=sq['classifier_sha256'])
+
+
+def _triangle_run(add, seed):
+  """`make train`'s command with --set seed=SEED; returns (metrics, seconds of training)."""
+  tri = os.path.join(FLAGS.runs, f'triangle_seed{seed}')
+  command, seconds = _run(['tools.train', '--algo=triangle', '--dataset=fashion_mnist',
+                           '--fresh', f'--workdir={tri}', '--set', f'seed={seed}'])
+  out = _load(tri, 'metrics.json')
+  names = {'triangle generator': 'triangle generator g(h) (EMA weights, as exported)',
+           'triangle generator, raw weights': 'triangle generator g(h), raw weights',
+           'real_vs_real': 'real test images', 'blurred_real': 'blurred test images (σ 1.5 px)'}
+  _quality_records(add, out, names, f'seed {seed}', command, seconds)
+  add('reconstruction', 'triangle (encoder)', f'seed {seed}', 'recon_mae',
+      out['test_recon_mae'], command, seconds)
+  add('wall time of make train\'s command', 'triangle', f'seed {seed}', 'seconds', seconds,
+      command, seconds)
+  return out, out['wall_seconds']
+
+
+def _vae_run(add, seed, lr, train_seconds, label):
+  """A plain VAE (the triangle's nets, precision and batch, descriptor off) with generator
+  and encoder learning rate `lr`, trained for `train_seconds` of wall clock, or for
+  --vae_steps_per_second × train_seconds steps when that rate (measured alone) is given."""
+  vdir = os.path.join(FLAGS.runs, f'vae_seed{seed}_lr{lr:g}')
+  budget = (['--steps', str(round(FLAGS.vae_steps_per_second * train_seconds))]
+            if FLAGS.vae_steps_per_second else
+            ['--steps=100000000', '--set', f'train.time_budget={train_seconds:.1f}'])
+  command, seconds = _run(['tools.train', '--algo=vae', '--dataset=fashion_mnist', '--fresh',
+                           f'--workdir={vdir}', '--set', f'seed={seed}', '--set',
+                           f'optim.gen_lr={lr:g}', '--set', f'optim.enc_lr={lr:g}', *budget,
+                           '--set', 'train.sample_every=500', '--set', 'train.ckpt_every=500'])
+  out = _load(vdir, 'metrics.json')
+  _quality_records(add, out, {'plain VAE': f'{label}, lr {lr:g}'}, f'seed {seed}', command,
+                   seconds)
+  add('plain VAE steps', f'{label}, lr {lr:g}', f'seed {seed}', 'steps', out['steps'],
+      command, seconds)
+  return out
+
+
 def coop_triangle_table():
-  """Sample quality (Fréchet distance, KID on the project classifier's features) of CoopNets
-  (descriptor and generator), the triangle and a plain VAE trained for the triangle's wall
-  time, beside real and blurred test images; CoopNets completion vs interpolation; the
-  triangle's test reconstructions. All with the algorithms' default configs."""
+  """Sample quality (Fréchet distance, KID, class coverage on the project classifier's
+  features) of the triangle (make train's command, two seeds), of a plain VAE with the same
+  nets and precision at the same wall clock (the best of VAE_LRS on seed 0, then that rate on
+  seed 1), and of CoopNets (descriptor and generator), beside real and blurred test images;
+  CoopNets completion vs interpolation; the triangle's test reconstructions."""
   records = []
   setting = 'Fashion-MNIST'
-
+  if 'coopnets' in FLAGS.reuse:  # keep the CoopNets records of the existing table
+    old = json.load(open(os.path.join(RESULTS, 'coop_triangle.json')))
+    records = [r for r in old if 'CoopNets' in r['method'] or 'coopnets' in r['command']]
   add = _adder(records)
 
-  # The triangle: `make train`'s command. Its final evaluation also trains the plain VAE for
-  # the same wall-clock time and scores the reference images.
-  tri = os.path.join(FLAGS.runs, 'triangle')
-  command, seconds = _run(['tools.train', '--algo=triangle', '--dataset=fashion_mnist',
-                           '--fresh', f'--workdir={tri}'])
-  out = _load(tri, 'metrics.json')
-  names = {'triangle generator': 'triangle generator', 'real_vs_real': 'real test images',
-           'blurred_real': 'blurred test images (σ 1.5 px)'}
-  for name, row in out['sample_quality']['rows'].items():
-    method = names.get(name, name.replace('plain VAE', 'plain VAE, same wall clock'))
-    for metric in ('fd', 'kid'):
-      add(f'sample quality ({metric})', method, setting, metric, row[metric], command, seconds)
-  add('reconstruction', 'triangle (encoder)', 'test images', 'recon_mae',
-      out['test_recon_mae'], command, seconds)
-  vae = _load(os.path.join(tri, 'vae_reference'), 'metrics.json')
-  add('reconstruction', 'plain VAE, same wall clock', 'test images', 'recon_mae',
-      vae['test_recon_mae'], command, seconds)
-
+  runs = {seed: _triangle_run(add, seed) for seed in SEEDS}
+  best_lr = None
+  for seed in SEEDS:
+    out, train_seconds = runs[seed]
+    label = f'plain VAE, same wall clock ({train_seconds:.0f} s)'
+    rates = VAE_LRS if best_lr is None else (best_lr,)
+    vae = {lr: _vae_run(add, seed, lr, train_seconds, label) for lr in rates}
+    if best_lr is None:
+      best_lr = min(vae, key=lambda lr: vae[lr]['fd'])
+    ratio = out['fd'] / vae[best_lr]['fd']
+    add('triangle FD relative to the best plain VAE (fd_ratio)', 'triangle / best VAE',
+        f'seed {seed}', 'fd_ratio', ratio, f'VAE lr {best_lr:g}', 0.0)
+  if 'coopnets' in FLAGS.reuse:
+    return records
   # CoopNets: both nets' samples, then completion of block-masked test images.
   coop = os.path.join(FLAGS.runs, 'coopnets')
   command, seconds = _run(['tools.train', '--algo=coopnets', '--dataset=fashion_mnist',
@@ -158,6 +251,68 @@ def coop_triangle_table():
       for metric in ('completion_mae', 'completion_psnr'):
         add(f'completion ({metric})', method, label, metric, metrics[metric],
             f'{command} && {c}', round(seconds + s, 1))
+  return records
+
+
+def score_checkpoints(workdir, num_samples=5000, seed=7):
+  """{step: {'fd', 'fd_raw', 'class_max_share', 'classes_present'}} of every checkpoint kept in
+  a triangle/VAE workdir: the averaged generator (as exported) and the raw one."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from trainers import evaluation  # pylint: disable=g-import-not-at-top
+  from trainers import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  state = tf.train.get_checkpoint_state(os.path.join(workdir, 'checkpoints'))
+  out = {}
+  for path in state.all_model_checkpoint_paths:
+    step = int(path.rsplit('-', 1)[1])
+    sets = {}
+    for average in (True, False):
+      cfg, built = evaluation.restore(workdir, ('generator',), checkpoint=path, average=average)
+      sets['ema' if average else 'raw'] = generator_lib.sample(built['generator'], num_samples,
+                                                               cfg.seed + seed)
+    q = evaluation.sample_quality(cfg, sets, headline='ema')
+    rows = q['sample_quality']['rows']
+    out[step] = {'fd': rows['ema']['fd'], 'fd_raw': rows['raw']['fd'],
+                 'class_max_share': rows['ema']['class_max_share'],
+                 'classes_present': rows['ema']['classes_present'],
+                 'classifier': q['sample_quality']['classifier_sha256']}
+  return out
+
+
+def triangle_recipe_table():
+  """Each try of RECIPE_TRIES: FD of the averaged and raw generator at every checkpoint."""
+  path = os.path.join(RESULTS, 'triangle_recipe.json')
+  chosen = [k for k in RECIPE_TRIES if not FLAGS.tries or k.split(':')[0] in FLAGS.tries]
+  records = [r for r in (json.load(open(path)) if os.path.isfile(path) else [])
+             if r['method'] not in chosen and r['method'] in RECIPE_TRIES]
+  add = _adder(records)
+  for pair in (chosen[i:i + 2] for i in range(0, len(chosen), 2)):
+    runs = {}
+    for core, name in enumerate(pair):
+      wd = os.path.join(FLAGS.runs, 'recipe', name.split(':')[0])
+      args = ['tools.train', '--algo=triangle', '--dataset=fashion_mnist', '--fresh',
+              f'--workdir={wd}', '--set', 'train.ckpt_every=250', '--set', 'train.keep=100',
+              *RECIPE_TRIES[name]]
+      if FLAGS.score_only:  # a run made before by this command: score it again
+        shown = f'TF_NUM_INTRAOP_THREADS=1 taskset -c {core} tools/train {" ".join(args[1:])}'
+        runs[name] = (wd, (shown, _load(wd, 'metrics.json')['wall_seconds']))
+      else:
+        runs[name] = (wd, _start(args, core))
+    for name, (wd, started) in runs.items():
+      command, seconds = started if FLAGS.score_only else _wait(started)
+      out = _load(wd, 'metrics.json')
+      curve = sorted(score_checkpoints(os.path.join(ROOT, wd)).items())
+      step, last = curve[-1]
+      for metric, label in (('fd', 'averaged (EMA) generator'), ('fd_raw', 'raw generator')):
+        add('triangle recipe tries, last checkpoint (fd)', name, label, 'fd', last[metric],
+            command, seconds, classifier=last['classifier'])
+      add('triangle recipe tries, last checkpoint (class_max_share)', name,
+          'averaged (EMA) generator', 'class_max_share', last['class_max_share'], command,
+          seconds, classifier=last['classifier'])
+      add('triangle recipe tries, steps in the budget (steps)', name, 'one core', 'steps',
+          out['steps'], command, seconds)
+      for step, row in curve:
+        add('triangle recipe tries, averaged generator by step (fd)', name, f'step {step}',
+            'fd', row['fd'], command, seconds, classifier=row['classifier'])
   return records
 
 
@@ -263,7 +418,8 @@ def main(argv):
       raise ConfigError(f'pass --table={"|".join(TABLES)}, or --render to rebuild '
                         f'docs/RESULTS.md')
     records = {'generator': generator_table, 'coop_triangle': coop_triangle_table,
-               'multigrid': multigrid_table}[FLAGS.table]()
+               'multigrid': multigrid_table,
+               'triangle_recipe': triangle_recipe_table}[FLAGS.table]()
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f'{FLAGS.table}.json'), 'w') as f:
       json.dump(records, f, indent=1)

@@ -2,7 +2,7 @@
 energy-based models, learned from labelled data.
 
 Xie, Lu, Zhu, Wu, "A Theory of Generative ConvNet", ICML 2016 (arXiv:1602.03264), section
-"relationship with discriminative net"; shared/ALGORITHMS.md §1.
+"relationship with discriminative net"; docs/ALGORITHMS.md §1.
 
     p(X | k; θ) ∝ exp(f(X; θ_k)) N(X; 0, s²I),   E_k(X) = ||X||²/(2s²) − f(X; θ_k)
     Pr(k | X) = softmax_k(f(X; θ_k) + b_k)
@@ -291,7 +291,7 @@ class ConditionalDescriptor:
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains a conditional descriptor as `cfg` says, in `workdir` (resuming a checkpoint)."""
-  runtime.set_precision(cfg.train.precision)
+  precision = runtime.set_precision(cfg.train.precision)
   strategy = strategy or tf.distribute.get_strategy()
   d = cfg.data
   train_set = data_lib.from_config(cfg)
@@ -299,7 +299,7 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
     raise unlabelled_error(d.dataset)
   log(f'conditional descriptor on {d.dataset}: {len(train_set)} labelled images of '
       f'{d.image_size}x{d.image_size}x{d.channels}, batch {d.batch_size}, {cfg.train.steps} '
-      f'steps, {strategy.num_replicas_in_sync} replica(s), {cfg.train.precision} → {workdir}')
+      f'steps, {strategy.num_replicas_in_sync} replica(s), {precision} → {workdir}')
   trainer = ConditionalDescriptor(cfg, strategy, train_set, log=log)
   task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,

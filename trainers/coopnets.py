@@ -1,7 +1,7 @@
 """CoopNets: the descriptor and the generator teach each other by MCMC.
 
 Xie, Lu, Gao, Wu, "Cooperative Learning of Energy-Based Model and Latent Variable Model via
-MCMC Teaching", AAAI 2018 (and TPAMI 2020, arXiv:1609.09408); shared/ALGORITHMS.md §4.
+MCMC Teaching", AAAI 2018 (and TPAMI 2020, arXiv:1609.09408); docs/ALGORITHMS.md §4.
 
 One iteration, a batch of m latents h_j ~ N(0, I):
   1. the generator drafts       X̂_j = g(h_j; α)
@@ -220,14 +220,14 @@ def evaluate_completion(workdir: str, mask_spec: str, num_images: int = 1000,
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains CoopNets as `cfg` says, in `workdir` (resuming if it holds a checkpoint)."""
-  runtime.set_precision(cfg.train.precision)
+  precision = runtime.set_precision(cfg.train.precision)
   strategy = strategy or tf.distribute.get_strategy()
   train_set = data_lib.from_config(cfg)
   d = cfg.data
   log(f'CoopNets on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
       f'{d.channels}, latent {cfg.model.latent_dim}, T_d={cfg.langevin.steps}, '
       f'T_g={cfg.langevin.gen_steps}, batch {d.batch_size}, {cfg.train.steps} steps, '
-      f'{strategy.num_replicas_in_sync} replica(s), {cfg.train.precision} → {workdir}')
+      f'{strategy.num_replicas_in_sync} replica(s), {precision} → {workdir}')
   trainer = CoopNets(cfg, strategy, train_set)
   task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,

@@ -1,7 +1,7 @@
 """The descriptor net (energy-based model) learned by maximum likelihood with Langevin sampling.
 
 Xie, Lu, Zhu, Wu, "A Theory of Generative ConvNet", ICML 2016 (arXiv:1602.03264);
-shared/ALGORITHMS.md §1.
+docs/ALGORITHMS.md §1.
 
     p(X; θ) ∝ exp(f(X; θ)) N(X; 0, s²I),    E(X) = ||X||²/(2s²) − f(X; θ)
 
@@ -40,7 +40,7 @@ def ml_loss(f_data, f_samples):
 def energy_penalty(f_data, f_samples):
   """mean f(X)² + mean f(X̃)²: keeps the energy's scale bounded, so that the chains can
   follow it (Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models",
-  NeurIPS 2019, §3.3; shared/ALGORITHMS.md §5 probe notes). Weighted by optim.energy_penalty."""
+  NeurIPS 2019, §3.3; docs/ALGORITHMS.md §5 probe notes). Weighted by optim.energy_penalty."""
   return tf.reduce_mean(tf.square(f_data)) + tf.reduce_mean(tf.square(f_samples))
 
 
@@ -216,7 +216,7 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   if cfg.model.get('conditional', False):  # K class scores from labels: its own trainer
     from trainers import conditional  # pylint: disable=g-import-not-at-top
     return conditional.train(cfg, workdir, strategy, log=log)
-  runtime.set_precision(cfg.train.precision)
+  precision = runtime.set_precision(cfg.train.precision)
   strategy = strategy or tf.distribute.get_strategy()
   d = cfg.data
   train_set = data_lib.from_config(cfg)
@@ -224,7 +224,7 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
     log(f'skipped {train_set.skipped} unreadable image files in {d.dataset}')
   log(f'descriptor on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
       f'{d.channels}, batch {d.batch_size}, {cfg.train.steps} steps, '
-      f'{strategy.num_replicas_in_sync} replica(s), {cfg.train.precision} → {workdir}')
+      f'{strategy.num_replicas_in_sync} replica(s), {precision} → {workdir}')
   trainer = Descriptor(cfg, strategy, train_set)
   task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,

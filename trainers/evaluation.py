@@ -1,6 +1,6 @@
 """Evaluation shared by the joint trainers (CoopNets, triangle, VAE) and tools/evaluate:
-restoring a run's nets, scoring samples on the project classifier's features beside the
-reference points, and the plain-VAE reference trained for the same wall-clock budget.
+restoring a run's nets, and scoring samples on the project classifier's features beside the
+reference points.
 
 Sample quality (trainers/scoring.py): Fréchet distance and KID between N samples and the
 second half of the test split; reference rows: the first half of the test split (real vs real, the
@@ -25,10 +25,12 @@ from trainers import nets
 
 
 def restore(workdir: str, roles=('generator',), algos=None, checkpoint: str = '',
-            build=None):
+            build=None, average: bool = True):
   """(config, {role: net}) rebuilt from WORKDIR/config.json and its latest checkpoint, or
   `checkpoint` (a step number or a checkpoint path) if given. `build(cfg)` → {name: net}
-  replaces the roles for runs whose nets are not nets.build's (the multi-grid descriptors)."""
+  replaces the roles for runs whose nets are not nets.build's (the multi-grid descriptors).
+  A role whose weight average the checkpoint keeps (`ROLE_ema`, optim.ema_decay) is restored
+  from the average unless `average` is False."""
   cfg = workdir_lib.stored_config(workdir)
   if cfg is None:
     raise CheckpointError(f'{workdir} has no checkpoint; train first '
@@ -43,7 +45,11 @@ def restore(workdir: str, roles=('generator',), algos=None, checkpoint: str = ''
   built = build(cfg) if build else {r: nets.build(cfg, r) for r in roles}
   path = checkpoint_path(workdir, checkpoint)
   try:
-    tf.train.Checkpoint(**built).restore(path).expect_partial().assert_existing_objects_matched()
+    # A run that keeps a weight average (optim.ema_decay) samples and exports with it.
+    slots = {name.split('/')[0] for name, _ in tf.train.list_variables(path)}
+    slot = {r: f'{r}_ema' if average and f'{r}_ema' in slots else r for r in built}
+    tf.train.Checkpoint(**{slot[r]: net for r, net in built.items()}).restore(
+        path).expect_partial().assert_existing_objects_matched()
   except (ValueError, AssertionError, tf.errors.OpError) as e:
     raise CheckpointError(f'{path} does not hold the {", ".join(built)} of its config.json '
                           f'({str(e).splitlines()[0][:200]}); retrain with --fresh') from None
@@ -88,36 +94,13 @@ def sample_quality(cfg, sets: dict, headline: str, log=print) -> dict:
           for name, s in sets.items()}
   rows.update(scorer.reference_points(x[:half], x[half:2 * half], reference_name=reference))
   for name, r in rows.items():
-    log(f'{name:>34}: FD {r["fd"]:8.2f}  KID {r["kid"]:.4f}  '
-        f'({r.get("num_samples", "?")} vs {r.get("num_reference", "?")})')
+    log(f'{name:>34}: FD {r["fd"]:8.2f}  KID {r["kid"]:.4f}  largest class '
+        f'{100 * r["class_max_share"]:4.1f}%  ({r["num_samples"]} vs {r["num_reference"]})')
   head = rows[headline]
   return {'fd': head['fd'], 'kid': head['kid'], 'classes_present': head['classes_present'],
+          'class_max_share': head['class_max_share'],
           'sample_quality': {'reference': reference, 'blur_sigma_px': scoring.BLUR_SIGMA_PX,
-                             'rows': rows}}
-
-
-def vae_reference(cfg, workdir: str, seconds: float, strategy, log=print) -> dict:
-  """{'plain VAE (S s)': samples} from a plain VAE on the same data, trained for the same
-  wall-clock `seconds` in WORKDIR/vae_reference (reused when it has finished before)."""
-  from trainers import triangle  # pylint: disable=g-import-not-at-top
-  vdir = os.path.join(workdir, 'vae_reference')
-  done = os.path.isfile(os.path.join(vdir, 'metrics.json'))
-  if not done:  # the same config with the descriptor (and the wake-sleep term) switched off
-    vcfg = cfg.copy_and_resolve_references()
-    vcfg.algo = 'vae'
-    vcfg.model.use_descriptor = False
-    vcfg.optim.wake_sleep = 0.0
-    vcfg.train.update(time_budget=float(seconds), steps=10**8, sample_every=10**8,
-                      ckpt_every=10**8, log_every=100)
-    vcfg.eval.update(vae_reference=False, score=False)
-    if workdir_lib.has_checkpoint(vdir):  # an unfinished reference: start it over
-      workdir_lib.archive(vdir)
-    log(f'plain-VAE reference: training for the same {seconds:.0f} s in {vdir}')
-    triangle.train(vcfg, vdir, strategy, log=log)
-  vcfg, built = restore(vdir, ('generator',))
-  stored = vcfg.train.time_budget
-  samples = generator_lib.sample(built['generator'], cfg.eval.num_samples, cfg.seed + 7)
-  return {f'plain VAE ({stored:.0f} s)': samples}
+                             'classifier_sha256': scorer.sha256, 'rows': rows}}
 
 
 def masked_test_images(cfg, mask_spec: str, num_images: int):

@@ -2,7 +2,7 @@
 incomplete images.
 
 Han, Lu, Zhu, Wu, "Alternating Back-Propagation for Generator Network", AAAI 2017
-(arXiv:1606.08571); shared/ALGORITHMS.md §2.
+(arXiv:1606.08571); docs/ALGORITHMS.md §2.
 
     h ~ N(0, I_d),   X = g(h; α) + ε,   ε ~ N(0, σ²I)
 

@@ -2,7 +2,7 @@
 synthesis, features for a linear SVM, and a learned prior for inpainting.
 
 Gao, Lu, Zhou, Zhu, Wu, "Learning Generative ConvNets via Multi-grid Modeling and
-Sampling", CVPR 2018 (arXiv:1709.08868); shared/ALGORITHMS.md §3.
+Sampling", CVPR 2018 (arXiv:1709.08868); docs/ALGORITHMS.md §3.
 
 One chain runs up the grids: X^(1) is an image's 1×1 version (training: the batch's own
 images; synthesis: a draw of the training images' 1×1 versions); for k = 2..K,
@@ -369,7 +369,7 @@ def evaluate_inpainting(workdir, mask_spec, num_images=1000, steps=None, chains=
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains the multi-grid descriptors as `cfg` says, in `workdir` (resuming if it can)."""
-  runtime.set_precision(cfg.train.precision)
+  precision = runtime.set_precision(cfg.train.precision)
   strategy = strategy or tf.distribute.get_strategy()
   d = cfg.data
   train_set = data_lib.from_config(cfg)
@@ -377,7 +377,7 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   log(f'multi-grid descriptors on {d.dataset}: {len(train_set)} images of {d.image_size}x'
       f'{d.image_size}x{d.channels}, grids {list(trainer.grids)}, T {list(trainer.steps)}, '
       f'batch {d.batch_size}, {cfg.train.steps} steps, {strategy.num_replicas_in_sync} '
-      f'replica(s), {cfg.train.precision} → {workdir}')
+      f'replica(s), {precision} → {workdir}')
   task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,
                    samples=trainer.samples, evaluate=trainer.evaluate,

@@ -5,7 +5,7 @@ cfg.model of a joint run names each role's net and widths ('' / (): the registry
 the image size, models/__init__.py):
     descriptor, descriptor_widths, out_units   f(X; θ)
     descriptor_spectral_norm                   Lipschitz f (models/descriptor.py)
-    generator_upsample                         transpose | resize (models/generator.py)
+    generator_upsample                         transpose | resize | bilinear (models/generator.py)
     generator, generator_widths                g(h; α)
     encoder, encoder_widths                    ρ_φ(h|X)  (triangle, VAE)
     latent_dim, sigma                          d, and σ of X = g(h) + N(0, σ²I)

@@ -9,6 +9,7 @@ tools/evaluate use (the maths is in core/scores.py).
   FID code, so its distances are close to, not equal to, published FIDs.
 TensorFlow is imported only by the functions that need it.
 """
+import hashlib
 import json
 import os
 import re
@@ -122,6 +123,15 @@ def train_classifier(dataset, image_size, channels, data_dir='', epochs=3, batch
   return dict(record, path=path)
 
 
+def file_sha256(path: str) -> str:
+  """The first 16 hex digits of a file's SHA-256 (the scoring classifier's identity)."""
+  h = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      h.update(block)
+  return h.hexdigest()[:16]
+
+
 def load_classifier(dataset, image_size, channels, train_if_missing=False, **train_kw):
   """The cached classifier of a data set (a keras.Model), trained first if asked to."""
   import keras  # pylint: disable=g-import-not-at-top
@@ -160,6 +170,8 @@ class Scorer:
     self.model = load_classifier(dataset, image_size, channels,
                                  train_if_missing=train_if_missing, data_dir=data_dir, log=log)
     self.num_classes = int(self.model.output_shape[-1])
+    # Beside every score, so that numbers from different classifier caches are not mixed.
+    self.sha256 = file_sha256(self.path)
     self._both = keras.Model(self.model.inputs,
                              [self.model.get_layer('features').output, self.model.output])
 
@@ -201,7 +213,9 @@ class Scorer:
     return {'fd': fd(feats, ref_feats), 'kid': kid_mean, 'kid_std': kid_std,
             'num_samples': len(feats), 'num_reference': num_reference,
             'reference': reference_name, 'features': f'project classifier ({self.path})',
+            'classifier_sha256': self.sha256,
             'classes_present': int(np.count_nonzero(hist)),
+            'class_max_share': float(hist.max() / max(1, hist.sum())),
             'class_histogram': [int(c) for c in hist]}
 
   def score(self, samples, reference, *, reference_name, kid_subsets=100,

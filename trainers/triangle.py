@@ -3,7 +3,7 @@ descriptor switched off, a plain VAE (`--algo=vae`).
 
 Han, Nijkamp, Fang, Hill, Zhu, Wu, "Divergence Triangle for Joint Training of Generator
 Model, Energy-Based Model, and Inferential Model", CVPR 2019 (arXiv:1812.10907);
-shared/ALGORITHMS.md §5.
+docs/ALGORITHMS.md §5.
 
     max_θ min_{α,φ}  KL(P_data || Q) + KL(Q || P) − KL(P_data || P)
 
@@ -30,6 +30,7 @@ from core import images as images_lib
 from core import loop
 from core import runtime
 from core import stats
+from trainers import ema as ema_lib
 from trainers import evaluation
 from trainers import generator as generator_lib
 from trainers import nets
@@ -70,6 +71,12 @@ class Triangle:
         self.desc_opt = adam(o.lr)
         self.desc_opt.build(self.descriptor.trainable_variables)
       self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)  # Langevin noise
+      # The averaged generator (trainers/ema.py) that samples, grids and exports use.
+      self.ema_decay = float(o.get('ema_decay', 0.0))
+      self.generator_ema = None
+      if self.ema_decay > 0:
+        self.generator_ema = nets.build(cfg, 'generator')
+        self.start_ema()
     self.rng = tf.random.Generator.from_seed(cfg.seed)  # latents and ε, drawn globally
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     self.latent_dim = cfg.model.latent_dim
@@ -106,12 +113,21 @@ class Triangle:
         metrics['latent_nll'] = nll
       if self.use_descriptor:
         parts = [x, x_gen] + ([x_rev] if self.revising else [])
-        u = -tf.cast(self.descriptor(tf.concat(parts, 0), training=True), tf.float32)
-        u_obs, u_gen = u[:m], u[m:2 * m]
+        r1_weight = cfg.optim.get('r1_penalty', 0.0)
+        with tf.GradientTape(watch_accessed_variables=False) as data_tape:
+          data_tape.watch(x)
+          u = -tf.cast(self.descriptor(tf.concat(parts, 0), training=True), tf.float32)
+          u_obs, u_gen = u[:m], u[m:2 * m]
+          u_obs_sum = tf.reduce_sum(u_obs)  # inside the tape, so the sum is recorded
         u_neg = u[2 * m:] if self.revising else u_gen
         loss_d = tf.reduce_mean(u_obs) - tf.reduce_mean(u_neg)
         penalty = tf.reduce_mean(tf.square(u_obs)) + tf.reduce_mean(tf.square(u_neg))
         total_d = loss_d + cfg.optim.energy_penalty * penalty
+        if r1_weight:  # (γ/2)·E ||∇_X U(X_obs)||² (R1, Mescheder et al., ICML 2018)
+          grad_x = data_tape.gradient(u_obs_sum, x)
+          r1 = tf.reduce_mean(nets.per_example_sum(tf.square(grad_x)))
+          total_d += 0.5 * r1_weight * r1
+          metrics['r1'] = r1
         loss_g += cfg.optim.get('gen_energy_weight', 1.0) * tf.reduce_mean(u_gen)
         metrics.update(loss_d=loss_d, energy_penalty=penalty, u_data=tf.reduce_mean(u_obs),
                        u_gen=tf.reduce_mean(u_gen))
@@ -141,8 +157,21 @@ class Triangle:
     shape = (self.cfg.data.batch_size, self.latent_dim)
     h, eps = self.rng.normal(shape), self.rng.normal(shape)
     metrics = self.strategy.run(self._replica_step, args=(x, h, eps))
+    if self.generator_ema is not None:  # cross-replica: the mirrored weights are one value
+      ema_lib.update(self.generator_ema.variables, self.generator.variables, self.step,
+                     self.ema_decay)
     return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
             for k, v in metrics.items()}
+
+  def start_ema(self):
+    """The average starts from the current generator (a new run, or a checkpoint made
+    before optim.ema_decay existed)."""
+    ema_lib.copy(self.generator_ema.variables, self.generator.variables)
+
+  @property
+  def sampler(self):
+    """The generator that samples: the averaged one when optim.ema_decay > 0."""
+    return self.generator_ema if self.generator_ema is not None else self.generator
 
   # ---------------------------------------------------------------- run plumbing
 
@@ -152,27 +181,30 @@ class Triangle:
     return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def samples(self):
-    return self.generator(self.grid_z, training=False).numpy()
+    return self.sampler(self.grid_z, training=False).numpy()
 
   def checkpoint_items(self):
     items = {'generator': self.generator, 'encoder': self.encoder, 'gen_opt': self.gen_opt,
              'enc_opt': self.enc_opt, 'rng': self.rng, 'replica_rng': self.replica_rng}
     if self.use_descriptor:
       items.update(descriptor=self.descriptor, desc_opt=self.desc_opt)
+    if self.generator_ema is not None:
+      items['generator_ema'] = self.generator_ema
     return items
 
   def evaluate(self, workdir, seconds):
     """Test reconstructions through the encoder, and sample quality (Fréchet distance and
     KID on the project classifier's features) beside the reference points."""
+    del seconds
     cfg = self.cfg
-    out = reconstruct_test(cfg, self.encoder, self.generator, workdir)
+    out = reconstruct_test(cfg, self.encoder, self.sampler, workdir)
     if not cfg.eval.score:
       return out
-    samples = generator_lib.sample(self.generator, cfg.eval.num_samples, cfg.seed + 7)
     name = 'triangle generator' if self.use_descriptor else 'plain VAE'
-    sets = {name: samples}
-    if cfg.eval.vae_reference and self.use_descriptor:
-      sets.update(evaluation.vae_reference(cfg, workdir, seconds, self.strategy))
+    sets = {name: generator_lib.sample(self.sampler, cfg.eval.num_samples, cfg.seed + 7)}
+    if self.generator_ema is not None:  # the trained weights, beside their average
+      sets[f'{name}, raw weights'] = generator_lib.sample(
+          self.generator, cfg.eval.num_samples, cfg.seed + 7)
     out.update(evaluation.sample_quality(cfg, sets, headline=name))
     return out
 
@@ -197,7 +229,7 @@ def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> d
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains the divergence triangle (or, with model.use_descriptor off, a plain VAE)."""
-  runtime.set_precision(cfg.train.precision)
+  precision = runtime.set_precision(cfg.train.precision)
   strategy = strategy or tf.distribute.get_strategy()
   train_set = data_lib.from_config(cfg)
   d = cfg.data
@@ -205,10 +237,12 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   log(f'{what} on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
       f'{d.channels}, latent {cfg.model.latent_dim}, batch {d.batch_size}, '
       f'{cfg.train.steps} steps, {strategy.num_replicas_in_sync} replica(s), '
-      f'{cfg.train.precision} → {workdir}')
+      f'{precision} → {workdir}')
   trainer = Triangle(cfg, strategy, train_set)
   headline = ('recon_mae', 'kl') + (('u_data', 'u_gen') if trainer.use_descriptor else ())
+  late = {'generator_ema': trainer.start_ema} if trainer.generator_ema is not None else {}
   task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,
-                   samples=trainer.samples, evaluate=trainer.evaluate, headline=headline)
+                   samples=trainer.samples, evaluate=trainer.evaluate, headline=headline,
+                   late_slots=late)
   return loop.run(task, cfg, workdir, log=log)
