@@ -197,6 +197,21 @@ def load(path) -> ml_collections.ConfigDict:
       raise ConfigError(f'{path} is not valid JSON ({e}); restore it or use --fresh') from None
 
 
+def fill_missing(cfg, defaults):
+  """Adds to `cfg` (in place) every key of `defaults` it lacks, recursively: a config.json
+  written before a key existed loads with that key's default. Returns the keys added."""
+  added = []
+  for k, v in defaults.items():
+    if k not in cfg:
+      cfg[k] = v.copy_and_resolve_references() if isinstance(
+          v, ml_collections.ConfigDict) else v
+      added.append(k)
+    elif isinstance(v, ml_collections.ConfigDict) and isinstance(cfg[k],
+                                                                 ml_collections.ConfigDict):
+      added += [f'{k}.{sub}' for sub in fill_missing(cfg[k], v)]
+  return added
+
+
 def digest(cfg) -> str:
   """A short stable hash of the whole config (export metadata, run identity)."""
   return hashlib.sha256(cfg.to_json(sort_keys=True).encode()).hexdigest()[:12]

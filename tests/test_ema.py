@@ -1,5 +1,5 @@
-"""The weight average of trainers/ema.py against its closed form on toy sequences, and the
-`auto` precision that picks bfloat16 only where it is native."""
+"""The weight average of trainers/ema.py against its closed form on toy sequences, the `auto`
+precision that picks bfloat16 only where it is native, and stored configs gaining new keys."""
 import numpy as np
 import tensorflow as tf
 
@@ -49,3 +49,17 @@ def test_auto_precision_picks_bfloat16_only_where_it_is_native(tmp_path):
   info.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n\nflags\t\t: other\n')
   assert runtime.cpu_flags(str(info)) == {'fpu', 'avx2', 'avx512_bf16'}
   assert runtime.cpu_flags(str(tmp_path / 'missing')) == set()
+
+
+def test_a_stored_config_gains_the_keys_added_since_with_their_defaults():
+  """How a run made before optim.ema_decay / optim.r1_penalty resumes (tools/train fills a
+  stored config.json from the algorithm's defaults; values it has are kept)."""
+  import configs  # pylint: disable=g-import-not-at-top
+  from core import config as config_lib  # pylint: disable=g-import-not-at-top
+  stored = configs.get('triangle', 'fashion_mnist')
+  del stored.optim['ema_decay'], stored.optim['r1_penalty']
+  stored.optim.lr = 0.5
+  added = config_lib.fill_missing(stored, configs.get('triangle', 'fashion_mnist'))
+  assert sorted(added) == ['optim.ema_decay', 'optim.r1_penalty']
+  assert stored.optim.ema_decay == 0.999 and stored.optim.lr == 0.5
+  assert config_lib.fill_missing(stored, configs.get('triangle', 'fashion_mnist')) == []

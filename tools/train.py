@@ -103,6 +103,8 @@ def build_config():
                           f'drop --{flag} to resume it, or use --fresh or another --workdir')
     if FLAGS.smoke:
       raise ConfigError('--smoke cannot resume a run; use a new --workdir or --fresh')
+    # Keys added to the defaults since the run was made take their defaults.
+    config_lib.fill_missing(stored, configs.get(stored.algo, stored.data.dataset))
     cfg = stored.copy_and_resolve_references()  # `stored` stays as it was, for the diff
   else:
     algo, dataset = FLAGS.algo or 'descriptor', FLAGS.dataset or 'fashion_mnist'
