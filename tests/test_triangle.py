@@ -172,7 +172,8 @@ def test_r1_penalty_is_the_mean_squared_data_gradient_of_the_energy(digits):
   got = trainer.train_step(trainer.make_iterator(0))
   np.testing.assert_allclose(float(got['r1']), want, rtol=1e-4)
   assert want > 0
-  off = triangle.Triangle(smoke_config(digits, 'triangle'), tf.distribute.get_strategy(),
+  off = triangle.Triangle(smoke_config(digits, 'triangle', 'optim.r1_penalty=0'),
+                          tf.distribute.get_strategy(),
                           triangle.data_lib.from_config(cfg))
   assert 'r1' not in off.train_step(off.make_iterator(0))
 
