@@ -153,6 +153,12 @@ def validate(cfg):
     sec, name = key.split('.')
     if cfg[sec][name] <= 0:
       raise ConfigError(f'{key} must be positive, got {cfg[sec][name]}')
+  o = cfg.optim
+  if not 0.0 <= o.get('ema_decay', 0.0) < 1.0:
+    raise ConfigError(f'optim.ema_decay is the weight average\'s decay in [0, 1) (0: off), '
+                      f'got {o.ema_decay}')
+  if o.get('r1_penalty', 0.0) < 0:
+    raise ConfigError(f'optim.r1_penalty must be >= 0 (0: off), got {o.r1_penalty}')
   if cfg.data.channels not in (1, 3):
     raise ConfigError(f'data.channels must be 1 or 3, got {cfg.data.channels}')
   if 'mask' in cfg.data:
