@@ -41,10 +41,15 @@ class Task:
   late_slots: dict[str, Callable[[], None]] = dataclasses.field(default_factory=dict)
 
 
+def checkpoint_slots(path: str) -> set:
+  """The top-level slot names (roles) a checkpoint holds: generator, generator_ema, step, ..."""
+  return {name.split('/')[0] for name, _ in tf.train.list_variables(path)}
+
+
 def _restore(task, manager, workdir, log):
   path = manager.latest_checkpoint
   try:
-    slots = {name.split('/')[0] for name, _ in tf.train.list_variables(path)}
+    slots = checkpoint_slots(path)
     missing = [k for k in task.late_slots if k not in slots]
     items = {k: v for k, v in task.checkpoint.items() if k not in missing}
     tf.train.Checkpoint(step=task.step, **items).restore(path).assert_existing_objects_matched()

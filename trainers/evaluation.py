@@ -16,11 +16,11 @@ import tensorflow as tf
 from core import baselines
 from core import data as data_lib
 from core import images as images_lib
+from core import loop
 from core import masks as masks_lib
 from core import stats
 from core import workdir as workdir_lib
 from core.errors import CheckpointError, ConfigError
-from trainers import generator as generator_lib
 from trainers import nets
 
 
@@ -46,7 +46,7 @@ def restore(workdir: str, roles=('generator',), algos=None, checkpoint: str = ''
   path = checkpoint_path(workdir, checkpoint)
   try:
     # A run that keeps a weight average (optim.ema_decay) samples and exports with it.
-    slots = {name.split('/')[0] for name, _ in tf.train.list_variables(path)}
+    slots = loop.checkpoint_slots(path)
     slot = {r: f'{r}_ema' if average and f'{r}_ema' in slots else r for r in built}
     tf.train.Checkpoint(**{slot[r]: net for r, net in built.items()}).restore(
         path).expect_partial().assert_existing_objects_matched()
