@@ -11,7 +11,9 @@ def get(algo: str, dataset: str, smoke: bool = False):
   from trainers import ALGORITHMS  # pylint: disable=g-import-not-at-top
   if algo not in ALGORITHMS:
     raise ConfigError(f'unknown algorithm {algo!r}; known: {", ".join(sorted(ALGORITHMS))}')
-  return importlib.import_module(f'configs.{algo}').get_config(dataset, smoke)
+  c = importlib.import_module(f'configs.{algo}').get_config(dataset, smoke)
+  c.train.smoke = bool(smoke)  # smoke nets fit their widths to the final image size
+  return c
 
 
 def start(algo: str, dataset: str):

@@ -49,7 +49,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False, conditional:
     c.model.widths = (8, 8, 8) if texture else (16, 32, 32)
     c.data.update(max_examples=200, batch_size=4 if texture else 20)
     if texture:
-      c.data.image_size = 48
+      c.data.image_size = 64  # the texture net needs 57 px or more
     c.langevin.update(steps=3, buffer_size=4 if texture else 100)
     c.train.update(steps=6, log_every=2, sample_every=3, ckpt_every=3, precision='float32')
     if conditional:

@@ -60,6 +60,14 @@ def base() -> ml_collections.ConfigDict:
       strategy='default',  # default | mirrored
       replicas=0,  # mirrored on CPU: number of logical CPU devices (0: all GPUs, else 2)
       time_budget=0.0,  # stop after this many seconds of training (0: run all steps)
+      # Divergence (a NaN/inf metric, or |energy| above energy_bound where > 0): roll back to
+      # the last good checkpoint with learning rates and Langevin step sizes × rollback_factor,
+      # at most max_rollbacks times (0: stop at the first divergence).
+      max_rollbacks=3,
+      rollback_factor=0.5,
+      energy_bound=0.0,
+      smoke=False,  # a --smoke run (its tiny nets fit their ladders to the image size)
+      deterministic=False,  # tf.config.experimental.enable_op_determinism (see README)
   )
   c.eval = dict(num_samples=64)
   c.export = dict()
@@ -153,7 +161,30 @@ def validate(cfg):
     sec, name = key.split('.')
     if cfg[sec][name] <= 0:
       raise ConfigError(f'{key} must be positive, got {cfg[sec][name]}')
+  t = cfg.train
+  if t.get('replicas', 0) < 0:
+    raise ConfigError(f'train.replicas (--replicas) is a count of logical CPUs, >= 0 (0: the '
+                      f'default), got {t.replicas}')
+  if t.get('max_rollbacks', 0) < 0 or not 0.0 < t.get('rollback_factor', 0.5) < 1.0 or (
+      t.get('energy_bound', 0.0) < 0):
+    raise ConfigError(f'train.max_rollbacks must be >= 0, train.rollback_factor in (0, 1) and '
+                      f'train.energy_bound >= 0 (0: off); got {t.get("max_rollbacks")}, '
+                      f'{t.get("rollback_factor")}, {t.get("energy_bound")}')
   o = cfg.optim
+  for key in ('lr', 'gen_lr', 'enc_lr'):
+    if key in o and not o[key] > 0:
+      raise ConfigError(f'optim.{key} must be > 0, got {o[key]}')
+  for key in ('beta1', 'beta2'):
+    if key in o and not 0.0 <= o[key] < 1.0:
+      raise ConfigError(f'optim.{key} is an Adam decay rate in [0, 1), got {o[key]}')
+  if not 0.0 < cfg.data.test_fraction < 1.0:
+    raise ConfigError(f'data.test_fraction is the held-out share in (0, 1), got '
+                      f'{cfg.data.test_fraction}')
+  if cfg.data.max_examples < 0:
+    raise ConfigError(f'data.max_examples caps the training set (0: all), got '
+                      f'{cfg.data.max_examples}')
+  if cfg.model.get('latent_dim', 1) <= 0:
+    raise ConfigError(f'model.latent_dim must be positive, got {cfg.model.latent_dim}')
   if not 0.0 <= o.get('ema_decay', 0.0) < 1.0:
     raise ConfigError(f'optim.ema_decay is the weight average\'s decay in [0, 1) (0: off), '
                       f'got {o.ema_decay}')

@@ -18,6 +18,7 @@ import glob
 import gzip
 import os
 import struct
+import sys
 
 import numpy as np
 
@@ -195,6 +196,16 @@ def _read_tfds(loc: Location, split: str, max_examples: int):
   return out, (np.asarray(labels, np.int64) if labels else None)
 
 
+_NOTED = set()
+
+
+def note(message: str):
+  """One line on stderr about how a source was read, once per process."""
+  if message not in _NOTED:
+    _NOTED.add(message)
+    print(f'note: {message}', file=sys.stderr)
+
+
 def _read_npz(path: str, split: str):
   """(images, labels) of `split`; (None, None) for a test split the file does not have."""
   try:
@@ -221,7 +232,16 @@ def _read_npz(path: str, split: str):
       return None, None
     raise DataError(f'{path} has no image array (keys: {", ".join(keys) or "none"}); store '
                     f'one named "images" of shape [N, H, W] or [N, H, W, C]')
-  images = arrays[image_key]
+  try:
+    images = arrays[image_key]
+  except ValueError as e:  # an object array (np.load refuses pickles)
+    raise DataError(f'{path}[{image_key!r}] cannot be read ({e}); store a numeric array of '
+                    f'shape [N, H, W] or [N, H, W, C]') from None
+  if not len(images):
+    raise DataError(f'{path}[{image_key!r}] holds 0 images; store at least one')
+  if image_key not in ('images', 'x_test'):
+    note(f'{path}: images read from the array {image_key!r} (keys: {", ".join(keys)}); '
+         f'name it "images" to make the choice explicit')
   if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3, 4):
     images = images.transpose(0, 2, 3, 1)  # NCHW → NHWC
   if images.ndim == 3:
@@ -408,6 +428,8 @@ def load(spec: str, split: str = 'train', *, image_size: int, channels: int,
   if max_examples and len(images) > max_examples:
     images = images[:max_examples]
     labels = labels[:max_examples] if labels is not None else None
+  if skipped:
+    note(f'folder {loc.path}: {skipped} file(s) could not be read as images and were skipped')
   images = _fit(images, image_size, channels, spec)
   return ImageSet(images=images, labels=labels, source=spec, skipped=skipped)
 
@@ -441,23 +463,43 @@ def _tf():
   return tf
 
 
-def pipeline(images: np.ndarray, batch_size: int, *, seed: int, shuffle: bool = True,
-             repeat: bool = True, drop_remainder: bool = True, with_index: bool = False):
+def pipeline(images: np.ndarray, batch_size: int, *, seed: int, start_step: int = 0,
+             shuffle: bool = True, repeat: bool = True, drop_remainder: bool = True,
+             with_index: bool = False, labels: np.ndarray | None = None):
   """A `tf.data` pipeline of float32 [B, H, W, C] batches in [-1, 1], seeded and prefetched.
 
+  Shuffled endless pipelines visit epoch e in the order stateless_shuffle(range(n), (seed, e)),
+  so the batches from `start_step` on are exactly those an uninterrupted run sees from that
+  step: a resumed run continues the same data order (nothing but the step is stored).
   with_index: batches are (indices int64 [B], images), for per-example state such as the
-  generator's persistent latents.
+  generator's persistent latents. labels: batches are (images, int32 labels [B]).
   """
   tf = _tf()
-  if len(images) < batch_size and not repeat:
+  n = len(images)
+  if n < batch_size and not repeat:
     drop_remainder = False
-  ds = tf.data.Dataset.from_tensor_slices(
-      (tf.range(len(images), dtype=tf.int64), images) if with_index else images)
-  if shuffle:
-    ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-  if repeat:
-    ds = ds.repeat()
-  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  convert = (lambda i, x: (i, to_float(x))) if with_index else to_float
-  ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+  if shuffle and repeat:
+    epoch, offset = divmod(int(start_step) * batch_size, n)
+    seed_t = tf.constant(int(seed), tf.int64)
+    order = tf.data.Dataset.range(epoch, 2**62).flat_map(
+        lambda e: tf.data.Dataset.from_tensor_slices(tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([seed_t, e]))))
+    order = order.skip(offset)
+  else:
+    order = tf.data.Dataset.range(n)
+    if shuffle:
+      order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+      order = order.repeat()
+  order = order.batch(batch_size, drop_remainder=drop_remainder)
+  pixels = tf.constant(images)
+  tags = None if labels is None else tf.constant(np.asarray(labels).astype(np.int32))
+
+  def gather(i):
+    x = to_float(tf.gather(pixels, i))
+    if with_index:
+      return i, x
+    return x if tags is None else (x, tf.gather(tags, i))
+
+  ds = order.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
   return ds.prefetch(tf.data.AUTOTUNE)

@@ -23,3 +23,7 @@ class Diverged(RuntimeError):
   """A loss or a sample became NaN/inf; the message names the step and the last good checkpoint."""
 
   exit_code = 1
+
+
+class StorageError(UsageError):
+  """The workdir cannot be written (disk full, read-only): the older checkpoints are intact."""

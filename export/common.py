@@ -62,8 +62,26 @@ def load_run(workdir: str, checkpoint: str = ''):
   return cfg, nets, meta
 
 
-def write_versioned(base: str, write) -> str:
-  """Calls write(tmp_dir) and renames tmp_dir to base/N, N the next free version."""
+def bases(workdir: str, algo: str, export_dir: str = '', name: str = '') -> dict:
+  """format → the folder its versions go in: EXPORT_DIR/NAME and EXPORT_DIR/tflite/NAME."""
+  root = export_dir or os.path.join(workdir, 'exports')
+  return {'saved_model': os.path.join(root, name or algo),
+          'tflite': os.path.join(root, 'tflite', name or algo)}
+
+
+def next_version(*folders: str) -> int:
+  """One more than the highest finished version in any of the folders, so that a SavedModel
+  and the TFLite files of one export share a number (a killed export's leftovers take none)."""
+  seen = [0]
+  for folder in folders:
+    if os.path.isdir(folder):
+      seen += [int(n) for n in os.listdir(folder) if n.isdigit()]
+  return max(seen) + 1
+
+
+def write_versioned(base: str, write, version: int = 0) -> str:
+  """Calls write(tmp_dir) and renames tmp_dir to base/N: N = `version` if given and free,
+  else the next free version."""
   try:
     os.makedirs(base, exist_ok=True)
   except OSError as e:
@@ -72,7 +90,7 @@ def write_versioned(base: str, write) -> str:
   _remove_dead_leftovers(base)
   while True:
     versions = [int(n) for n in os.listdir(base) if n.isdigit()]
-    version = max(versions, default=0) + 1
+    version = version if version and version not in versions else max(versions, default=0) + 1
     tmp = os.path.join(base, f'.tmp-{version}-{os.getpid()}')
     shutil.rmtree(tmp, ignore_errors=True)
     try:

@@ -110,19 +110,19 @@ def signature_docs(module: Servable) -> dict:
 
 
 def export(workdir: str, export_dir: str = '', name: str = '', checkpoint: str = '',
-           log=print) -> str:
+           log=print, version: int = 0) -> str:
   """Writes the run's SavedModel to EXPORT_DIR/NAME/VERSION (defaults: WORKDIR/exports, the
   algorithm's name); returns the version directory."""
   cfg, nets, meta = common.load_run(workdir, checkpoint)
   module = Servable(nets, meta, cfg.langevin.get('ref_sigma', 0.0))
   meta = dict(meta, format='saved_model', signatures=signature_docs(module))
-  base = os.path.join(export_dir or os.path.join(workdir, 'exports'), name or cfg.algo)
+  base = common.bases(workdir, cfg.algo, export_dir, name)['saved_model']
 
   def write(tmp):
     module.write(tmp)
     common.write_metadata(tmp, meta)
 
-  path = common.write_versioned(base, write)
+  path = common.write_versioned(base, write, version)
   log(f'wrote SavedModel {path} (signatures: {", ".join(meta["signatures"])}; step '
       f'{meta["training_step"]})')
   return path

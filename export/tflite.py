@@ -61,7 +61,7 @@ def convert(generator, quantization: str, seed: int = 0) -> bytes:
 
 
 def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',
-           checkpoint: str = '', log=print) -> str:
+           checkpoint: str = '', log=print, version: int = 0) -> str:
   """Writes generator_QUANT.tflite for each quantisation and metadata.json into
   EXPORT_DIR/tflite/NAME/VERSION; returns that directory."""
   quantizations = list(dict.fromkeys(quantizations))
@@ -73,8 +73,7 @@ def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name
       q: f'generator_{q}.tflite' for q in quantizations},
       inputs={'z': f'float32 [batch, {meta["latent_dim"]}], z ~ N(0, I); batch is dynamic'},
       outputs={'images': f'float32 [batch, {h}, {w}, {c}] in [-1, 1]'})
-  base = os.path.join(export_dir or os.path.join(workdir, 'exports'), 'tflite',
-                      name or cfg.algo)
+  base = common.bases(workdir, cfg.algo, export_dir, name)['tflite']
 
   def write(tmp):
     os.makedirs(tmp)
@@ -83,7 +82,7 @@ def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name
         f.write(flatbuffer)
     common.write_metadata(tmp, meta)
 
-  path = common.write_versioned(base, write)
+  path = common.write_versioned(base, write, version)
   log(f'wrote TFLite {path}: ' + ', '.join(
       f'{q} {len(b) / 1e6:.2f} MB' for q, b in flatbuffers.items()))
   return path

@@ -28,7 +28,21 @@ def names():
 
 
 def build(name, image_shape, **kw):
+  """The net `name` for images of `image_shape`; ConfigError (one line) for an unknown name
+  or settings the net cannot take (a widths list of the wrong length, too small images)."""
+  from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
   if name not in REGISTRY:
-    from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
+    role, _, size = name.partition('/')
+    sizes = sorted(int(n.split('/')[1]) for n in REGISTRY
+                   if n.startswith(role + '/') and n.split('/')[1].isdigit())
+    if size.isdigit() and sizes:
+      raise ConfigError(f'there is no {role} net for {size}x{size} images (sizes: '
+                        f'{", ".join(map(str, sizes))}); use --set data.image_size=N with one '
+                        f'of them')
     raise ConfigError(f'unknown model {name!r}; known: {", ".join(names())}')
-  return REGISTRY[name](tuple(image_shape), **kw)
+  try:
+    return REGISTRY[name](tuple(image_shape), **kw)
+  except ValueError as e:
+    settings = ', '.join(f'{k}={v}' for k, v in kw.items())
+    raise ConfigError(f'{name} cannot be built for images of {tuple(image_shape)} with '
+                      f'{settings}: {str(e).splitlines()[0]}') from None

@@ -69,6 +69,10 @@ def texture_descriptor(image_shape, widths=(), out_units=0, leak=0.2):
   """
   del out_units  # the texture score has no dense head
   widths = tuple(widths) or (100, 70, 30)
+  if len(widths) != 3:
+    raise ValueError(f'the texture net has 3 layers (15x15, 9x9, 7x7), not {len(widths)}')
+  if min(image_shape[:2]) < 57:  # 15×15 stride 3 must leave 15 px for the 9×9 and the 7×7
+    raise ValueError(f'texture patches must be at least 57 px, not {min(image_shape[:2])}')
   inputs = keras.Input(image_shape, name='images')
   x = inputs
   for i, (w, k, s) in enumerate(zip(widths, (15, 9, 7), (3, 1, 1))):

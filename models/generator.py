@@ -5,6 +5,8 @@ transposed convolutions with leaky ReLU, tanh at the end. No batch normalisation
 latents are inferred by Langevin dynamics one example at a time, and batch statistics would
 couple the examples of a batch. The image is float32 under any precision policy.
 """
+import math
+
 import keras
 from keras import layers
 
@@ -26,7 +28,9 @@ def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, upsample
     raise ValueError(f'upsample must be one of {", ".join(UPSAMPLE)}, not {upsample!r}')
   size, _, channels = image_shape
   if base * 2**len(widths) != size:
-    raise ValueError(f'{base} * 2^{len(widths)} != image size {size}')
+    raise ValueError(f'{len(widths)} widths make {base * 2**len(widths)}x'
+                     f'{base * 2**len(widths)} images from {base}x{base}, not {size}x{size}: '
+                     f'give {int(round(math.log2(size / base)))} widths')
   inputs = keras.Input((latent_dim,), name='z')
   x = layers.Dense(base * base * widths[0], name='project')(inputs)
   x = layers.LeakyReLU(leak)(x)

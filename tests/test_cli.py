@@ -101,10 +101,6 @@ def test_bad_flags_and_values(tmp_path, args, message):
   assert r.returncode == 2
 
 
-def test_bad_enum_flag_is_rejected_by_absl(tmp_path):
-  fails_fast([f'--workdir={tmp_path}', '--precision=fp8'], 'precision', within=5)
-
-
 def test_incompatible_resume_requests(digits, tmp_path):
   wd = str(tmp_path / 'run')
   assert train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}',
@@ -114,12 +110,7 @@ def test_incompatible_resume_requests(digits, tmp_path):
   assert r.returncode == 2 and '--fresh' in r.stderr
   fails_fast([f'--workdir={wd}', '--dataset=fashion_mnist'],
              f'holds a run with --dataset=npz:{digits}', within=5)
-  # A corrupt checkpoint index: one clear line, and the files are left alone.
-  index = os.path.join(wd, 'checkpoints', 'ckpt-6.index')
-  with open(index, 'wb') as f:
-    f.write(b'garbage')
-  r = fails_fast([f'--workdir={wd}', '--steps=10'], 'could not be restored')
-  assert os.path.isfile(index)
+  # (A corrupt checkpoint falls back to an older one: tests/test_faults.py.)
   # config.json missing but checkpoints present.
   os.remove(os.path.join(wd, 'config.json'))
   fails_fast([f'--workdir={wd}'], 'has checkpoints but no config.json', within=5)

@@ -1,8 +1,10 @@
 """Export: the SavedModel loads in a fresh process and equals the trained generator, its
 signatures behave as documented, every .tflite runs under LiteRT and matches TF, a killed
 export leaves no version directory, and bad input fails with one clear message."""
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,6 +119,10 @@ def test_metadata_and_versions(run, exported):
   assert r.returncode == 0, r.stderr[-2000:]
   with open(os.path.join(run, 'exports', 'triangle', '2', 'metadata.json')) as f:
     assert json.load(f)['training_step'] == 20
+  # SavedModels and TFLite files share one numbering: this TFLite-only export is version 3.
+  r = helpers.run_tool('export', f'--workdir={run}', '--formats=tflite', '--quantize=float32')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert sorted(os.listdir(os.path.join(run, 'exports', 'tflite', 'triangle'))) == ['1', '3']
 
 
 def test_saved_model_cli_runs_the_serving_signature(exported, reference, tmp_path):
@@ -165,6 +171,14 @@ def test_sample_tool_reads_both_formats_without_the_run(exported, tmp_path):
     assert pngs[0].std() > 0
   r = helpers.run_tool('sample', f'--model={tmp_path}')
   assert r.returncode == 2 and 'no saved_model.pb' in r.stderr
+  # A SavedModel whose variables were cut short: one line, exit 2.
+  bad = str(tmp_path / 'truncated')
+  shutil.copytree(exported['saved_model'], bad)
+  (data,) = glob.glob(os.path.join(bad, 'variables', 'variables.data-*'))
+  os.truncate(data, os.path.getsize(data) // 2)
+  r = helpers.run_tool('sample', f'--model={bad}', f'--out={tmp_path / "x.png"}')
+  assert r.returncode == 2 and 'corrupt or truncated' in r.stderr, r.stderr[-2000:]
+  assert r.stderr.strip().count('\n') == 0, r.stderr
 
 
 def test_a_killed_export_leaves_no_version_directory(run, tmp_path):

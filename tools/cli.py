@@ -1,10 +1,14 @@
 """What every tool shares: quiet TF start-up, and bad input as one line and exit code."""
+import errno
 import os
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from core.errors import Diverged, UsageError  # pylint: disable=g-import-not-at-top
+
+
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
 
 
 def run_main(main, argv=None):
@@ -23,3 +27,9 @@ def run_main(main, argv=None):
     sys.exit(e.exit_code)
   except KeyboardInterrupt:
     sys.exit(130)
+  except OSError as e:  # the disk, not the code: full, read-only, not ours
+    if e.errno not in STORAGE_ERRNOS:
+      raise
+    print(f'error: cannot write {e.filename or "a file"} ({e.strerror}); free space or '
+          f'choose a writable --workdir; what was saved before is intact', file=sys.stderr)
+    sys.exit(2)

@@ -53,7 +53,11 @@ def main(argv):
                       f'export; export a run of {", ".join(sorted(common.ROLES))}')
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
-  kw = dict(export_dir=FLAGS.export_dir, name=FLAGS.name, checkpoint=FLAGS.checkpoint)
+  # One version number for the SavedModel and the TFLite files of this export.
+  version = common.next_version(*common.bases(FLAGS.workdir, cfg.algo, FLAGS.export_dir,
+                                              FLAGS.name).values())
+  kw = dict(export_dir=FLAGS.export_dir, name=FLAGS.name, checkpoint=FLAGS.checkpoint,
+            version=version)
   if 'saved_model' in FLAGS.formats:
     from export import saved_model  # pylint: disable=g-import-not-at-top
     saved_model.export(FLAGS.workdir, **kw)

@@ -86,7 +86,13 @@ def sample_export(path, n, seed, out):
                         f'(no saved_model.pb)')
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     try:
-      fn = tf.saved_model.load(path).signatures['serving_default']
+      loaded = tf.saved_model.load(path)
+    except (IndexError, OSError, ValueError, tf.errors.OpError) as e:  # a short read: IndexError
+      first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+      raise ConfigError(f'--model={path} cannot be loaded: its files are corrupt or truncated '
+                        f'({type(e).__name__}: {first}); export it again (tools/export)') from None
+    try:
+      fn = loaded.signatures['serving_default']
       d = fn.structured_input_signature[1]['z'].shape[-1]
     except (KeyError, OSError, ValueError, tf.errors.OpError) as e:
       raise ConfigError(f'--model={path} is not a twonets export (a serving_default signature '

@@ -32,9 +32,10 @@ flags.DEFINE_multi_string('set', [], 'Config override key=value, repeatable '
                           '(e.g. --set train.steps=200 --set langevin.step_size=0.005).')
 flags.DEFINE_integer('steps', None, 'Training steps (train.steps).')
 flags.DEFINE_integer('batch_size', None, 'Global batch size (data.batch_size).')
-flags.DEFINE_enum('precision', None, list(config_lib.PRECISIONS),
+# Strings, not enums: a bad value is one line and exit 2 (config.validate), like every other.
+flags.DEFINE_string('precision', None, f'{", ".join(config_lib.PRECISIONS)}: '
                   'Keras precision policy (train.precision); Langevin chains stay float32.')
-flags.DEFINE_enum('strategy', None, list(config_lib.STRATEGIES),
+flags.DEFINE_string('strategy', None, f'{", ".join(config_lib.STRATEGIES)}: '
                   'tf.distribute strategy (train.strategy): mirrored uses all GPUs, or '
                   '--replicas logical CPUs.')
 flags.DEFINE_integer('replicas', None, 'Mirrored on CPU: number of logical CPU replicas.')
@@ -63,8 +64,17 @@ def apply_flags(cfg):
   """The shortcut flags, then --set, applied to `cfg` (in place)."""
   for flag, key in SHORTCUTS.items():
     if FLAGS[flag].value is not None:
+      if key not in config_lib.flat_keys(cfg):
+        raise ConfigError(f'--{flag} is not an option of --algo={cfg.algo}; drop it (the '
+                          f'algorithms that take it: {", ".join(takers(key))})')
       config_lib.set_value(cfg, key, str(FLAGS[flag].value))
   return config_lib.apply_overrides(cfg, FLAGS.set)
+
+
+def takers(key: str) -> list[str]:
+  """The algorithms whose default config has `key`."""
+  return [a for a in sorted(trainers.ALGORITHMS)
+          if key in config_lib.flat_keys(configs.get(a, 'fashion_mnist'))]
 
 
 def requests_conditional(cfg) -> bool:
@@ -93,21 +103,27 @@ def check_conditional(cfg):
 def build_config():
   """The run's config: the stored one when resuming, else the algorithm's defaults; then the
   flags given on the command line."""
-  stored = None if FLAGS.fresh else workdir_lib.stored_config(FLAGS.workdir)
-  if stored is not None:
+  stored, resumable = (None, False) if FLAGS.fresh else workdir_lib.stored_run(FLAGS.workdir)
+  if stored is not None:  # its config.json binds the algorithm and the data
     for flag, key in (('algo', 'algo'), ('dataset', 'data.dataset')):
       given = FLAGS[flag].value
-      have = stored.algo if flag == 'algo' else stored.data.dataset
-      if given is not None and given != have:
+      have = stored.get('algo') if flag == 'algo' else stored.get('data', {}).get('dataset')
+      if given is not None and have and given != have:
         raise ConfigError(f'{FLAGS.workdir} holds a run with --{flag}={have}, not {given}; '
                           f'drop --{flag} to resume it, or use --fresh or another --workdir')
+  if resumable:
     if FLAGS.smoke:
       raise ConfigError('--smoke cannot resume a run; use a new --workdir or --fresh')
     # Keys added to the defaults since the run was made take their defaults.
     config_lib.fill_missing(stored, configs.get(stored.algo, stored.data.dataset))
     cfg = stored.copy_and_resolve_references()  # `stored` stays as it was, for the diff
   else:
-    algo, dataset = FLAGS.algo or 'descriptor', FLAGS.dataset or 'fashion_mnist'
+    # A config.json without a checkpoint (a run stopped before its first save) gives the
+    # algorithm and the data; the rest starts from the defaults and this command's flags.
+    old = stored if stored is not None else {}
+    algo = FLAGS.algo or old.get('algo') or 'descriptor'
+    dataset = FLAGS.dataset or old.get('data', {}).get('dataset') or 'fashion_mnist'
+    stored = None
     cfg = configs.get(algo, dataset, FLAGS.smoke)
     check_conditional(cfg)
     # --conditional (or --set model.conditional=true) starts from the conditional defaults.
@@ -126,6 +142,7 @@ def main(argv):
   cfg, stored = build_config()
   # Before TensorFlow starts: a missing dataset is reported at once.
   data_lib.locate(cfg.data.dataset, cfg.data.data_dir, cfg.data.download)
+  workdir_lib.lock(FLAGS.workdir)  # before anything in it changes
   if FLAGS.fresh:
     moved = workdir_lib.archive(FLAGS.workdir)
     if moved:

@@ -62,13 +62,9 @@ def revise(model, x0, classes, lv, rng, steps=None):
       bounds=(-1.0, 1.0) if lv.bounded else None)
 
 
-def labelled_pipeline(images, labels, batch_size, seed):
-  """Endless shuffled batches of (float32 [-1, 1] images, int32 labels)."""
-  ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
-  ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat()
-  ds = ds.batch(batch_size, drop_remainder=True)
-  ds = ds.map(lambda x, y: (data_lib.to_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE)
+def labelled_pipeline(images, labels, batch_size, seed, start_step=0):
+  """Endless shuffled batches of (float32 [-1, 1] images, int32 labels), resumable at a step."""
+  return data_lib.pipeline(images, batch_size, seed=seed, start_step=start_step, labels=labels)
 
 
 def unlabelled_error(dataset):
@@ -199,7 +195,8 @@ class ConditionalDescriptor:
 
   def make_iterator(self, start_step: int):
     ds = labelled_pipeline(self.train_set.images, self.train_set.labels,
-                           self.cfg.data.batch_size, seed=self.cfg.seed + start_step)
+                           self.cfg.data.batch_size, seed=self.cfg.seed,
+                           start_step=start_step)
     return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def checkpoint_items(self):
@@ -292,6 +289,7 @@ class ConditionalDescriptor:
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains a conditional descriptor as `cfg` says, in `workdir` (resuming a checkpoint)."""
   precision = runtime.set_precision(cfg.train.precision)
+  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
   strategy = strategy or tf.distribute.get_strategy()
   d = cfg.data
   train_set = data_lib.from_config(cfg)

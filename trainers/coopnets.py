@@ -22,6 +22,7 @@ import tensorflow as tf
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
+from core import recovery as recovery_lib
 from core import masks as masks_lib
 from core import runtime
 from trainers import descriptor as descriptor_lib
@@ -38,6 +39,7 @@ class CoopNets:
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     self.cfg, self.strategy = cfg, strategy
+    self.recovery = recovery_lib.Recovery()  # rollbacks lower the step sizes through it
     b = cfg.data.batch_size
     runtime.check_batch(b, strategy)
     self.train_set = train_set
@@ -73,12 +75,14 @@ class CoopNets:
     lv, sigma = cfg.langevin, cfg.model.sigma
     h = nets.replica_slice(h_global)
     draft = tf.cast(self.generator(h, training=False), tf.float32)  # 1
-    revision, lstats = nets.revise(self.descriptor, draft, lv, self.replica_rng)  # 2
+    revision, lstats = nets.revise(self.descriptor, draft, lv, self.replica_rng,  # 2
+                                   scale=self.recovery.langevin_scale)
     revision = tf.stop_gradient(revision)
     if lv.gen_steps > 0:  # 3
       h_tilde, _ = langevin_lib.langevin(
           generator_lib.posterior_energy(self.generator, revision, 1.0, sigma), h,
-          steps=lv.gen_steps, step_size=lv.gen_step_size, noise=lv.noise, ref_sigma=1.0,
+          steps=lv.gen_steps, step_size=lv.gen_step_size * self.recovery.langevin_scale,
+          noise=lv.noise, ref_sigma=1.0,
           rng=self.replica_rng)
       h_tilde = tf.stop_gradient(h_tilde)
     else:
@@ -126,7 +130,7 @@ class CoopNets:
 
   def make_iterator(self, start_step: int):
     ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed + start_step)
+                           seed=self.cfg.seed, start_step=start_step)
     return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def samples(self):
@@ -221,6 +225,7 @@ def evaluate_completion(workdir: str, mask_spec: str, num_images: int = 1000,
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains CoopNets as `cfg` says, in `workdir` (resuming if it holds a checkpoint)."""
   precision = runtime.set_precision(cfg.train.precision)
+  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
   strategy = strategy or tf.distribute.get_strategy()
   train_set = data_lib.from_config(cfg)
   d = cfg.data
@@ -232,5 +237,5 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,
                    samples=trainer.samples, evaluate=trainer.evaluate,
-                   headline=('loss_d', 'loss_g', 'revision_mae'))
+                   headline=('loss_d', 'loss_g', 'revision_mae'), recovery=trainer.recovery)
   return loop.run(task, cfg, workdir, log=log)

@@ -20,6 +20,7 @@ import models
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
+from core import recovery as recovery_lib
 from core import runtime
 from core import stats
 from core.errors import ConfigError
@@ -68,6 +69,7 @@ class Descriptor:
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     self.cfg, self.strategy = cfg, strategy
+    self.recovery = recovery_lib.Recovery()  # rollbacks lower the step size through it
     d, lv = cfg.data, cfg.langevin
     runtime.check_batch(d.batch_size, strategy)
     if lv.init not in ('noise', 'zeros', 'data_mean', 'buffer'):
@@ -107,7 +109,8 @@ class Descriptor:
   def _revise(self, x0):
     lv = self.cfg.langevin
     return langevin_lib.langevin(
-        self.energy_fn, x0, steps=lv.steps, step_size=lv.step_size, noise=lv.noise,
+        self.energy_fn, x0, steps=lv.steps, step_size=lv.step_size * self.recovery.langevin_scale,
+        noise=lv.noise,
         ref_sigma=lv.ref_sigma, clip=lv.clip, rng=self.replica_rng,
         bounds=(-1.0, 1.0) if lv.bounded else None)
 
@@ -184,7 +187,7 @@ class Descriptor:
 
   def make_iterator(self, start_step: int):
     ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed + start_step)
+                           seed=self.cfg.seed, start_step=start_step)
     return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def checkpoint_items(self):
@@ -217,11 +220,10 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
     from trainers import conditional  # pylint: disable=g-import-not-at-top
     return conditional.train(cfg, workdir, strategy, log=log)
   precision = runtime.set_precision(cfg.train.precision)
+  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
   strategy = strategy or tf.distribute.get_strategy()
   d = cfg.data
   train_set = data_lib.from_config(cfg)
-  if train_set.skipped:
-    log(f'skipped {train_set.skipped} unreadable image files in {d.dataset}')
   log(f'descriptor on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
       f'{d.channels}, batch {d.batch_size}, {cfg.train.steps} steps, '
       f'{strategy.num_replicas_in_sync} replica(s), {precision} → {workdir}')
@@ -229,5 +231,6 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,
                    samples=lambda: trainer.last.numpy(), evaluate=trainer.evaluate,
-                   headline=('loss', 'energy_data', 'energy_samples'))
+                   headline=('loss', 'energy_data', 'energy_samples'),
+                   recovery=trainer.recovery)
   return loop.run(task, cfg, workdir, log=log)

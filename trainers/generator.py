@@ -26,11 +26,13 @@ from core import baselines
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
+from core import recovery as recovery_lib
 from core import masks as masks_lib
 from core import runtime
 from core import stats
 from core.errors import ConfigError
 from trainers import langevin as langevin_lib
+from trainers import nets
 
 GRID = 64
 # Runs whose checkpoint holds a generator (tools/sample reads any of them).
@@ -62,9 +64,12 @@ def masked_mae(x, x_hat, weight):
 def build_model(cfg):
   """The run's generator: cfg.model.name, or the DCGAN-like net for the image size."""
   d = cfg.data
-  return models.build(cfg.model.name or f'generator/{d.image_size}',
-                      (d.image_size, d.image_size, d.channels),
-                      latent_dim=cfg.model.latent_dim, widths=tuple(cfg.model.widths))
+  name = cfg.model.name or f'generator/{d.image_size}'
+  widths = tuple(cfg.model.widths)
+  if name == f'generator/{d.image_size}':
+    widths = nets.smoke_widths(cfg, widths)
+  return models.build(name, (d.image_size, d.image_size, d.channels),
+                      latent_dim=cfg.model.latent_dim, widths=widths)
 
 
 class Generator:
@@ -72,6 +77,7 @@ class Generator:
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     self.cfg, self.strategy = cfg, strategy
+    self.recovery = recovery_lib.Recovery()  # rollbacks lower the step size through it
     d = cfg.data
     runtime.check_batch(d.batch_size, strategy)
     self.latent_dim = cfg.model.latent_dim
@@ -101,8 +107,8 @@ class Generator:
     lv = self.cfg.langevin
     return langevin_lib.langevin(
         posterior_energy(self.model, x, mask, self.cfg.model.sigma), h0, steps=lv.steps,
-        step_size=lv.step_size, noise=lv.noise, ref_sigma=1.0, clip=lv.clip,
-        rng=self.replica_rng)
+        step_size=lv.step_size * self.recovery.langevin_scale, noise=lv.noise, ref_sigma=1.0,
+        clip=lv.clip, rng=self.replica_rng)
 
   def _replica_step(self, idx, x):
     n = tf.distribute.get_replica_context().num_replicas_in_sync
@@ -141,7 +147,7 @@ class Generator:
 
   def make_iterator(self, start_step: int):
     ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed + start_step, with_index=True)
+                           seed=self.cfg.seed, start_step=start_step, with_index=True)
     return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def samples(self):
@@ -159,6 +165,7 @@ class Generator:
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains a generator by ABP as `cfg` says, in `workdir` (resuming if it can)."""
   runtime.set_precision(cfg.train.precision)
+  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
   strategy = strategy or tf.distribute.get_strategy()
   masks_lib.parse(cfg.data.mask, cfg.data.image_size)  # bad masks fail before any work
   train_set = data_lib.from_config(cfg)
@@ -170,7 +177,8 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   headline = ('loss', 'recon_mae') + (('recovery_mae',) if trainer.masked else ())
   task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,
-                   samples=trainer.samples, evaluate=trainer.evaluate, headline=headline)
+                   samples=trainer.samples, evaluate=trainer.evaluate, headline=headline,
+                   recovery=trainer.recovery)
   return loop.run(task, cfg, workdir, log=log)
 
 

@@ -192,7 +192,7 @@ class MultiGrid:
 
   def make_iterator(self, start_step: int):
     ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed + start_step)
+                           seed=self.cfg.seed, start_step=start_step)
     return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def checkpoint_items(self):
@@ -370,6 +370,7 @@ def evaluate_inpainting(workdir, mask_spec, num_images=1000, steps=None, chains=
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains the multi-grid descriptors as `cfg` says, in `workdir` (resuming if it can)."""
   precision = runtime.set_precision(cfg.train.precision)
+  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
   strategy = strategy or tf.distribute.get_strategy()
   d = cfg.data
   train_set = data_lib.from_config(cfg)

@@ -26,6 +26,19 @@ def image_shape(cfg):
   return (d.image_size, d.image_size, d.channels)
 
 
+# Image size → the number of widths (×2 steps) of its generator and encoder nets.
+LADDER = {28: 2, 32: 3, 64: 4}
+
+
+def smoke_widths(cfg, widths: tuple) -> tuple:
+  """A smoke run's tiny generator/encoder widths, written for 28 px, fitted to the image size
+  (one width per ×2 step); any other run's widths as given."""
+  need = LADDER.get(cfg.data.image_size)
+  if cfg.train.get('smoke') and widths and need and len(widths) != need:
+    return (tuple(widths) + (widths[-1],) * need)[:need]
+  return tuple(widths)
+
+
 def build(cfg, role: str):
   """The run's `role` net: descriptor | generator | encoder."""
   m, size = cfg.model, cfg.data.image_size
@@ -33,6 +46,8 @@ def build(cfg, role: str):
     net, widths = m.name or f'{role}/{size}', tuple(m.widths)
   else:
     net, widths = m[role] or f'{role}/{size}', tuple(m[f'{role}_widths'])
+  if role in ('generator', 'encoder') and net == f'{role}/{size}':
+    widths = smoke_widths(cfg, widths)
   kw = {'widths': widths}
   if role != 'descriptor':
     kw['latent_dim'] = m.latent_dim
@@ -50,13 +65,14 @@ def energy(descriptor):
   return lambda x: -tf.cast(descriptor(x, training=False), tf.float32)
 
 
-def revise(descriptor, x0, lv, rng, update_mask=None, steps=None):
+def revise(descriptor, x0, lv, rng, update_mask=None, steps=None, scale=1.0):
   """Langevin revision of images x0 by the descriptor under config section `lv`
-  (CoopNets step 2; descriptor sampling; completion with update_mask = the missing pixels)."""
+  (CoopNets step 2; descriptor sampling; completion with update_mask = the missing pixels).
+  scale multiplies the step size (core/recovery's langevin_scale after a rollback)."""
   return langevin_lib.langevin(
       energy(descriptor), x0, steps=lv.steps if steps is None else steps,
-      step_size=lv.step_size, noise=lv.noise, ref_sigma=lv.ref_sigma, clip=lv.clip, rng=rng,
-      bounds=(-1.0, 1.0) if lv.bounded else None, update_mask=update_mask)
+      step_size=lv.step_size * scale, noise=lv.noise, ref_sigma=lv.ref_sigma, clip=lv.clip,
+      rng=rng, bounds=(-1.0, 1.0) if lv.bounded else None, update_mask=update_mask)
 
 
 def per_example_sum(x):

@@ -28,6 +28,7 @@ import tensorflow as tf
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
+from core import recovery as recovery_lib
 from core import runtime
 from core import stats
 from trainers import ema as ema_lib
@@ -50,10 +51,12 @@ class Triangle:
     o = cfg.optim
     epoch_steps = max(1, len(train_set) // cfg.data.batch_size)
 
+    self.recovery = recovery_lib.Recovery()  # rollbacks lower the rates through it
+
     def adam(lr, weight_decay=0.0):
       if o.lr_decay < 1.0:  # the released code's decay per epoch
-        lr = keras.optimizers.schedules.ExponentialDecay(
-            lr, decay_steps=epoch_steps, decay_rate=o.lr_decay, staircase=True)
+        lr = self.recovery.scaled(keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=epoch_steps, decay_rate=o.lr_decay, staircase=True))
       return keras.optimizers.Adam(lr, beta_1=o.beta1, beta_2=o.beta2,
                                    global_clipnorm=o.clipnorm or None,
                                    weight_decay=weight_decay or None)
@@ -92,7 +95,8 @@ class Triangle:
     m = tf.shape(x)[0]
     if self.revising:
       draft = tf.cast(self.generator(h, training=False), tf.float32)
-      x_rev, _ = nets.revise(self.descriptor, draft, cfg.langevin, self.replica_rng)
+      x_rev, _ = nets.revise(self.descriptor, draft, cfg.langevin, self.replica_rng,
+                             scale=self.recovery.langevin_scale)
       x_rev = tf.stop_gradient(x_rev)
     with tf.GradientTape(persistent=True) as tape:
       mean, logvar = self.encoder(x, training=True)
@@ -177,7 +181,7 @@ class Triangle:
 
   def make_iterator(self, start_step: int):
     ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed + start_step)
+                           seed=self.cfg.seed, start_step=start_step)
     return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def samples(self):
@@ -230,6 +234,7 @@ def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> d
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains the divergence triangle (or, with model.use_descriptor off, a plain VAE)."""
   precision = runtime.set_precision(cfg.train.precision)
+  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
   strategy = strategy or tf.distribute.get_strategy()
   train_set = data_lib.from_config(cfg)
   d = cfg.data
@@ -244,5 +249,6 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
                    train_step=trainer.train_step, make_iterator=trainer.make_iterator,
                    samples=trainer.samples, evaluate=trainer.evaluate, headline=headline,
-                   late_slots=late)
+                   late_slots=late, recovery=trainer.recovery,
+                   energy_keys=('u_data', 'u_gen') if trainer.use_descriptor else ())
   return loop.run(task, cfg, workdir, log=log)

@@ -1,0 +1,464 @@
+"""Never lose a run: corrupt checkpoints, kills, divergence, a full disk, a second run, bad input.
+
+In-process where the behaviour lives below TensorFlow's start (core/checkpoints, the loop
+with a toy task); fresh processes of tools/train where the wiring is the point (kill -9,
+the lock, exact resume, a corrupt file under the real CLI).
+"""
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from core import checkpoints
+from core import config as config_lib
+from core import loop
+from core import recovery
+from core.errors import CheckpointError, Diverged, StorageError
+from tests import helpers
+
+SIZE = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz', n=200)
+
+
+def train(*args, **kw):
+  return helpers.run_tool('train', *args, **kw)
+
+
+def tensors(prefix):
+  """Every saved tensor of a checkpoint but the save counter (it counts saves, not steps)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  r = tf.train.load_checkpoint(prefix)
+  return {k: r.get_tensor(k) for k in r.get_variable_to_shape_map()
+          if not k.startswith(('save_counter', '_CHECKPOINTABLE_OBJECT_GRAPH'))}
+
+
+def assert_same_tensors(a, b):
+  ta, tb = tensors(a), tensors(b)
+  assert sorted(ta) == sorted(tb)
+  differ = [k for k in ta if not np.array_equal(ta[k], tb[k])]
+  assert not differ, f'{len(differ)} of {len(ta)} tensors differ, e.g. {differ[:3]}'
+
+
+def rows(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def without_time(workdir):
+  return [{k: v for k, v in r.items() if k != 'time'} for r in rows(workdir)]
+
+
+# ------------------------------------------------------------------ the checkpoint folder
+
+
+@pytest.fixture(scope='module')
+def saved(tmp_path_factory):
+  """A checkpoint folder with ckpt-1..3 of a small tf.train.Checkpoint (value = step)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  d = str(tmp_path_factory.mktemp('ckpts'))
+  v = tf.Variable(np.zeros(5000, np.float32))
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=v), d, max_to_keep=3,
+                                       checkpoint_name='ckpt')
+  for step in (1, 2, 3):
+    v.assign(np.full(5000, step, np.float32))
+    manager.save(checkpoint_number=step)
+  return d
+
+
+def _truncate(path, keep=0.5):
+  os.truncate(path, int(os.path.getsize(path) * keep))
+
+
+def _flip(path):
+  data = bytearray(open(path, 'rb').read())
+  data[len(data) // 2] ^= 0xFF
+  open(path, 'wb').write(data)
+
+
+DATA3, INDEX3, STATE = 'ckpt-3.data-00000-of-00001', 'ckpt-3.index', 'checkpoint'
+CORRUPTIONS = {
+    'garbled state file': (lambda d: open(os.path.join(d, STATE), 'w').write('x{{\0 garbage'),
+                           'ckpt-3', 'unreadable'),
+    'empty state file': (lambda d: open(os.path.join(d, STATE), 'w').close(), 'ckpt-3', 'empty'),
+    'deleted state file': (lambda d: os.remove(os.path.join(d, STATE)), 'ckpt-3', 'missing'),
+    'state file behind': (lambda d: open(os.path.join(d, STATE), 'w').write(
+        'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n'), 'ckpt-3',
+                          'naming ckpt-1'),
+    'truncated data': (lambda d: _truncate(os.path.join(d, DATA3)), 'ckpt-2', 'ckpt-3 cannot'),
+    'bit flip in data': (lambda d: _flip(os.path.join(d, DATA3)), 'ckpt-2', 'Checksum'),
+    'truncated index': (lambda d: _truncate(os.path.join(d, INDEX3)), 'ckpt-2', 'ckpt-3 cannot'),
+    'missing data': (lambda d: os.remove(os.path.join(d, DATA3)), 'ckpt-2', 'ckpt-3 cannot'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(CORRUPTIONS))
+def test_each_corruption_falls_back_to_the_newest_intact_checkpoint(saved, tmp_path, case):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  d = str(tmp_path / 'checkpoints')
+  shutil.copytree(saved, d)
+  os.makedirs(os.path.join(d, 'ckpt-4_temp'))  # a save killed half-way
+  corrupt, expect, says = CORRUPTIONS[case]
+  corrupt(d)
+  lines = []
+  chosen = checkpoints.newest_intact(d, log=lines.append)
+  assert chosen == os.path.join(d, expect)
+  assert any(says in line for line in lines), lines
+  assert not os.path.exists(os.path.join(d, 'ckpt-4_temp'))
+  # The state file now names what is on disk, so CheckpointManager picks the same one...
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(), d, max_to_keep=3)
+  assert manager.latest_checkpoint == chosen
+  v = tf.Variable(np.zeros(5000, np.float32))
+  tf.train.Checkpoint(v=v).restore(chosen).assert_existing_objects_matched()
+  assert float(v[0]) == int(expect[-1])
+  # ... and nothing was deleted: a broken checkpoint sits under corrupt/, with a warning.
+  moved = [f for _, _, fs in os.walk(os.path.join(d, checkpoints.CORRUPT)) for f in fs]
+  if expect == 'ckpt-2':
+    assert any('moved' in line and 'ckpt-3' in line for line in lines)
+    assert INDEX3 in moved
+  on_disk = {f for f in os.listdir(d) if f.startswith('ckpt-')}
+  assert {'ckpt-1.index', 'ckpt-2.index'} <= on_disk
+
+
+def test_no_intact_checkpoint_is_none_and_keeps_the_files(saved, tmp_path):
+  d = str(tmp_path / 'checkpoints')
+  shutil.copytree(saved, d)
+  for step in (1, 2, 3):
+    _truncate(os.path.join(d, f'ckpt-{step}.index'))
+  assert checkpoints.newest_intact(d, log=lambda _: None) is None
+  moved = [f for _, _, fs in os.walk(os.path.join(d, checkpoints.CORRUPT)) for f in fs]
+  assert sorted(f for f in moved if f.endswith('.index')) == [
+      'ckpt-1.index', 'ckpt-2.index', 'ckpt-3.index']
+
+
+# ------------------------------------------------------------------ the loop, on a toy task
+
+
+def toy_task(nan_at=(), huge_at=()):
+  """w ← Adam on (w − 3)²; the step's metrics turn NaN (or huge) the first time the step
+  counter reaches a step in nan_at (huge_at)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  w = tf.Variable([0.0])
+  opt = keras.optimizers.Adam(0.1)
+  opt.build([w])
+  rng = tf.random.Generator.from_seed(1)
+  step = tf.Variable(0, dtype=tf.int64)
+  fired = set()
+
+  def train_step(iterator):
+    del iterator
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.square(w - 3.0))
+    opt.apply_gradients([(tape.gradient(loss, w), w)])
+    s = int(step.numpy()) + 1
+    out = {'loss': loss, 'u': tf.constant(1.0) + 0.0 * rng.normal([])}
+    if s in nan_at and ('nan', s) not in fired:
+      fired.add(('nan', s))
+      out['loss'] = tf.constant(float('nan'))
+    if s in huge_at and ('huge', s) not in fired:
+      fired.add(('huge', s))
+      out['u'] = tf.constant(1e9)
+    return out
+
+  task = loop.Task(step=step, checkpoint={'w': tf.train.Checkpoint(w=w), 'opt': opt,
+                                          'rng': rng},
+                   train_step=train_step, make_iterator=lambda start: None,
+                   samples=lambda: np.zeros((4, 8, 8, 1), np.float32), energy_keys=('u',))
+  return task, w, opt
+
+
+def toy_config(steps=12, **train):
+  c = config_lib.base()
+  c.algo = 'toy'
+  c.train.update(steps=steps, log_every=1, sample_every=100, ckpt_every=4, **train)
+  return c
+
+
+@pytest.mark.parametrize('fault', ['nan', 'energy beyond the bound'])
+def test_a_divergence_rolls_back_lowers_the_rate_and_the_run_finishes(tmp_path, fault):
+  wd = str(tmp_path / 'run')
+  task, _, opt = toy_task(nan_at=(6,) if fault == 'nan' else (),
+                          huge_at=(6,) if fault != 'nan' else ())
+  lines = []
+  final = loop.run(task, toy_config(energy_bound=1e6), wd, log=lines.append)
+  assert final['steps'] == 12
+  assert float(opt.learning_rate.numpy()) == pytest.approx(0.05)
+  events = [r for r in rows(wd) if r.get('event') == 'rollback']
+  assert len(events) == 1 and events[0]['at_step'] == 4 and events[0]['rollbacks'] == 1
+  assert events[0]['lr_scale'] == 0.5
+  steps = [r['step'] for r in rows(wd) if 'step' in r]
+  assert steps == list(range(1, 13))  # steps 5.. of the diverged attempt were dropped
+  assert any('rolled back to' in line for line in lines)
+  saved = tensors(os.path.join(wd, 'checkpoints', 'ckpt-12'))
+  assert saved['recovery/rollbacks/.ATTRIBUTES/VARIABLE_VALUE'] == 1
+  assert saved['recovery/lr_scale/.ATTRIBUTES/VARIABLE_VALUE'] == 0.5
+  # A resumed run keeps the lowered rate (the optimizer's rate variable is in the checkpoint).
+  task2, _, opt2 = toy_task()
+  loop.run(task2, toy_config(steps=16, energy_bound=1e6), wd, log=lines.append)
+  assert float(opt2.learning_rate.numpy()) == pytest.approx(0.05)
+
+
+def test_a_divergence_before_the_first_checkpoint_rolls_back_to_the_start(tmp_path):
+  task, _, opt = toy_task(nan_at=(2,))
+  loop.run(task, toy_config(steps=6), str(tmp_path / 'run'), log=lambda _: None)
+  events = [r for r in rows(str(tmp_path / 'run')) if r.get('event') == 'rollback']
+  assert [e['at_step'] for e in events] == [0]
+  assert float(opt.learning_rate.numpy()) == pytest.approx(0.05)
+
+
+def test_after_max_rollbacks_the_run_stops_naming_the_step(tmp_path):
+  task, _, _ = toy_task(nan_at=(3, 5, 7))
+  with pytest.raises(Diverged, match=r'loss became nan at step 7, after 2 rollback\(s\)'):
+    loop.run(task, toy_config(max_rollbacks=2), str(tmp_path / 'run'), log=lambda _: None)
+
+
+def test_scaled_rate_multiplies_a_schedule():
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  scale = tf.Variable(1.0)
+  rate = recovery.ScaledRate(keras.optimizers.schedules.ExponentialDecay(
+      0.1, decay_steps=10, decay_rate=0.5, staircase=True), scale)
+  assert float(rate(20)) == pytest.approx(0.025)
+  scale.assign(0.5)
+  assert float(rate(20)) == pytest.approx(0.0125)
+
+
+class _FullDisk:
+  """CheckpointManager.save that fails like a full disk after `ok` saves, leaving a
+  half-written temp folder and a partial data file as TF does."""
+
+  def __init__(self, real, ok):
+    self.real, self.ok, self.calls = real, ok, 0
+
+  def __call__(self, manager, checkpoint_number=None, **kw):
+    self.calls += 1
+    if self.calls <= self.ok:
+      return self.real(manager, checkpoint_number=checkpoint_number, **kw)
+    d = manager.directory
+    os.makedirs(os.path.join(d, f'ckpt-{checkpoint_number}_temp'), exist_ok=True)
+    open(os.path.join(d, f'ckpt-{checkpoint_number}.data-00000-of-00001'), 'wb').write(b'x')
+    raise OSError(errno.ENOSPC, 'No space left on device')
+
+
+def test_disk_full_is_one_line_and_keeps_the_older_checkpoints(tmp_path, monkeypatch):
+  """Simulated ENOSPC (a tmpfs cannot be mounted in an unprivileged test run)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  fake = _FullDisk(tf.train.CheckpointManager.save, ok=2)  # step 0 and step 4 succeed
+  monkeypatch.setattr(tf.train.CheckpointManager, 'save',
+                      lambda self, **kw: fake(self, **kw))
+  wd = str(tmp_path / 'run')
+  task, _, _ = toy_task()
+  with pytest.raises(StorageError, match='No space left on device') as e:
+    loop.run(task, toy_config(), wd, log=lambda _: None)
+  assert 'ckpt-4 (intact)' in str(e.value) and '\n' not in str(e.value)
+  d = os.path.join(wd, 'checkpoints')
+  assert sorted(os.listdir(d)) == ['checkpoint', 'ckpt-0.data-00000-of-00001', 'ckpt-0.index',
+                                   'ckpt-4.data-00000-of-00001', 'ckpt-4.index']
+  assert checkpoints.verify(os.path.join(d, 'ckpt-4')) is None
+
+
+def test_a_read_only_or_full_disk_in_a_tool_is_one_line_exit_2(capsys):
+  from tools import cli  # pylint: disable=g-import-not-at-top
+
+  def main(argv):
+    del argv
+    raise OSError(errno.EROFS, 'Read-only file system', '/runs/x/config.json')
+
+  with pytest.raises(SystemExit) as e:
+    cli.run_main(main, argv=['tool'])
+  assert e.value.code == 2
+  err = capsys.readouterr().err.strip()
+  assert err.count('\n') == 0 and '/runs/x/config.json (Read-only file system)' in err
+
+
+# ------------------------------------------------------------------ the CLI, fresh processes
+
+
+def test_kill_9_at_seeded_moments_then_resume_equals_an_uninterrupted_run(digits, tmp_path):
+  """Killed three times at seeded moments (once while a second run is refused by the lock),
+  the run resumes to bit-identical final weights and the same metrics.jsonl (its clock
+  aside) as an uninterrupted run of the same seed in another process, each step logged once."""
+  args = ['--algo=triangle', f'--dataset=npz:{digits}', *SIZE, '--smoke', '--steps=40',
+          '--set', 'train.ckpt_every=4', '--set', 'train.log_every=1']
+  straight = str(tmp_path / 'straight')
+  assert train(*args, f'--workdir={straight}').returncode == 0
+  killed = str(tmp_path / 'killed')
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=helpers.ROOT)
+  moments = np.random.default_rng(13).uniform(0.2, 1.5, size=3)
+  resume = [a for a in args if a != '--smoke']  # --smoke starts runs; it cannot resume one
+  ckpt_dir = os.path.join(killed, 'checkpoints')
+  for i, wait in enumerate(moments):
+    have = checkpoints.scan(ckpt_dir)
+    p = subprocess.Popen([sys.executable, '-m', 'tools.train', *(args if i == 0 else resume),
+                          f'--workdir={killed}'], cwd=helpers.ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Kill a seeded moment after this attempt's first new checkpoint: mid-training.
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and checkpoints.scan(ckpt_dir) == have:
+      time.sleep(0.05)
+    time.sleep(wait)
+    if i == 1:  # the run holds the workdir: a second one is refused at once, naming its PID
+      refused = train(*resume, f'--workdir={killed}')
+      assert refused.returncode == 2, refused.stderr
+      assert f'is in use by another run (PID {p.pid})' in refused.stderr, refused.stderr
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+  # The kills left the lock file behind: it does not block.
+  r = train(*resume, f'--workdir={killed}')
+  assert r.returncode == 0, r.stderr
+  assert_same_tensors(os.path.join(straight, 'checkpoints', 'ckpt-40'),
+                      os.path.join(killed, 'checkpoints', 'ckpt-40'))
+  steps = [row['step'] for row in rows(killed) if 'step' in row]
+  assert steps == list(range(1, 41))
+  # Same seed, other processes: the same numbers at every step (the clock aside).
+  assert without_time(killed) == without_time(straight)
+
+
+def test_real_run_truncated_data_and_no_state_file_resume_without_algo(digits, tmp_path):
+  """Under the CLI: the latest .data truncated and the state file deleted, then the README's
+  `tools/train --workdir=X` (no --algo) resumes the generator run from the older checkpoint
+  (not a fresh descriptor run); a kill during the final evaluation is evaluated on rerun."""
+  wd = str(tmp_path / 'gen')
+  base = ['--algo=generator', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}']
+  assert train(*base, '--smoke', '--steps=9').returncode == 0
+  d = os.path.join(wd, 'checkpoints')
+  _truncate(os.path.join(d, 'ckpt-9.data-00000-of-00001'))
+  os.remove(os.path.join(d, 'checkpoint'))
+  r = train(f'--workdir={wd}', '--steps=12')
+  assert r.returncode == 0, r.stderr
+  out = r.stdout + r.stderr
+  assert 'ckpt-9 cannot be read' in out and 'resumed from' in out and 'ckpt-6' in out, out
+  assert json.load(open(os.path.join(wd, 'config.json')))['algo'] == 'generator'
+  assert os.path.isfile(os.path.join(d, checkpoints.CORRUPT, os.listdir(os.path.join(
+      d, checkpoints.CORRUPT))[0], 'ckpt-9.index'))
+  # Finished training, no metrics.json (killed in the evaluation): the rerun evaluates.
+  os.remove(os.path.join(wd, 'metrics.json'))
+  r = train(f'--workdir={wd}', '--steps=12')
+  assert r.returncode == 0 and 'not its evaluation' in r.stdout, r.stdout + r.stderr
+  assert json.load(open(os.path.join(wd, 'metrics.json')))['steps'] == 12
+  # Another algorithm in this workdir is refused, before TensorFlow starts.
+  r = train('--algo=descriptor', f'--workdir={wd}')
+  assert r.returncode == 2 and 'holds a run with --algo=generator' in r.stderr
+
+
+# ------------------------------------------------------------------ bad input: one line, exit 2
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--set', 'optim.lr=-1'], 'optim.lr must be > 0'),
+    (['--set', 'optim.beta1=5'], 'optim.beta1 is an Adam decay rate in [0, 1)'),
+    (['--set', 'data.test_fraction=2'], 'data.test_fraction is the held-out share'),
+    (['--set', 'data.max_examples=-1'], 'data.max_examples caps the training set'),
+    (['--algo=generator', '--set', 'model.latent_dim=0'], 'model.latent_dim must be positive'),
+    (['--algo=generator', '--set', 'model.latent_dim=-4'], 'model.latent_dim must be positive'),
+    (['--replicas=-2'], 'train.replicas (--replicas) is a count'),
+    (['--precision=bogus'], 'train.precision must be one of auto, float32, mixed_bfloat16'),
+    (['--strategy=bogus'], 'train.strategy must be one of default, mirrored'),
+    (['--mask=block:10'], '--mask is not an option of --algo=descriptor'),
+    (['--set', 'train.rollback_factor=2'], 'train.rollback_factor in (0, 1)'),
+])
+def test_bad_values_are_one_line_and_exit_2(tmp_path, args, message):
+  start = time.time()
+  r = train('--algo=descriptor', *args, f'--workdir={tmp_path / "w"}')
+  assert r.returncode == 2, r.stderr
+  err = r.stderr.strip()
+  assert message in err and err.count('\n') == 0, err
+  assert time.time() - start < 20
+  assert not os.path.exists(tmp_path / 'w' / 'config.json')
+
+
+def test_npz_with_no_images_or_an_object_array_is_one_line(tmp_path, capsys):
+  from core import data  # pylint: disable=g-import-not-at-top
+  from core.errors import DataError  # pylint: disable=g-import-not-at-top
+  kw = dict(image_size=28, channels=1)
+  empty, objects, other = (str(tmp_path / f'{n}.npz') for n in ('empty', 'objects', 'other'))
+  np.savez(empty, images=np.zeros((0, 28, 28), np.uint8))
+  np.savez(objects, images=np.array([np.zeros((28, 28)), np.zeros((5, 5))], dtype=object))
+  np.savez(other, pictures=np.zeros((50, 28, 28), np.uint8))
+  with pytest.raises(DataError, match=r"\['images'\] holds 0 images"):
+    data.load(f'npz:{empty}', **kw)
+  with pytest.raises(DataError, match=r"\['images'\] cannot be read \(Object arrays"):
+    data.load(f'npz:{objects}', **kw)
+  assert len(data.load(f'npz:{other}', **kw)) == 45  # 10% held out
+  err = capsys.readouterr().err
+  assert "images read from the array 'pictures'" in err and err.count('\n') == 1
+
+
+def test_a_folder_with_unreadable_files_says_how_many_were_skipped(tmp_path, capsys):
+  from core import data  # pylint: disable=g-import-not-at-top
+  from core import images  # pylint: disable=g-import-not-at-top
+  for i in range(4):
+    images.save_png(str(tmp_path / f'{i}.png'), np.full((32, 32, 1), 40 * i, np.uint8))
+  (tmp_path / 'broken.png').write_bytes(b'not a png')
+  assert len(data.load(f'folder:{tmp_path}', image_size=32, channels=1)) == 3  # 1 held out
+  err = capsys.readouterr().err
+  assert '1 file(s) could not be read as images and were skipped' in err
+
+
+@pytest.mark.parametrize('algo', ['generator', 'coopnets', 'triangle', 'vae'])
+def test_smoke_nets_fit_every_image_size(algo):
+  """--smoke builds for 28 px (Fashion-MNIST), 32 px (folder:/npz: defaults) and 64 px."""
+  import configs  # pylint: disable=g-import-not-at-top
+  from trainers import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  from trainers import nets  # pylint: disable=g-import-not-at-top
+  for size in (28, 32, 64):
+    cfg = configs.get(algo, 'npz:x.npz', smoke=True)
+    cfg.data.image_size, cfg.data.channels = size, 1
+    if algo == 'generator':
+      g = generator_lib.build_model(cfg)
+    else:
+      g = nets.build(cfg, 'generator')
+      if algo != 'coopnets':
+        assert nets.build(cfg, 'encoder').output[0].shape[-1] == cfg.model.latent_dim
+    assert g.output.shape[1:] == (size, size, 1)
+  # Outside --smoke a widths list of the wrong length is one line naming the fix.
+  cfg = configs.get(algo, 'fashion_mnist')
+  cfg.model['widths' if algo == 'generator' else 'generator_widths'] = (8, 8, 8)
+  from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ConfigError, match='3 widths make 56x56 images from 7x7, not 28x28: give 2'):
+    generator_lib.build_model(cfg) if algo == 'generator' else nets.build(cfg, 'generator')
+
+
+def test_smoke_texture_builds_and_a_small_texture_is_one_line():
+  import configs  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  from trainers import descriptor  # pylint: disable=g-import-not-at-top
+  cfg = configs.get('descriptor', 'texture:brick', smoke=True)
+  s = cfg.data.image_size
+  net = models.build(descriptor.model_name(cfg), (s, s, 1), **descriptor.model_kwargs(cfg))
+  assert net.output.shape == (None,)
+  with pytest.raises(ConfigError, match='texture patches must be at least 57 px, not 48'):
+    models.build('descriptor/texture', (48, 48, 1))
+  with pytest.raises(ConfigError, match='no generator net for 128x128 images'):
+    models.build('generator/128', (128, 128, 1))
+
+
+def test_a_checkpoint_made_before_exact_resume_resumes_with_a_note(tmp_path):
+  """A checkpoint without the `recovery` slot (made before rollbacks and exact resume)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  wd = str(tmp_path / 'run')
+  task, w, _ = toy_task()
+  w.assign([2.5])
+  task.step.assign(4)
+  old = tf.train.Checkpoint(step=task.step, **task.checkpoint)
+  tf.train.CheckpointManager(old, os.path.join(wd, 'checkpoints'), 3,
+                             checkpoint_name='ckpt').save(checkpoint_number=4)
+  task2, w2, _ = toy_task()
+  lines = []
+  final = loop.run(task2, toy_config(steps=8), wd, log=lines.append)
+  assert final['steps'] == 8
+  assert any('resumed from' in line and 'at step 4' in line for line in lines), lines
+  assert any('predates exact resume: its data order restarts' in line for line in lines)
+  assert float(w2[0]) > 2.5  # trained on from the restored 2.5 (from 0, 4 steps reach ~0.4)
