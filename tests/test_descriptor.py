@@ -34,8 +34,10 @@ def test_registry_builds_every_descriptor_and_names_the_known_ones():
     net = models.build(name, shape)
     f = net(tf.zeros((2,) + shape))
     assert f.shape == (2,) and f.dtype == tf.float32
-  with pytest.raises(ConfigError, match='known: .*descriptor/28, descriptor/32, descriptor/64'):
+  with pytest.raises(ConfigError, match=r'no descriptor net for 7x7 images \(sizes: 28, 32, 64\)'):
     models.build('descriptor/7', (7, 7, 1))
+  with pytest.raises(ConfigError, match='known: .*descriptor/28, descriptor/32, descriptor/64'):
+    models.build('descriptor/huge', (7, 7, 1))
 
 
 def smoke_config(dataset, **overrides):

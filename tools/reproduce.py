@@ -64,6 +64,9 @@ VAE_LRS = (3e-4, 1e-3, 3e-3)
 # Every setting a try changes is spelled out, so that a later default does not change it.
 LEAN = ['--batch_size=64', '--set', 'model.descriptor_widths=32,64,128']
 NO_R1 = ['--set', 'optim.r1_penalty=0']
+R1 = ['--set', 'optim.r1_penalty=1']
+BUDGET = ['--set', 'train.time_budget=1100']
+LEAN_GE = ['--set', 'model.generator_widths=64,32', '--set', 'model.encoder_widths=32,64']
 RECIPE_TRIES = {
     'A: registry nets, batch 100': ['--steps=540', '--batch_size=100', '--set',
                                     'model.descriptor_widths=64,128,256', *NO_R1, '--set',
@@ -74,6 +77,21 @@ RECIPE_TRIES = {
     'D: B + 5 Langevin revision steps (1,100 s)': ['--steps=100000', *LEAN, *NO_R1, '--set',
                                                     'train.time_budget=1100', '--set',
                                                     'langevin.steps=5'],
+    'E: C + generator energy weight 5 (1,100 s)': ['--steps=100000', *LEAN, *BUDGET, *R1,
+                                                   '--set', 'optim.gen_energy_weight=5'],
+    'F: C + generator 64-32, encoder 32-64 (1,100 s)': ['--steps=100000', *LEAN, *BUDGET, *R1,
+                                                        *LEAN_GE],
+    'G: C + generator energy weight 10 (1,100 s)': ['--steps=100000', *LEAN, *BUDGET, *R1,
+                                                    '--set', 'optim.gen_energy_weight=10'],
+    'H: C + generator energy weight 25 (1,100 s)': ['--steps=100000', *LEAN, *BUDGET, *R1,
+                                                    '--set', 'optim.gen_energy_weight=25'],
+    'I: C + generator energy weight 50 (1,100 s)': ['--steps=100000', *LEAN, *BUDGET, *R1,
+                                                    '--set', 'optim.gen_energy_weight=50'],
+    'J: C + generator energy weight 100 (1,100 s)': ['--steps=100000', *LEAN, *BUDGET, *R1,
+                                                     '--set', 'optim.gen_energy_weight=100'],
+    # The default recipe (H's: energy weight 25) as make train runs it: 1,300 steps.
+    'K: default (make train), seed 0': [],
+    'L: default (make train), seed 1': ['--set', 'seed=1'],
 }
 
 # Completion blocks of the coop_triangle table: the seed's M30/M40/M50 on 64×64 images cover
