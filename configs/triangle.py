@@ -1,8 +1,9 @@
 """Divergence triangle (docs/ALGORITHMS.md §5): descriptor + generator + encoder.
 
   tools/train --algo=triangle --dataset=fashion_mnist --workdir=runs/triangle   (make train)
-  Expected on a 2-core AVX2 CPU (float32): ~11 minutes of training (1,300 steps at ~1.9 it/s),
-  ~14 minutes in all with the evaluation and, the first time, the scoring classifier;
+  Expected on a 2-core AVX2 CPU (float32): ~11 minutes of training (1,300 steps at ~2.0 it/s),
+  12.5 minutes in all with the evaluation (measured: 752 s), ~16 the first time (the scoring
+  classifier is trained once);
   garments of every class in samples/ (averaged generator), reconstructions.png, and
   metrics.json with the samples' Fréchet distance (~24 on the project classifier) beside the
   raw generator, real-vs-real and blurred-real rows. The plain-VAE comparison is

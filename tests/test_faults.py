@@ -217,6 +217,31 @@ def test_a_divergence_before_the_first_checkpoint_rolls_back_to_the_start(tmp_pa
   assert float(opt.learning_rate.numpy()) == pytest.approx(0.05)
 
 
+@pytest.mark.parametrize('case', sorted(CORRUPTIONS))
+def test_each_corruption_then_the_run_resumes_and_finishes(tmp_path, case):
+  """The loop on a toy task: 12 steps (ckpt-4, 8, 12), the corruption (on ckpt-12 for the
+  file cases), then a rerun to 16 steps resumes from the newest intact checkpoint."""
+  wd = str(tmp_path / 'run')
+  task, _, _ = toy_task()
+  loop.run(task, toy_config(steps=12), wd, log=lambda _: None)
+  d = os.path.join(wd, 'checkpoints')
+  corrupt, expect, says = CORRUPTIONS[case]
+  for name in (DATA3, INDEX3):  # the cases name ckpt-3's files: point them at ckpt-12
+    os.rename(os.path.join(d, name.replace('ckpt-3', 'ckpt-12')), os.path.join(d, name))
+  corrupt(d)
+  for name in (DATA3, INDEX3):
+    if os.path.exists(os.path.join(d, name)):
+      os.rename(os.path.join(d, name), os.path.join(d, name.replace('ckpt-3', 'ckpt-12')))
+  lines = []
+  task2, _, _ = toy_task()
+  final = loop.run(task2, toy_config(steps=16), wd, log=lines.append)
+  assert final['steps'] == 16
+  restored = 12 if expect == 'ckpt-3' else 8
+  assert any(f'at step {restored}' in line for line in lines), lines
+  assert any(says.replace('ckpt-3', 'ckpt-12') in line for line in lines), lines
+  assert [r['step'] for r in rows(wd) if 'step' in r] == list(range(1, 17))
+
+
 def test_after_max_rollbacks_the_run_stops_naming_the_step(tmp_path):
   task, _, _ = toy_task(nan_at=(3, 5, 7))
   with pytest.raises(Diverged, match=r'loss became nan at step 7, after 2 rollback\(s\)'):
@@ -406,7 +431,7 @@ def test_a_folder_with_unreadable_files_says_how_many_were_skipped(tmp_path, cap
   assert '1 file(s) could not be read as images and were skipped' in err
 
 
-@pytest.mark.parametrize('algo', ['generator', 'coopnets', 'triangle', 'vae'])
+@pytest.mark.parametrize('algo', ['generator', 'deformable', 'coopnets', 'triangle', 'vae'])
 def test_smoke_nets_fit_every_image_size(algo):
   """--smoke builds for 28 px (Fashion-MNIST), 32 px (folder:/npz: defaults) and 64 px."""
   import configs  # pylint: disable=g-import-not-at-top
@@ -415,7 +440,7 @@ def test_smoke_nets_fit_every_image_size(algo):
   for size in (28, 32, 64):
     cfg = configs.get(algo, 'npz:x.npz', smoke=True)
     cfg.data.image_size, cfg.data.channels = size, 1
-    if algo == 'generator':
+    if algo in ('generator', 'deformable'):
       g = generator_lib.build_model(cfg)
     else:
       g = nets.build(cfg, 'generator')
@@ -424,10 +449,11 @@ def test_smoke_nets_fit_every_image_size(algo):
     assert g.output.shape[1:] == (size, size, 1)
   # Outside --smoke a widths list of the wrong length is one line naming the fix.
   cfg = configs.get(algo, 'fashion_mnist')
-  cfg.model['widths' if algo == 'generator' else 'generator_widths'] = (8, 8, 8)
+  single = algo in ('generator', 'deformable')
+  cfg.model['widths' if single else 'generator_widths'] = (8, 8, 8)
   from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
   with pytest.raises(ConfigError, match='3 widths make 56x56 images from 7x7, not 28x28: give 2'):
-    generator_lib.build_model(cfg) if algo == 'generator' else nets.build(cfg, 'generator')
+    generator_lib.build_model(cfg) if single else nets.build(cfg, 'generator')
 
 
 def test_smoke_texture_builds_and_a_small_texture_is_one_line():

@@ -66,7 +66,7 @@ def build_model(cfg):
   d = cfg.data
   name = cfg.model.name or f'generator/{d.image_size}'
   widths = tuple(cfg.model.widths)
-  if name == f'generator/{d.image_size}':
+  if name in (f'generator/{d.image_size}', 'deformable'):  # both DCGAN ladders
     widths = nets.smoke_widths(cfg, widths)
   return models.build(name, (d.image_size, d.image_size, d.channels),
                       latent_dim=cfg.model.latent_dim, widths=widths)
