@@ -13,13 +13,13 @@ empty, it raises. Here the files themselves are the truth:
   are never a checkpoint: TF renames the finished shard into place only at the end).
 """
 import os
-import re
 import shutil
 import time
 
 import tensorflow as tf
 
-INDEX = re.compile(r'^ckpt-(\d+)\.index$')
+from core.workdir import INDEX
+
 CORRUPT = 'corrupt'
 
 

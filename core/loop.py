@@ -215,27 +215,21 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
                 f'{t.get("max_rollbacks", 0)}); the last good checkpoint is {last_good}. '
                 f'Lower optim.lr or langevin.step_size (--set ...), or set langevin.clip, '
                 f'and rerun (it resumes from that checkpoint)')
-          scales = rec.values()
+          before = rec.values()  # a rollback since the last save lowered them already
           _restore(task.step, slots, late, last_good, workdir, log)
-          factor = t.rollback_factor
-          rec.rollbacks.assign(count + 1)
-          rec.lr_scale.assign(scales['lr_scale'] * factor)
-          rec.langevin_scale.assign(scales['langevin_scale'] * factor)
-          rec.apply_rates()
-          recovery_lib.reseed(task.checkpoint, cfg.seed, count + 1)
+          now = rec.after_rollback(before, t.rollback_factor)
+          recovery_lib.reseed(task.checkpoint, cfg.seed, now['rollbacks'])
           step = int(task.step.numpy())
           _drop_rows_after(jsonl, step)
           iterator = task.make_iterator(step)
-          event = {'event': 'rollback', 'at_step': step, 'cause': what, **rec.values()}
-          _append_row(jsonl, event)
-          tf.summary.scalar('rollbacks', count + 1, step=step)
-          tf.summary.scalar('lr_scale', rec.values()['lr_scale'], step=step)
+          _append_row(jsonl, {'event': 'rollback', 'at_step': step, 'cause': what, **now})
+          tf.summary.scalar('rollbacks', now['rollbacks'], step=step)
+          tf.summary.scalar('lr_scale', now['lr_scale'], step=step)
           bar.n = step
-          bar.set_description(f'rollback {count + 1}', refresh=False)
+          bar.set_description(f'rollback {now["rollbacks"]}', refresh=False)
           log(f'\nwarning: {what}; rolled back to {last_good} (step {step}), learning rates '
-              f'× {rec.values()["lr_scale"]:g}, Langevin step sizes × '
-              f'{rec.values()["langevin_scale"]:g}, reseeded (rollback {count + 1} of '
-              f'{t.max_rollbacks})')
+              f'× {now["lr_scale"]:g}, Langevin step sizes × {now["langevin_scale"]:g}, '
+              f'reseeded (rollback {now["rollbacks"]} of {t.max_rollbacks})')
           continue
         step = int(task.step.assign_add(1))
         bar.update(1)

@@ -47,6 +47,15 @@ class Recovery(tf.Module):
             'langevin_scale': float(self.langevin_scale.numpy()),
             'rollbacks': int(self.rollbacks.numpy())}
 
+  def after_rollback(self, before: dict, factor: float) -> dict:
+    """After restoring the last good checkpoint: one more rollback, and the scales it had
+    before the restore (`before`, values()) × factor, applied to the optimizers."""
+    self.rollbacks.assign(before['rollbacks'] + 1)
+    self.lr_scale.assign(before['lr_scale'] * factor)
+    self.langevin_scale.assign(before['langevin_scale'] * factor)
+    self.apply_rates()
+    return self.values()
+
   def track_optimizers(self, items: dict):
     """Notes the base learning rate of every Keras optimizer among a task's checkpoint items
     (call before restoring). One built with a `ScaledRate` follows lr_scale by itself; one
@@ -70,7 +79,6 @@ class Recovery(tf.Module):
 def reseed(items: dict, seed: int, rollbacks: int):
   """Every tf.random.Generator among the items restarts from a seed derived from the run's
   seed, the count of rollbacks and the item's role (so each redraws other noise)."""
-  for i, (role, g) in enumerate(sorted(items.items())):
-    if isinstance(g, tf.random.Generator):
-      del role
-      g.reset_from_seed(int(seed) * 1_000_003 + 7919 * int(rollbacks) + i)
+  for i, role in enumerate(sorted(items)):
+    if isinstance(items[role], tf.random.Generator):
+      items[role].reset_from_seed(int(seed) * 1_000_003 + 7919 * int(rollbacks) + i)

@@ -20,7 +20,7 @@ CONFIG = 'config.json'
 CHECKPOINTS = 'checkpoints'
 PREVIOUS = 'previous'
 LOCK = '.lock'
-INDEX = re.compile(r'^ckpt-\d+\.index$')
+INDEX = re.compile(r'^ckpt-(\d+)\.index$')  # a checkpoint's index file (core/checkpoints)
 # Settings a checkpoint's variables depend on: a resumed run may not change them.
 STRUCTURAL = ('algo', 'data.dataset', 'data.image_size', 'data.channels', 'model',
               'langevin.init', 'langevin.buffer_size', 'data.max_examples')
