@@ -9,6 +9,7 @@ Each row is a real `tools/train` + `tools/evaluate` run on this machine; its com
 wall time go into docs/results/<table>.json (records {table, method, setting, metric, value,
 command, seconds}), and docs/RESULTS.md is generated from those files alone, never typed.
 """
+import functools
 import json
 import os
 import subprocess
@@ -37,8 +38,17 @@ flags.DEFINE_bool('curve', False, 'triangle_recipe: also score every kept checkp
                   'averaged generator\'s FD by step; ~1 minute per checkpoint).')
 flags.DEFINE_bool('score_only', False, 'triangle_recipe: score the tries\' existing runs '
                   'under --runs instead of training them again.')
-flags.DEFINE_list('reuse', [], 'coop_triangle: parts kept from the existing table instead of '
-                  'rerun (coopnets).')
+flags.DEFINE_list('reuse', [], 'coop_triangle: parts kept instead of rerun: coopnets (its '
+                  'records of the existing table), triangle (the finished runs in the '
+                  'triangle workdirs under --runs, scored as they are).')
+flags.DEFINE_list('cores', [], 'coop_triangle: CPU cores to pin runs to, one TensorFlow thread '
+                  'each, as many runs at a time as cores (needs the step-rate flags for a '
+                  'fair VAE budget). Default: one unpinned run at a time.')
+flags.DEFINE_float('triangle_steps_per_second', 0.0, 'coop_triangle: the triangle\'s step rate '
+                   'measured alone (make train on a quiet machine); the VAE is then given '
+                   'the triangle\'s steps / this rate seconds. 0: the run\'s own wall clock.')
+flags.DEFINE_integer('long_steps', 0, 'coop_triangle: also train and score the triangle\'s '
+                     'longer preset, make train\'s command with --steps=N (seed 0). 0: off.')
 flags.DEFINE_float('vae_steps_per_second', 0.0, 'coop_triangle: the plain VAE\'s step rate '
                    'measured alone on this machine; its runs then take rate × the triangle\'s '
                    'training seconds steps instead of a wall-clock budget (which a loaded '
@@ -89,6 +99,12 @@ RECIPE_TRIES = {
                                                     '--set', 'optim.gen_energy_weight=50'],
     'J: C + generator energy weight 100 (1,100 s)': ['--steps=100000', *LEAN, *BUDGET, *R1,
                                                      '--set', 'optim.gen_energy_weight=100'],
+    'M: H + bilinear up-sampling in the generator (1,100 s)': [
+        '--steps=100000', *LEAN, *BUDGET, *R1, '--set', 'optim.gen_energy_weight=25',
+        '--set', 'model.generator_upsample=bilinear'],
+    'N: H + R1 penalty 5 (1,100 s)': ['--steps=100000', *LEAN, *BUDGET, '--set',
+                                      'optim.r1_penalty=5', '--set',
+                                      'optim.gen_energy_weight=25'],
     # The default recipe (H's: energy weight 25) as make train runs it: 1,300 steps.
     'K: default (make train), seed 0': [],
     'L: default (make train), seed 1': ['--set', 'seed=1'],
@@ -114,14 +130,19 @@ def _run(args, core=None):
   return _wait(_start(args, core))
 
 
+def _shown(args, core=None):
+  """The command line of `python -m tools.X args` as the tables print it."""
+  shown = 'tools/' + args[0].split('.')[1] + ' ' + ' '.join(args[1:])
+  return shown if core is None else f'TF_NUM_INTRAOP_THREADS=1 taskset -c {core} {shown}'
+
+
 def _start(args, core=None):
   cmd = [sys.executable, '-m'] + args
-  shown = 'tools/' + args[0].split('.')[1] + ' ' + ' '.join(args[1:])
+  shown = _shown(args, core)
   env = dict(os.environ, PYTHONPATH=ROOT)
   if core is not None:
     cmd = ['taskset', '-c', str(core)] + cmd
     env.update(TF_NUM_INTRAOP_THREADS='1', TF_NUM_INTEROP_THREADS='1')
-    shown = f'TF_NUM_INTRAOP_THREADS=1 taskset -c {core} {shown}'
   print(f'$ {shown}', flush=True)
   return shown, time.time(), subprocess.Popen(cmd, cwd=ROOT, env=env)
 
@@ -193,41 +214,98 @@ def _quality_records(add, out, method_names, setting, command, seconds):
           classifier=sq['classifier_sha256'])
 
 
-def _triangle_run(add, seed):
-  """`make train`'s command with --set seed=SEED; returns (metrics, seconds of training)."""
-  tri = os.path.join(FLAGS.runs, f'triangle_seed{seed}')
-  command, seconds = _run(['tools.train', '--algo=triangle', '--dataset=fashion_mnist',
-                           '--fresh', f'--workdir={tri}', '--set', f'seed={seed}'])
-  out = _load(tri, 'metrics.json')
-  names = {'triangle generator': 'triangle generator g(h) (EMA weights, as exported)',
-           'triangle generator, raw weights': 'triangle generator g(h), raw weights',
-           'real_vs_real': 'real test images', 'blurred_real': 'blurred test images (σ 1.5 px)'}
+def _triangle_run(seed, extra=(), name=None):
+  """`make train`'s command with --set seed=SEED (and `extra` flags); starts it (pinned to a
+  core of --cores when given) and returns a function that waits, records and returns
+  (metrics, command, seconds). --reuse=triangle scores the run
+  already in the workdir instead of training it again."""
+  tri = os.path.join(FLAGS.runs, name or f'triangle_seed{seed}')
+  args = ['tools.train', '--algo=triangle', '--dataset=fashion_mnist', '--fresh',
+          f'--workdir={tri}', '--set', f'seed={seed}', *extra]
+  reuse = 'triangle' in FLAGS.reuse and os.path.isfile(os.path.join(ROOT, tri, 'metrics.json'))
+  started = None if reuse else _start(args, _core())
+
+  def finish():
+    if reuse:
+      out = _load(tri, 'metrics.json')
+      command, seconds = _shown(args), out['wall_seconds']
+    else:
+      command, seconds = _wait(started)
+      out = _load(tri, 'metrics.json')
+    return out, command, seconds
+  return finish
+
+
+def _record_triangle(add, seed, out, command, seconds, label=''):
+  names = {'triangle generator': f'triangle generator g(h){label} (EMA weights, as exported)',
+           'triangle generator, raw weights': f'triangle generator g(h){label}, raw weights'}
+  if not label:
+    names.update({'real_vs_real': 'real test images',
+                  'blurred_real': 'blurred test images (σ 1.5 px)'})
   _quality_records(add, out, names, f'seed {seed}', command, seconds)
-  add('reconstruction', 'triangle (encoder)', f'seed {seed}', 'recon_mae',
+  add('reconstruction', f'triangle (encoder){label}', f'seed {seed}', 'recon_mae',
       out['test_recon_mae'], command, seconds)
-  add('wall time of make train\'s command', 'triangle', f'seed {seed}', 'seconds', seconds,
-      command, seconds)
-  return out, out['wall_seconds']
+  add('steps and training seconds', f'triangle{label}', f'seed {seed}', 'steps', out['steps'],
+      command, seconds, train_seconds=out['wall_seconds'])
 
 
-def _vae_run(add, seed, lr, train_seconds, label):
-  """A plain VAE (the triangle's nets, precision and batch, descriptor off) with generator
-  and encoder learning rate `lr`, trained for `train_seconds` of wall clock, or for
-  --vae_steps_per_second × train_seconds steps when that rate (measured alone) is given."""
+def _train_seconds(out):
+  """The triangle's training seconds that the VAE is given: its steps at the step rate
+  measured alone (--triangle_steps_per_second), else the run's own wall clock."""
+  if FLAGS.triangle_steps_per_second:
+    return out['steps'] / FLAGS.triangle_steps_per_second
+  return out['wall_seconds']
+
+
+def _vae_run(seed, lr, train_seconds):
+  """Starts a plain VAE (the triangle's nets, precision and batch, descriptor off) with
+  generator and encoder learning rate `lr`, trained for `train_seconds` of wall clock, or for
+  --vae_steps_per_second × train_seconds steps when that rate (measured alone) is given;
+  returns a function that waits and returns (metrics, command, seconds)."""
   vdir = os.path.join(FLAGS.runs, f'vae_seed{seed}_lr{lr:g}')
   budget = (['--steps', str(round(FLAGS.vae_steps_per_second * train_seconds))]
             if FLAGS.vae_steps_per_second else
             ['--steps=100000000', '--set', f'train.time_budget={train_seconds:.1f}'])
-  command, seconds = _run(['tools.train', '--algo=vae', '--dataset=fashion_mnist', '--fresh',
-                           f'--workdir={vdir}', '--set', f'seed={seed}', '--set',
-                           f'optim.gen_lr={lr:g}', '--set', f'optim.enc_lr={lr:g}', *budget,
-                           '--set', 'train.sample_every=500', '--set', 'train.ckpt_every=500'])
-  out = _load(vdir, 'metrics.json')
+  started = _start(['tools.train', '--algo=vae', '--dataset=fashion_mnist', '--fresh',
+                    f'--workdir={vdir}', '--set', f'seed={seed}', '--set',
+                    f'optim.gen_lr={lr:g}', '--set', f'optim.enc_lr={lr:g}', *budget,
+                    '--set', 'train.sample_every=500', '--set', 'train.ckpt_every=500'],
+                   _core())
+
+  def finish():
+    command, seconds = _wait(started)
+    return _load(vdir, 'metrics.json'), command, seconds
+  return finish
+
+
+def _record_vae(add, seed, lr, label, result):
+  out, command, seconds = result
   _quality_records(add, out, {'plain VAE': f'{label}, lr {lr:g}'}, f'seed {seed}', command,
                    seconds)
   add('plain VAE steps', f'{label}, lr {lr:g}', f'seed {seed}', 'steps', out['steps'],
       command, seconds)
-  return out
+
+
+_next_core = [0]
+
+
+def _core():
+  """The next core of --cores for a pinned run (round robin); None: unpinned."""
+  if not FLAGS.cores:
+    return None
+  core = FLAGS.cores[_next_core[0] % len(FLAGS.cores)]
+  _next_core[0] += 1
+  return int(core)
+
+
+def _in_waves(starters):
+  """Runs the zero-argument starters len(--cores) at a time (one at a time unpinned);
+  returns their finish() results in order."""
+  width = max(1, len(FLAGS.cores))
+  results = []
+  for i in range(0, len(starters), width):
+    results += [finish() for finish in [start() for start in starters[i:i + width]]]
+  return results
 
 
 def coop_triangle_table():
@@ -235,7 +313,8 @@ def coop_triangle_table():
   features) of the triangle (make train's command, two seeds), of a plain VAE with the same
   nets and precision at the same wall clock (the best of VAE_LRS on seed 0, then that rate on
   seed 1), and of CoopNets (descriptor and generator), beside real and blurred test images;
-  CoopNets completion vs interpolation; the triangle's test reconstructions."""
+  CoopNets completion vs interpolation; the triangle's test reconstructions; with
+  --long_steps, the triangle's longer preset (make train's command with --steps=N)."""
   records = []
   setting = 'Fashion-MNIST'
   if 'coopnets' in FLAGS.reuse:  # keep the CoopNets records of the existing table
@@ -243,18 +322,30 @@ def coop_triangle_table():
     records = [r for r in old if 'CoopNets' in r['method'] or 'coopnets' in r['command']]
   add = _adder(records)
 
-  runs = {seed: _triangle_run(add, seed) for seed in SEEDS}
+  runs = dict(zip(SEEDS, _in_waves([functools.partial(_triangle_run, seed)
+                                    for seed in SEEDS])))
+  for seed, result in runs.items():
+    _record_triangle(add, seed, *result)
   best_lr = None
   for seed in SEEDS:
-    out, train_seconds = runs[seed]
+    out = runs[seed][0]
+    train_seconds = _train_seconds(out)
     label = f'plain VAE, same wall clock ({train_seconds:.0f} s)'
     rates = VAE_LRS if best_lr is None else (best_lr,)
-    vae = {lr: _vae_run(add, seed, lr, train_seconds, label) for lr in rates}
+    results = _in_waves([functools.partial(_vae_run, seed, lr, train_seconds)
+                         for lr in rates])
+    vae = dict(zip(rates, results))
+    for lr, result in vae.items():
+      _record_vae(add, seed, lr, label, result)
     if best_lr is None:
-      best_lr = min(vae, key=lambda lr: vae[lr]['fd'])
-    ratio = out['fd'] / vae[best_lr]['fd']
+      best_lr = min(vae, key=lambda lr: vae[lr][0]['fd'])
+    ratio = out['fd'] / vae[best_lr][0]['fd']
     add('triangle FD relative to the best plain VAE (fd_ratio)', 'triangle / best VAE',
         f'seed {seed}', 'fd_ratio', ratio, f'VAE lr {best_lr:g}', 0.0)
+  if FLAGS.long_steps:
+    out, command, seconds = _triangle_run(0, ['--steps', str(FLAGS.long_steps)],
+                                          'triangle_long')()
+    _record_triangle(add, 0, out, command, seconds, f', {FLAGS.long_steps} steps')
   if 'coopnets' in FLAGS.reuse:
     return records
   # CoopNets: both nets' samples, then completion of block-masked test images.
