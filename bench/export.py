@@ -79,14 +79,16 @@ def main():
 
 
 def write_results(rows, command, seconds):
-  from tools import reproduce  # pylint: disable=g-import-not-at-top
-  records = [{'table': t, 'method': m, 'setting': s, 'metric': k, 'value': float(v),
-              'command': command, 'seconds': seconds} for t, m, s, k, v in rows]
-  os.makedirs(reproduce.RESULTS, exist_ok=True)
-  with open(os.path.join(reproduce.RESULTS, 'export.json'), 'w') as f:
+  from evaluation import results  # pylint: disable=g-import-not-at-top
+  records = []
+  add = results.adder(records)
+  for table, method, setting, metric, value in rows:
+    add(table, method, setting, metric, value, command, seconds)
+  os.makedirs(results.RESULTS, exist_ok=True)
+  with open(os.path.join(results.RESULTS, 'export.json'), 'w') as f:
     json.dump(records, f, indent=1)
-  reproduce.render()
-  print(f'wrote {os.path.join(reproduce.RESULTS, "export.json")} and docs/RESULTS.md')
+  results.render()
+  print(f'wrote {os.path.join(results.RESULTS, "export.json")} and {results.RESULTS_MD}')
 
 
 if __name__ == '__main__':

@@ -8,21 +8,17 @@ Texture mode:
   tools/train --algo=descriptor --dataset=texture:brick --workdir=runs/brick
   Expected: textures whose random-filter Gram statistics are closer to the exemplar's than
   matched white noise's (metrics.json gram_distance_samples < gram_distance_white_noise).
-Conditional mode (labelled datasets; trainers/conditional.py):
-  tools/train --algo=descriptor --conditional --dataset=fashion_mnist --workdir=runs/cond
-  One net, K class scores f_k: a classifier (metrics.json test_accuracy) and K class-conditional
-  samplers (WORKDIR/class_samples.png, one row per class; samples_recognised_pct: the share
-  the project classifier labels as their class).
+The conditional descriptor is its own algorithm (configs/conditional.py).
 Smoke (tests, CI): add --smoke.
 """
 import configs
 
 
 def get_config(dataset: str = 'fashion_mnist', smoke: bool = False, conditional: bool = False):
-  c = configs.start('descriptor', dataset)
+  """The descriptor's defaults; conditional=True: the conditional descriptor's
+  (configs/conditional.py), which start from the dataset regime below."""
+  c = configs.start('conditional' if conditional else 'descriptor', dataset)
   texture = dataset.startswith('texture:')
-  c.model.conditional = False  # K class scores from one trunk (trainers/conditional.py)
-  c.model.num_classes = 0  # conditional: K; 0 means max(label) + 1 of the training labels
   if texture:
     # One exemplar, persistent chains (a buffer as large as the batch, never restarted).
     c.model.name = 'descriptor/texture'
@@ -59,7 +55,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False, conditional:
 
 def _conditional(c):
   """The conditional descriptor's settings (the dataset regime above, replaced as below)."""
-  c.model.conditional = True
+  c.model.num_classes = 0  # K; 0 means max(label) + 1 of the training labels
   # Short-run, noise-free chains with no reference term (Nijkamp et al., "Learning Non-
   # Convergent Non-Persistent Short-Run MCMC", NeurIPS 2019; the multi-grid descriptors'
   # original code): X ← X + (δ²/2)∇f_c(X), δ = 0.3 (drift 0.045·∇f), T = 20, in [-1, 1].

@@ -9,6 +9,9 @@ divergence.
 Smoke (tests, CI): add --smoke.
 """
 import configs
+from core import grids as grids_lib
+from core import masks
+from core.errors import ConfigError
 
 
 def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
@@ -44,3 +47,21 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
     c.train.update(steps=6, log_every=2, sample_every=3, ckpt_every=3, precision='float32')
     c.eval.update(num_samples=40, score=False)
   return c
+
+
+def check(cfg):
+  """The grid ladder, the clamped chains' share and masks, and T per grid (before
+  TensorFlow starts)."""
+  ladder = tuple(cfg.model.grids) or grids_lib.default_grids(cfg.data.image_size)
+  problem = grids_lib.check_grids(ladder, cfg.data.image_size)
+  if problem:
+    raise ConfigError(problem)
+  lv = cfg.langevin
+  if not 0.0 <= lv.clamped_share <= 1.0:
+    raise ConfigError(f'langevin.clamped_share is a fraction in [0, 1], got {lv.clamped_share}')
+  for spec in lv.clamp_masks:
+    masks.parse(spec, cfg.data.image_size)
+  per_grid = tuple(lv.grid_steps)
+  if per_grid and (len(per_grid) != len(ladder) - 1 or min(per_grid) < 0):
+    raise ConfigError(f'langevin.grid_steps needs one T >= 0 for each grid above 1x1 '
+                      f'({list(ladder[1:])}), got {list(per_grid)}')

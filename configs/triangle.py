@@ -12,6 +12,7 @@
 Smoke (tests, CI): add --smoke.
 """
 import configs
+from core.errors import ConfigError
 
 
 def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
@@ -58,7 +59,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
   # |U| stays ≲ 20 under the energy penalty; beyond 10⁴ it has run away: roll back.
   c.train.energy_bound = 1e4
   # Final evaluation: samples of the averaged and the raw generator scored against half the
-  # test split (trainers/scoring.py), beside real and blurred test images.
+  # test split (evaluation/scoring.py), beside real and blurred test images.
   c.eval.update(num_samples=5000, num_test=10000)
   c.eval.score = True
   if smoke:
@@ -68,3 +69,13 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
     c.train.update(steps=6, log_every=2, sample_every=3, ckpt_every=3, precision='float32')
     c.eval.update(num_samples=64, num_test=40, score=False)
   return c
+
+
+def check(cfg):
+  """The triangle's (and the VAE's) own keys, before TensorFlow starts."""
+  o = cfg.optim
+  if not 0.0 <= o.ema_decay < 1.0:
+    raise ConfigError(f'optim.ema_decay is the weight average\'s decay in [0, 1) (0: off), '
+                      f'got {o.ema_decay}')
+  if o.r1_penalty < 0:
+    raise ConfigError(f'optim.r1_penalty must be >= 0 (0: off), got {o.r1_penalty}')

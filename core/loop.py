@@ -192,7 +192,7 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
   iterator = task.make_iterator(start)
   writer = tf.summary.create_file_writer(workdir)
   tty = sys.stderr.isatty()
-  budget = t.get('time_budget', 0.0)
+  budget = t.time_budget
   # A run bounded by wall-clock time shows its step count and rate, not a step-count ETA.
   bar = tqdm.tqdm(total=None if budget else t.steps, initial=start, unit='it',
                   desc=f'{budget:.0f} s budget' if budget else None, dynamic_ncols=True,
@@ -203,16 +203,16 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
     with writer.as_default():
       while step < t.steps and not (budget and time.time() - began >= budget):
         metrics = {k: float(v) for k, v in task.train_step(iterator).items()}
-        bad = _diverged(metrics, task.energy_keys, t.get('energy_bound', 0.0))
+        bad = _diverged(metrics, task.energy_keys, t.energy_bound)
         if bad:
           what = (f'{", ".join(bad)} became {metrics[bad[0]]:g} at step {step + 1}'
                   + (f' (train.energy_bound={t.energy_bound:g})'
                      if math.isfinite(metrics[bad[0]]) else ''))
           count = rec.values()['rollbacks']
-          if count >= t.get('max_rollbacks', 0):
+          if count >= t.max_rollbacks:
             raise Diverged(
                 f'{what}, after {count} rollback(s) (train.max_rollbacks='
-                f'{t.get("max_rollbacks", 0)}); the last good checkpoint is {last_good}. '
+                f'{t.max_rollbacks}); the last good checkpoint is {last_good}. '
                 f'Lower optim.lr or langevin.step_size (--set ...), or set langevin.clip, '
                 f'and rerun (it resumes from that checkpoint)')
           before = rec.values()  # a rollback since the last save lowered them already

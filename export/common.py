@@ -15,33 +15,34 @@ import shutil
 
 from core import workdir as workdir_lib
 from core.errors import CheckpointError, ConfigError
+from trainers import registry
 
-# Which nets each algorithm's checkpoint holds, in the roles of trainers/nets.py.
-ROLES = {
-    'generator': ('generator',),
-    'deformable': ('generator',),
-    'coopnets': ('generator', 'descriptor'),
-    'triangle': ('generator', 'encoder', 'descriptor'),
-    'vae': ('generator', 'encoder'),
-}
 VALUE_RANGE = (-1.0, 1.0)
 FORMATS = ('saved_model', 'tflite')
 QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')  # TFLite (export/tflite.py)
 
 
-def load_run(workdir: str, checkpoint: str = ''):
-  """(cfg, {role: net}, metadata) of the run in `workdir`; ConfigError if it has no generator."""
-  cfg = workdir_lib.stored_config(workdir)
+def exportable_run(workdir: str):
+  """The config of the run in `workdir` (TensorFlow-free); CheckpointError without a
+  checkpoint, ConfigError when its algorithm has no generator to export."""
+  cfg = registry.stored_config(workdir)
   if cfg is None:
     raise CheckpointError(f'{workdir} has no checkpoint to export; train first '
                           f'(tools/train --workdir={workdir} ...)')
-  if cfg.algo not in ROLES:
+  if not registry.get(cfg.algo).has_generator:
     raise ConfigError(f'{workdir} holds a {cfg.algo} run, which has no generator to export; '
-                      f'export a run of {", ".join(sorted(ROLES))}')
-  from trainers import evaluation  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
+                      f'export a run of {", ".join(registry.with_generator())}')
+  return cfg
+
+
+def load_run(workdir: str, checkpoint: str = ''):
+  """(cfg, {role: net}, metadata) of the run in `workdir` (every net its checkpoint holds);
+  ConfigError if it has no generator."""
+  exportable_run(workdir)
+  from trainers import nets as nets_lib  # pylint: disable=g-import-not-at-top  (starts TF)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  path = evaluation.checkpoint_path(workdir, checkpoint)
-  cfg, nets = evaluation.restore(workdir, ROLES[cfg.algo], checkpoint=path)
+  path = nets_lib.checkpoint_path(workdir, checkpoint)
+  cfg, nets = nets_lib.restore(workdir, checkpoint=path)
   step = int(tf.train.load_checkpoint(path).get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE'))
   with open(os.path.join(workdir, workdir_lib.CONFIG), 'rb') as f:
     config_hash = hashlib.sha256(f.read()).hexdigest()
@@ -128,3 +129,51 @@ def _alive(pid: int) -> bool:
 def write_metadata(directory: str, meta: dict):
   with open(os.path.join(directory, 'metadata.json'), 'w') as f:
     json.dump(meta, f, indent=2)
+
+
+def find_export(path: str):
+  """('tflite' | 'saved_model', path) of an export a reader was given: a .tflite file, a
+  SavedModel directory, or a TF Serving model directory (its newest version). ConfigError
+  for anything else."""
+  path = path.rstrip('/')
+  if path.endswith('.tflite'):
+    if not os.path.isfile(path):
+      raise ConfigError(f'--model={path}: no such .tflite file')
+    return 'tflite', path
+  if os.path.isdir(path) and not os.path.isfile(os.path.join(path, 'saved_model.pb')):
+    versions = [int(v) for v in os.listdir(path) if v.isdigit()]
+    if versions:  # a TF Serving model directory: its newest version
+      path = os.path.join(path, str(max(versions)))
+  if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
+    raise ConfigError(f'--model={path} is neither a .tflite file nor a SavedModel directory '
+                      f'(no saved_model.pb)')
+  return 'saved_model', path
+
+
+def sample_export(path: str, n: int, seed: int):
+  """(images in [-1, 1], the export's path) of n samples from an exported SavedModel or
+  .tflite (no training code); z ~ N(0, I) from numpy's generator seeded by `seed`, so a
+  SavedModel and its .tflite files draw the same z."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  kind, path = find_export(path)
+  if kind == 'tflite':
+    from export import litert  # pylint: disable=g-import-not-at-top  (the LiteRT runtime)
+    interp = litert.interpreter(path)
+    z = np.random.default_rng(seed).standard_normal(
+        (n, litert.latent_dim(interp))).astype(np.float32)
+    return litert.run(interp, z), path
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  try:
+    loaded = tf.saved_model.load(path)
+  except (IndexError, OSError, ValueError, tf.errors.OpError) as e:  # a short read: IndexError
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    raise ConfigError(f'--model={path} cannot be loaded: its files are corrupt or truncated '
+                      f'({type(e).__name__}: {first}); export it again (tools/export)') from None
+  try:
+    fn = loaded.signatures['serving_default']
+    d = fn.structured_input_signature[1]['z'].shape[-1]
+  except (KeyError, OSError, ValueError, tf.errors.OpError) as e:
+    raise ConfigError(f'--model={path} is not a twonets export (a serving_default signature '
+                      f'taking z): {type(e).__name__}: {str(e)[:200]}') from None
+  z = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+  return fn(z=tf.constant(z))['images'].numpy(), path

@@ -114,7 +114,7 @@ def export(workdir: str, export_dir: str = '', name: str = '', checkpoint: str =
   """Writes the run's SavedModel to EXPORT_DIR/NAME/VERSION (defaults: WORKDIR/exports, the
   algorithm's name); returns the version directory."""
   cfg, nets, meta = common.load_run(workdir, checkpoint)
-  module = Servable(nets, meta, cfg.langevin.get('ref_sigma', 0.0))
+  module = Servable(nets, meta, cfg.langevin.ref_sigma)
   meta = dict(meta, format='saved_model', signatures=signature_docs(module))
   base = common.bases(workdir, cfg.algo, export_dir, name)['saved_model']
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests import helpers
-from trainers import ALGORITHMS
+from trainers import registry
 
 
 @pytest.fixture(scope='module')
@@ -58,8 +58,10 @@ def test_mirrored_over_two_logical_cpus(digits, tmp_path):
             '--smoke', '--strategy=mirrored', '--replicas=2')
   assert r.returncode == 0, r.stderr
   assert '2 replica(s)' in r.stdout
-  last = json.load(open(tmp_path / 'metrics.json'))['last']
-  assert all(v == v for v in last.values())  # finite, no NaN
+  final = json.load(open(tmp_path / 'metrics.json'))
+  assert final['steps'] == 6 and os.path.isfile(tmp_path / 'checkpoints' / 'ckpt-6.index')
+  logged = [json.loads(line)['step'] for line in open(tmp_path / 'metrics.jsonl')]
+  assert logged == [2, 4, 6]  # every log step once, across both replicas' reduction
   r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={tmp_path / "odd"}',
             '--smoke', '--strategy=mirrored', '--replicas=3')
   assert r.returncode == 2 and 'does not split over 3 replicas' in r.stderr
@@ -85,7 +87,7 @@ def test_missing_dataset_fails_within_seconds_with_the_ways_to_get_it(tmp_path):
 
 
 @pytest.mark.parametrize('args,message', [
-    (['--algo=gan'], f"unknown algorithm 'gan'; known: {', '.join(sorted(ALGORITHMS))}"),
+    (['--algo=gan'], f"unknown algorithm 'gan'; known: {', '.join(registry.names())}"),
     (['--dataset=imagenet'], "unknown dataset 'imagenet'"),
     (['--set', 'train.stepz=4'], "unknown config key 'train.stepz'; did you mean train.steps"),
     (['--set', 'langevin.steps=many'], 'langevin.steps takes a int'),

@@ -1,5 +1,5 @@
 """The conditional descriptor: class probabilities, per-class Langevin, learning end to end,
-and the command line (tools/train --algo=descriptor --conditional)."""
+and the command line (tools/train --algo=conditional, or --algo=descriptor --conditional)."""
 import json
 import os
 
@@ -106,10 +106,11 @@ def test_command_line_run_resume_guard_and_unlabelled_data(digits, tmp_path):
   assert r.returncode == 0, r.stderr
   final = json.load(open(os.path.join(wd, 'metrics.json')))
   assert 0 <= final['test_accuracy'] <= 1 and 'class_mean_mse' in final
-  assert json.load(open(os.path.join(wd, 'config.json')))['model']['conditional'] is True
-  # The checkpoint holds K class scores and per-class chains: resuming unconditionally is refused.
-  r = helpers.run_tool('train', f'--workdir={wd}', '--noconditional', '--steps=8')
-  assert r.returncode == 2 and 'model.conditional: True in the checkpoint, False requested' in (
+  assert json.load(open(os.path.join(wd, 'config.json')))['algo'] == 'conditional'
+  # The checkpoint holds K class scores and per-class chains: resuming as the unconditional
+  # descriptor is refused.
+  r = helpers.run_tool('train', f'--workdir={wd}', '--algo=descriptor', '--steps=8')
+  assert r.returncode == 2 and 'holds a run with --algo=conditional, not descriptor' in (
       r.stderr), r.stderr
   # Unlabelled data: one clear line, before (texture) or after (npz) TensorFlow starts.
   images = np.load(digits)['images']
@@ -118,7 +119,7 @@ def test_command_line_run_resume_guard_and_unlabelled_data(digits, tmp_path):
     r = helpers.run_tool('train', '--algo=descriptor', '--conditional', f'--dataset={dataset}',
                          *size, f'--workdir={tmp_path / "bad"}', '--smoke')
     assert r.returncode == 2, r.stderr
-    assert f'--conditional (model.conditional) needs labelled data, and {dataset} has no ' \
+    assert f'the conditional descriptor needs labelled data, and {dataset} has no ' \
            f'labels' in r.stderr and 'Traceback' not in r.stderr, r.stderr
   r = helpers.run_tool('train', '--algo=generator', '--conditional', f'--workdir={tmp_path / "g"}')
   assert r.returncode == 2 and '--algo=generator has no conditional mode' in r.stderr, r.stderr

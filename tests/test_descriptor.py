@@ -10,22 +10,24 @@ import tensorflow as tf
 import configs
 import models
 from core import config as config_lib
+from core import data as data_lib
 from core import images as images_lib
 from core import loop
 from core import stats
 from core.errors import CheckpointError, ConfigError, Diverged
 from tests import helpers
 from trainers import descriptor
+from trainers import losses
 
 
 def test_ml_loss_and_penalty_by_hand():
   f_data, f_syn = tf.constant([1.0, 3.0]), tf.constant([-2.0, 0.0, 5.0])
-  assert float(descriptor.ml_loss(f_data, f_syn)) == pytest.approx(1.0 - 2.0)
-  assert float(descriptor.energy_penalty(f_data, f_syn)) == pytest.approx(5.0 + 29.0 / 3)
+  assert float(losses.ml_loss(f_data, f_syn)) == pytest.approx(1.0 - 2.0)
+  assert float(losses.energy_penalty(f_data, f_syn)) == pytest.approx(5.0 + 29.0 / 3)
   x = tf.constant(np.full((2, 2, 2, 1), 0.5, np.float32))
   # 4 pixels of 0.5 per example: 4·0.25 / (2·0.5²) = 2.
-  np.testing.assert_allclose(descriptor.reference_energy(x, 0.5), [2.0, 2.0])
-  np.testing.assert_allclose(descriptor.reference_energy(x, 0.0), [0.0, 0.0])
+  np.testing.assert_allclose(losses.reference_energy(x, 0.5), [2.0, 2.0])
+  np.testing.assert_allclose(losses.reference_energy(x, 0.0), [0.0, 0.0])
 
 
 def test_registry_builds_every_descriptor_and_names_the_known_ones():
@@ -144,10 +146,20 @@ def test_bad_batch_for_replicas_and_bad_init_are_config_errors(digits, tmp_path)
 
 
 @pytest.mark.parametrize('init', ['noise', 'zeros', 'data_mean'])
-def test_every_chain_start_runs(digits, tmp_path, init):
-  cfg = smoke_config(f'npz:{digits}', **{'langevin.init': init, 'train.steps': 2})
-  final = descriptor.train(cfg, str(tmp_path), log=lambda *_: None)
-  assert final['steps'] == 2 and np.isfinite(final['last']['loss'])
+def test_every_chain_start_is_what_it_says(digits, init):
+  cfg = smoke_config(f'npz:{digits}', **{'langevin.init': init, 'langevin.start_noise': 0.5})
+  train_set = data_lib.from_config(cfg)
+  trainer = descriptor.Descriptor(cfg, tf.distribute.get_strategy(), train_set)
+  x0, slots = trainer._chain_starts()  # pylint: disable=protected-access
+  x0 = x0.numpy()
+  assert slots is None and x0.shape == (20, 28, 28, 1)
+  if init == 'zeros':
+    assert not x0.any()
+  elif init == 'data_mean':
+    want = data_lib.to_float(train_set.images).mean(0)
+    np.testing.assert_allclose(x0, np.broadcast_to(want, x0.shape), atol=1e-6)
+  else:  # uniform in ±start_noise: std a/√3
+    assert np.abs(x0).max() <= 0.5 and x0.std() == pytest.approx(0.5 / np.sqrt(3), rel=0.02)
 
 
 def test_loop_interrupt_saves_a_checkpoint(digits, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import configs
-from core import baselines
+from evaluation import baselines
 from core import config as config_lib
 from core import stats
 from core.errors import CheckpointError, ConfigError
@@ -62,8 +62,7 @@ def trained(tmp_path_factory):
 
 
 def test_reconstruct_writes_results_and_beats_the_mean_image(trained):
-  out = generator.evaluate_test_images(trained, 'reconstruct', num_images=40, steps=100,
-                                       log=lambda *_: None)
+  out = generator.reconstruct(trained, num_images=40, steps=100, log=lambda *_: None)
   saved = np.load(os.path.join(trained, 'reconstructions.npz'))
   assert saved['images'].shape == (40, 28, 28, 1) and saved['images'].dtype == np.uint8
   np.testing.assert_array_equal(saved['indices'], np.arange(40))
@@ -75,23 +74,25 @@ def test_reconstruct_writes_results_and_beats_the_mean_image(trained):
 
 
 def test_recover_compares_with_the_three_fills(trained):
-  out = generator.evaluate_test_images(trained, 'recover', 'pixels:0.5', num_images=20,
-                                       steps=100, log=lambda *_: None)
+  out = generator.recover(trained, 'pixels:0.5', num_images=20, steps=100,
+                          log=lambda *_: None)
   assert set(out['methods']) == {'abp', 'mean image', 'nearest neighbour',
                                  'biharmonic diffusion'}
   assert out['methods']['abp']['recovery_mae'] < out['methods']['mean image']['recovery_mae']
-  saved = np.load(os.path.join(trained, 'recovered_pixels-0.5.npz'))
+  assert out['methods']['abp']['recovery_psnr'] > out['methods']['mean image']['recovery_psnr']
+  saved = np.load(os.path.join(trained, 'recover_pixels-0.5.npz'))
   assert saved['masks'].mean() == pytest.approx(0.5, abs=0.05)
-  assert os.path.isfile(os.path.join(trained, 'recover_pixels-0.5.json'))
+  assert json.load(open(os.path.join(trained, 'recover_pixels-0.5.json')))['methods'] == (
+      out['methods'])
 
 
 def test_evaluate_bad_input(trained, tmp_path):
   with pytest.raises(ConfigError, match='needs --mask'):
-    generator.evaluate_test_images(trained, 'recover', 'none')
+    generator.recover(trained, 'none')
   with pytest.raises(ConfigError, match='must be 1..27 pixels'):
-    generator.evaluate_test_images(trained, 'recover', 'block:30')
+    generator.recover(trained, 'block:30')
   with pytest.raises(CheckpointError, match='has no checkpoint; train first'):
-    generator.evaluate_test_images(str(tmp_path), 'reconstruct')
+    generator.reconstruct(str(tmp_path))
   r = helpers.run_tool('evaluate', '--task=reconstruct', f'--workdir={tmp_path}')
   assert r.returncode == 2 and 'has no checkpoint' in r.stderr, r.stderr
   r = helpers.run_tool('evaluate', '--task=denoise', f'--workdir={tmp_path}')

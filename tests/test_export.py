@@ -52,8 +52,8 @@ def exported(run):
 @pytest.fixture(scope='module')
 def reference(run):
   """z and the trained generator's images of it, computed by the training code."""
-  from trainers import evaluation  # pylint: disable=g-import-not-at-top
-  _, nets = evaluation.restore(run, ('generator',))
+  from trainers import nets as nets_lib  # pylint: disable=g-import-not-at-top
+  _, nets = nets_lib.restore(run, ('generator',))
   z = np.random.default_rng(5).standard_normal((64, 16)).astype(np.float32)
   return z, nets['generator'](z, training=False).numpy()
 

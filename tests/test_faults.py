@@ -435,17 +435,13 @@ def test_a_folder_with_unreadable_files_says_how_many_were_skipped(tmp_path, cap
 def test_smoke_nets_fit_every_image_size(algo):
   """--smoke builds for 28 px (Fashion-MNIST), 32 px (folder:/npz: defaults) and 64 px."""
   import configs  # pylint: disable=g-import-not-at-top
-  from trainers import generator as generator_lib  # pylint: disable=g-import-not-at-top
   from trainers import nets  # pylint: disable=g-import-not-at-top
   for size in (28, 32, 64):
     cfg = configs.get(algo, 'npz:x.npz', smoke=True)
     cfg.data.image_size, cfg.data.channels = size, 1
-    if algo in ('generator', 'deformable'):
-      g = generator_lib.build_model(cfg)
-    else:
-      g = nets.build(cfg, 'generator')
-      if algo != 'coopnets':
-        assert nets.build(cfg, 'encoder').output[0].shape[-1] == cfg.model.latent_dim
+    g = nets.build(cfg, 'generator')
+    if algo in ('triangle', 'vae'):
+      assert nets.build(cfg, 'encoder').output[0].shape[-1] == cfg.model.latent_dim
     assert g.output.shape[1:] == (size, size, 1)
   # Outside --smoke a widths list of the wrong length is one line naming the fix.
   cfg = configs.get(algo, 'fashion_mnist')
@@ -453,18 +449,17 @@ def test_smoke_nets_fit_every_image_size(algo):
   cfg.model['widths' if single else 'generator_widths'] = (8, 8, 8)
   from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
   with pytest.raises(ConfigError, match='3 widths make 56x56 images from 7x7, not 28x28: give 2'):
-    generator_lib.build_model(cfg) if single else nets.build(cfg, 'generator')
+    nets.build(cfg, 'generator')
 
 
 def test_smoke_texture_builds_and_a_small_texture_is_one_line():
   import configs  # pylint: disable=g-import-not-at-top
   import models  # pylint: disable=g-import-not-at-top
   from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
-  from trainers import descriptor  # pylint: disable=g-import-not-at-top
+  from trainers import nets  # pylint: disable=g-import-not-at-top
   cfg = configs.get('descriptor', 'texture:brick', smoke=True)
-  s = cfg.data.image_size
-  net = models.build(descriptor.model_name(cfg), (s, s, 1), **descriptor.model_kwargs(cfg))
-  assert net.output.shape == (None,)
+  net = nets.build(cfg, 'descriptor')
+  assert net.name == 'texture_descriptor' and net.output.shape == (None,)
   with pytest.raises(ConfigError, match='texture patches must be at least 57 px, not 48'):
     models.build('descriptor/texture', (48, 48, 1))
   with pytest.raises(ConfigError, match='no generator net for 128x128 images'):

@@ -20,11 +20,13 @@ def report(tmp_path_factory):
   return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize('algo', ['descriptor', 'generator', 'coopnets', 'triangle',
-                                  'multigrid'])
+@pytest.mark.parametrize('algo', ['descriptor', 'conditional', 'generator', 'coopnets',
+                                  'triangle', 'multigrid'])
 def test_two_replicas_match_one(report, algo):
   row = report[algo]
   assert row['replicas'] == 2
+  if algo == 'multigrid':  # its default clamps half the chains: the clamped path is checked
+    assert row['clamped_share'] == 0.5, row
   # Losses: equal up to float32 summation order.
   assert row['max_loss_rel_diff'] < 1e-5, row
   # Weights after one Adam step. Adam's first update is ≈ lr·g/(|g| + ε), so a gradient

@@ -17,6 +17,8 @@ from core.errors import ConfigError
 from models import multigrid as mg
 from tests import helpers
 from trainers import multigrid
+from trainers import nets
+from trainers import registry
 
 
 @pytest.fixture(scope='module')
@@ -27,7 +29,7 @@ def digits(tmp_path_factory):
 def smoke_config(digits, *overrides):
   cfg = configs.get('multigrid', f'npz:{digits}', smoke=True)
   config_lib.apply_overrides(cfg, ['data.image_size=28', 'data.channels=1', *overrides])
-  return config_lib.validate(cfg)
+  return registry.check(cfg)
 
 
 # ------------------------------------------------------------------ grid operators
@@ -69,21 +71,21 @@ def test_ladders_and_their_checks():
   cfg = configs.get('multigrid', 'fashion_mnist')
   config_lib.apply_overrides(cfg, ['model.grids=1,5,28'])
   with pytest.raises(ConfigError, match='nearest up-sampling from 5 to 28 is not whole'):
-    config_lib.validate(cfg)
+    registry.check(cfg)
   cfg = configs.get('multigrid', 'fashion_mnist')
   config_lib.apply_overrides(cfg, ['langevin.clamped_share=1.5'])
   with pytest.raises(ConfigError, match=r'clamped_share is a fraction in \[0, 1\], got 1.5'):
-    config_lib.validate(cfg)
+    registry.check(cfg)
   cfg = configs.get('multigrid', 'fashion_mnist')
   config_lib.apply_overrides(cfg, ['langevin.clamp_masks=block:10,doodle'])
   assert tuple(cfg.langevin.clamp_masks) == ('block:10', 'doodle')
   config_lib.apply_overrides(cfg, ['langevin.clamp_masks=block:40'])
   with pytest.raises(ConfigError, match='the block must be 1..27 pixels'):
-    config_lib.validate(cfg)
+    registry.check(cfg)
   cfg = configs.get('multigrid', 'fashion_mnist')
   config_lib.apply_overrides(cfg, ['langevin.grid_steps=10,20'])
   with pytest.raises(ConfigError, match=r'one T >= 0 for each grid above 1x1 \(\[7, 14, 28\]\)'):
-    config_lib.validate(cfg)
+    registry.check(cfg)
 
 
 def test_one_net_per_grid_above_1x1_and_features_of_each_layer():
@@ -108,11 +110,12 @@ def test_one_net_per_grid_above_1x1_and_features_of_each_layer():
 def test_clamped_inpainting_never_changes_observed_pixels(digits, spec):
   cfg = smoke_config(digits, 'langevin.noise=true', 'langevin.steps=5')
   keras.utils.set_random_seed(0)
-  nets = multigrid.build_nets(cfg)
+  grid_nets = nets.build(cfg, 'descriptors')
   x = data_lib.to_float(data_lib.from_config(cfg, 'test').images[:8])
   mask = masks_lib.make(spec, np.arange(8), 28, seed=2)
   assert 0 < mask.mean() < 1
-  filled = multigrid.inpaint(nets, multigrid.steps_of(cfg), cfg.langevin, x, mask, seed=0)
+  filled = multigrid.inpaint(grid_nets, multigrid.steps_of(cfg), cfg.langevin, x, mask,
+                             seed=0)
   observed = np.broadcast_to(mask > 0, x.shape)
   np.testing.assert_array_equal(filled[observed], x[observed])
   # the missing pixels were revised: they differ from the truth and from a flat fill
@@ -123,10 +126,25 @@ def test_clamped_inpainting_never_changes_observed_pixels(digits, spec):
 def test_clamped_training_chains_take_the_last_share_of_the_batch(digits):
   cfg = smoke_config(digits, 'langevin.clamped_share=0.25')
   trainer = multigrid.MultiGrid(cfg, tf.distribute.get_strategy(), data_lib.from_config(cfg))
-  m = trainer._clamp_masks(tf.zeros((20, 28, 28, 1))).numpy()  # pylint: disable=protected-access
+  m = trainer._clamp_masks().numpy()  # pylint: disable=protected-access
   observed = m.reshape(20, -1).sum(1)
   assert (observed[:15] == 0).all()  # free chains: nothing clamped
   assert (observed[15:] > 0).all() and (observed[15:] < 28 * 28).all()  # masked chains
+
+
+def test_clamped_masks_do_not_depend_on_the_number_of_replicas(digits):
+  """Drawn once on the host for the global batch from the seeded host RNG."""
+  cfg = smoke_config(digits, 'langevin.clamped_share=0.5')
+
+  class TwoReplicas:  # what a strategy of two replicas would report
+    num_replicas_in_sync = 2
+  masks = []
+  for strategy in (tf.distribute.get_strategy(), TwoReplicas()):
+    trainer = multigrid.MultiGrid(cfg, tf.distribute.get_strategy(), data_lib.from_config(cfg))
+    trainer.strategy = strategy
+    masks.append(trainer._clamp_masks().numpy())  # pylint: disable=protected-access
+  np.testing.assert_array_equal(masks[0], masks[1])
+  assert (masks[0][:10] == 0).all() and (masks[0][10:].reshape(10, -1).sum(1) > 0).all()
 
 
 def test_doodle_and_pepper_masks():
@@ -152,7 +170,7 @@ def test_learning_happens_at_every_grid(digits, tmp_path):
                      'train.log_every=50', 'train.sample_every=150', 'train.ckpt_every=150',
                      'eval.num_samples=200')
   keras.utils.set_random_seed(0)
-  untrained = multigrid.build_nets(cfg)
+  untrained = nets.build(cfg, 'descriptors')
   keras.utils.set_random_seed(0)
   out = multigrid.train(cfg, str(tmp_path / 'run'), log=lambda *a: None)
   _, trained = multigrid.restore(str(tmp_path / 'run'))
@@ -160,7 +178,7 @@ def test_learning_happens_at_every_grid(digits, tmp_path):
   steps = multigrid.steps_of(cfg)
   before = multigrid.synthesize(untrained, steps, cfg, real, 200, seed=5)
   after = multigrid.synthesize(trained, steps, cfg, real, 200, seed=5)
-  for k, size in enumerate(multigrid.grids_of(cfg)[1:], start=1):
+  for k, size in enumerate(nets.grids(cfg)[1:], start=1):
     data_k = mg.downsample(tf.constant(real), size).numpy()
     gap = lambda x: np.mean((x.mean(0) - data_k.mean(0))**2) + abs(x.std() - data_k.std())
     assert gap(after[k]) < 0.6 * gap(before[k]), (size, gap(after[k]), gap(before[k]))

@@ -1,20 +1,18 @@
 """docs/RESULTS.md is generated from docs/results/*.json, never typed."""
 import json
 
-from tools import reproduce
+from evaluation import results
 
 
-def test_render_builds_tables_from_the_records(tmp_path, monkeypatch):
+def test_render_builds_tables_from_the_records(tmp_path):
   (tmp_path / 'docs' / 'results').mkdir(parents=True)
-  monkeypatch.setattr(reproduce, 'ROOT', str(tmp_path))
-  monkeypatch.setattr(reproduce, 'RESULTS', str(tmp_path / 'docs' / 'results'))
   records = [
       {'table': 'reconstruction', 'method': m, 'setting': f'd={d}', 'metric': 'recon_mae',
        'value': v, 'command': f'tools/train d={d}', 'seconds': 12.0}
       for m, d, v in (('abp', 10, 0.061234), ('pca', 10, 0.0912), ('abp', 20, 0.05),
                       ('pca', 20, 0.07))]
   (tmp_path / 'docs' / 'results' / 'generator.json').write_text(json.dumps(records))
-  reproduce.render()
+  results.render(str(tmp_path / 'docs' / 'results'), str(tmp_path / 'docs' / 'RESULTS.md'))
   text = (tmp_path / 'docs' / 'RESULTS.md').read_text()
   assert '## generator: reconstruction (recon_mae)' in text
   assert '| method | d=10 | d=20 |' in text
@@ -23,18 +21,24 @@ def test_render_builds_tables_from_the_records(tmp_path, monkeypatch):
   assert 'Lowest recon_mae: abp at d=10, d=20.' in text
 
 
-def test_render_names_the_rows_each_command_made(tmp_path, monkeypatch):
+def test_render_names_the_rows_each_command_made(tmp_path):
   (tmp_path / 'docs' / 'results').mkdir(parents=True)
-  monkeypatch.setattr(reproduce, 'ROOT', str(tmp_path))
-  monkeypatch.setattr(reproduce, 'RESULTS', str(tmp_path / 'docs' / 'results'))
   records = [
       {'table': 'sample quality (fd)', 'method': m, 'setting': 'Fashion-MNIST', 'metric': 'fd',
        'value': v, 'command': c, 'seconds': t}
       for m, v, c, t in (('triangle', 60.0, 'train tri', 700.0), ('VAE', 61.0, 'train tri', 700.0),
                          ('CoopNets descriptor', 50.0, 'train coop', 600.0))]
   (tmp_path / 'docs' / 'results' / 'coop.json').write_text(json.dumps(records))
-  reproduce.render()
+  results.render(str(tmp_path / 'docs' / 'results'), str(tmp_path / 'docs' / 'RESULTS.md'))
   text = (tmp_path / 'docs' / 'RESULTS.md').read_text()
   assert '- triangle, VAE (Fashion-MNIST), 700 s: `train tri`' in text
   assert '- CoopNets descriptor (Fashion-MNIST), 600 s: `train coop`' in text
   assert 'Lowest fd: CoopNets descriptor at Fashion-MNIST.' in text
+
+
+def test_adder_writes_the_record_layout():
+  records = []
+  results.adder(records)('t', 'm', 's', 'fd', 3, 'cmd', 1.5, classifier='abc')
+  assert records == [{'table': 't', 'method': 'm', 'setting': 's', 'metric': 'fd', 'value': 3.0,
+                      'command': 'cmd', 'seconds': 1.5, 'classifier': 'abc'}]
+  assert isinstance(records[0]['value'], float)

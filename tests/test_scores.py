@@ -1,4 +1,4 @@
-"""Tests of core/scores.py, trainers/scoring.py and models/classifier.py: distances against
+"""Tests of evaluation/scores.py, evaluation/scoring.py and models/classifier.py: distances against
 closed forms, KID's unbiasedness, the cached classifier end to end and the InceptionV3 code path."""
 import json
 import os
@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from core import scores
+from evaluation import scores
 from core.errors import CheckpointError
 from core.errors import DataError
 from tests import helpers
-from trainers import scoring
+from evaluation import scoring
 
 
 def _random_spd(d, rng):
@@ -292,7 +292,7 @@ def test_reference_points_report_the_floor_and_blurred_rows(trained):
 
 
 def test_scores_module_does_not_import_tensorflow():
-  code = 'import sys, core.scores, trainers.scoring; print("tensorflow" in sys.modules)'
+  code = 'import sys, evaluation.scores, evaluation.scoring; print("tensorflow" in sys.modules)'
   out = subprocess.run([sys.executable, '-c', code], cwd=helpers.ROOT, capture_output=True,
                        text=True, timeout=60, check=True)
   assert out.stdout.strip() == 'False'

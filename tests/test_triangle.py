@@ -12,6 +12,7 @@ from scipy import stats as scipy_stats
 import configs
 from core import config as config_lib
 from tests import helpers
+from trainers import losses
 from trainers import nets
 from trainers import triangle
 
@@ -33,11 +34,11 @@ def test_gaussian_terms_match_scipy():
   logvar = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
   sd = np.exp(0.5 * logvar)
   want = -scipy_stats.norm(mean, sd).logpdf(h).sum(1)
-  np.testing.assert_allclose(nets.gaussian_nll(h, mean, logvar), want, rtol=1e-5)
+  np.testing.assert_allclose(losses.gaussian_nll(h, mean, logvar), want, rtol=1e-5)
   # KL(N(m, s²) || N(0, 1)) = log(1/s) + (s² + m²)/2 − 1/2, per dimension.
   want = (np.log(1 / sd) + (sd**2 + mean**2) / 2 - 0.5).sum(1)
-  np.testing.assert_allclose(nets.kl_to_prior(mean, logvar), want, rtol=1e-5)
-  assert float(nets.kl_to_prior(tf.zeros((1, 4)), tf.zeros((1, 4)))[0]) == 0.0
+  np.testing.assert_allclose(losses.kl_to_prior(mean, logvar), want, rtol=1e-5)
+  assert float(losses.kl_to_prior(tf.zeros((1, 4)), tf.zeros((1, 4)))[0]) == 0.0
 
 
 def test_registry_builds_the_encoders():
@@ -66,7 +67,7 @@ def test_triangle_learns_to_reconstruct(digits, tmp_path):
   assert out['test_recon_mae'] < 0.6 * first
   # The energy stays bounded with the penalty (|U| ≪ the 1/(2c) = 50 ceiling), and all three
   # nets were trained.
-  assert max(abs(r['u_data']) + abs(r['u_gen']) for r in rows) < 60
+  assert max(abs(r['f_data']) + abs(r['f_gen']) for r in rows) < 60
   for key in ('grad_norm_d', 'grad_norm_g', 'grad_norm_e', 'latent_nll'):
     assert key in rows[-1]
   assert os.path.isfile(tmp_path / 'reconstructions.png')
@@ -77,7 +78,7 @@ def test_vae_has_no_descriptor_and_stops_at_the_time_budget(digits, tmp_path):
                      'train.ckpt_every=100000', 'train.sample_every=100000')
   out = triangle.train(cfg, str(tmp_path))
   assert 0 < out['steps'] < 100000 and out['wall_seconds'] < 10
-  assert 'u_data' not in out['last'] and 'latent_nll' not in out['last']
+  assert 'f_data' not in out['last'] and 'latent_nll' not in out['last']
   ckpt = tf.train.latest_checkpoint(str(tmp_path / 'checkpoints'))
   assert ckpt.endswith(f'ckpt-{out["steps"]}')  # the stop saved a checkpoint
   # A variable is listed under the first path that reaches it (the optimizer's, here).
@@ -111,7 +112,7 @@ def test_ema_generator_is_checkpointed_exported_and_old_runs_resume(digits, tmp_
   """The average lives in the checkpoint (slot generator_ema) and is what restore (export,
   tools/sample, tools/evaluate) hands out; a checkpoint made before the average existed
   resumes with the average starting from its generator."""
-  from trainers import evaluation  # pylint: disable=g-import-not-at-top
+  from trainers import nets as nets_lib  # pylint: disable=g-import-not-at-top
   wd = str(tmp_path / 'ema')
   triangle.train(smoke_config(digits, 'triangle', 'train.steps=6'), wd)
   ckpt = tf.train.latest_checkpoint(os.path.join(wd, 'checkpoints'))
@@ -119,8 +120,8 @@ def test_ema_generator_is_checkpointed_exported_and_old_runs_resume(digits, tmp_
   names = [n for n, _ in tf.train.list_variables(ckpt)]
   ema = sorted(n for n in names if n.startswith('generator_ema/') and 'OPTIMIZER' not in n)
   assert ema
-  _, avg = evaluation.restore(wd, ('generator',))
-  _, raw = evaluation.restore(wd, ('generator',), average=False)
+  _, avg = nets_lib.restore(wd, ('generator',))
+  _, raw = nets_lib.restore(wd, ('generator',), average=False)
   z = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
   assert not np.allclose(avg['generator'](z), raw['generator'](z))
   want = [reader.get_tensor(n) for n in ema]
@@ -188,3 +189,12 @@ def test_generator_upsampling_options():
   assert a.shape == b.shape == (2, 28, 28, 1) and not np.allclose(a, b)
   with pytest.raises(ValueError, match='transpose, resize, bilinear'):
     generator_lib.generator_28(latent_dim=4, upsample='cubic')
+
+
+def test_energies_are_logged_as_f_and_old_runs_read_by_their_old_names():
+  from evaluation import results  # pylint: disable=g-import-not-at-top
+  assert results.read_metric({'f_data': 2.5}, 'f_data') == 2.5
+  assert results.read_metric({'u_data': 2.5, 'u_gen': -1.0}, 'f_data') == -2.5  # U = −f
+  assert results.read_metric({'u_gen': -1.0}, 'f_gen') == 1.0
+  with pytest.raises(KeyError):
+    results.read_metric({'recon': 1.0}, 'f_gen')

@@ -43,14 +43,7 @@ def main(argv):
   if bad or (not FLAGS.quantize and 'tflite' in FLAGS.formats):
     raise ConfigError(f'unknown quantisation {", ".join(bad) or "(none given)"}; known: '
                       f'{", ".join(QUANTIZATIONS)}')
-  from core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  cfg = workdir_lib.stored_config(FLAGS.workdir)  # fail before TensorFlow starts
-  if cfg is None:
-    raise ConfigError(f'{FLAGS.workdir} has no checkpoint to export; train first '
-                      f'(tools/train --workdir={FLAGS.workdir} ...)')
-  if cfg.algo not in common.ROLES:
-    raise ConfigError(f'{FLAGS.workdir} holds a {cfg.algo} run, which has no generator to '
-                      f'export; export a run of {", ".join(sorted(common.ROLES))}')
+  cfg = common.exportable_run(FLAGS.workdir)  # fail before TensorFlow starts
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
   # One version number for the SavedModel and the TFLite files of this export.

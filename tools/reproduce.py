@@ -20,14 +20,18 @@ from absl import app
 from absl import flags
 
 from core.errors import ConfigError
+from evaluation import results
 from tools import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(ROOT, 'docs', 'results')
+RESULTS = results.RESULTS
 FLAGS = flags.FLAGS
 TABLES = ('generator', 'coop_triangle', 'multigrid', 'triangle_recipe')
 flags.DEFINE_enum('table', None, list(TABLES), 'Which table to reproduce.')
 flags.DEFINE_bool('render', False, 'Only regenerate docs/RESULTS.md from docs/results/*.json.')
+flags.DEFINE_list('texture_figure', [], 'Write docs/figures/triangle_texture.png instead of a '
+                  'table: 32 real test tops, then 32 samples of each named triangle_recipe '
+                  'try (e.g. K,M; from their runs under --runs/recipe).')
 flags.DEFINE_string('runs', 'runs/reproduce', 'Where runs are kept (relative to the repository).')
 flags.DEFINE_integer('steps', 700, 'Training steps per run.')
 flags.DEFINE_integer('infer_steps', 10, 'Langevin inference steps per training step.')
@@ -118,11 +122,7 @@ COMPLETION_BLOCKS = (('M30 (block:13)', 'block:13'), ('M40 (block:17)', 'block:1
 # quarter of the image), "doodle" and "pepper" (half the pixels missing at random).
 INPAINT_MASKS = (('mask (block:14)', 'block:14'), ('doodle', 'doodle'),
                  ('pepper (pepper:0.5)', 'pepper:0.5'))
-# Metrics where higher is better; every other metric is lower-is-better.
 INPAINT_CHAINS = 8  # chains averaged per image (an estimate of the posterior mean)
-HIGHER_IS_BETTER = ('completion_psnr', 'psnr', 'inpaint_psnr', 'accuracy',
-                    'samples_recognised_pct')
-
 
 def _run(args, core=None):
   """Runs `python -m tools.X args`, returns (printable command, seconds); with `core`, pinned
@@ -166,35 +166,22 @@ def _train_and_evaluate(workdir, train_flags, eval_flags):
 
 def generator_table():
   records = []
+  add = results.adder(records)
   for d in LATENT_SIZES:
     wd = os.path.join(FLAGS.runs, f'abp_d{d}')
     command, seconds = _train_and_evaluate(wd, ['--set', f'model.latent_dim={d}'],
                                            ['--task=reconstruct'])
-    result = json.load(open(os.path.join(ROOT, wd, 'reconstruct.json')))
-    for method, metrics in result['methods'].items():
-      records.append({'table': 'reconstruction', 'method': method.split(' ')[0],
-                      'setting': f'd={d}', 'metric': 'recon_mae',
-                      'value': metrics['recon_mae'], 'command': command, 'seconds': seconds})
+    for method, metrics in _load(wd, 'reconstruct.json')['methods'].items():
+      add('reconstruction', method.split(' ')[0], f'd={d}', 'recon_mae', metrics['recon_mae'],
+          command, seconds)
   for name, spec in MASKS:
     wd = os.path.join(FLAGS.runs, f'abp_{spec.replace(":", "-")}')
     command, seconds = _train_and_evaluate(
         wd, ['--set', f'model.latent_dim={RECOVERY_LATENT}', '--set', f'data.mask={spec}'],
         ['--task=recover', f'--mask={spec}'])
-    result = json.load(open(os.path.join(ROOT, wd, f'recover_{spec.replace(":", "-")}.json')))
-    for method, metrics in result['methods'].items():
-      records.append({'table': 'recovery', 'method': method, 'setting': name,
-                      'metric': 'recovery_mae', 'value': metrics['recovery_mae'],
-                      'command': command, 'seconds': seconds})
+    for method, metrics in _load(wd, f'recover_{spec.replace(":", "-")}.json')['methods'].items():
+      add('recovery', method, name, 'recovery_mae', metrics['recovery_mae'], command, seconds)
   return records
-
-
-def _adder(records):
-  """add(table, method, setting, metric, value, command, seconds, **extra) appends one
-  record."""
-  def add(table, method, setting, metric, value, command, seconds, **extra):
-    records.append({'table': table, 'method': method, 'setting': setting, 'metric': metric,
-                    'value': float(value), 'command': command, 'seconds': seconds, **extra})
-  return add
 
 
 def _load(workdir, name):
@@ -320,7 +307,7 @@ def coop_triangle_table():
   if 'coopnets' in FLAGS.reuse:  # keep the CoopNets records of the existing table
     old = json.load(open(os.path.join(RESULTS, 'coop_triangle.json')))
     records = [r for r in old if 'CoopNets' in r['method'] or 'coopnets' in r['command']]
-  add = _adder(records)
+  add = results.adder(records)
 
   runs = dict(zip(SEEDS, _in_waves([functools.partial(_triangle_run, seed)
                                     for seed in SEEDS])))
@@ -373,18 +360,19 @@ def score_checkpoints(workdir, num_samples=5000, seed=7):
   """{step: {'fd', 'fd_raw', 'class_max_share', 'classes_present'}} of every checkpoint kept in
   a triangle/VAE workdir: the averaged generator (as exported) and the raw one."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from trainers import evaluation  # pylint: disable=g-import-not-at-top
+  from evaluation import reports  # pylint: disable=g-import-not-at-top
   from trainers import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  from trainers import nets  # pylint: disable=g-import-not-at-top
   state = tf.train.get_checkpoint_state(os.path.join(workdir, 'checkpoints'))
   out = {}
   for path in state.all_model_checkpoint_paths:
     step = int(path.rsplit('-', 1)[1])
     sets = {}
     for average in (True, False):
-      cfg, built = evaluation.restore(workdir, ('generator',), checkpoint=path, average=average)
+      cfg, built = nets.restore(workdir, ('generator',), checkpoint=path, average=average)
       sets['ema' if average else 'raw'] = generator_lib.sample(built['generator'], num_samples,
                                                                cfg.seed + seed)
-    q = evaluation.sample_quality(cfg, sets, headline='ema')
+    q = reports.sample_quality(cfg, sets, headline='ema')
     rows = q['sample_quality']['rows']
     out[step] = {'fd': rows['ema']['fd'], 'fd_raw': rows['raw']['fd'],
                  'class_max_share': rows['ema']['class_max_share'],
@@ -394,8 +382,8 @@ def score_checkpoints(workdir, num_samples=5000, seed=7):
 
 
 def scoring_classifier_sha():
-  """The hash of the cached Fashion-MNIST scoring classifier (trainers/scoring.py)."""
-  from trainers import scoring  # pylint: disable=g-import-not-at-top
+  """The hash of the cached Fashion-MNIST scoring classifier (evaluation/scoring.py)."""
+  from evaluation import scoring  # pylint: disable=g-import-not-at-top
   return scoring.file_sha256(scoring.classifier_path('fashion_mnist', 28, 1))
 
 
@@ -405,7 +393,7 @@ def triangle_recipe_table():
   chosen = [k for k in RECIPE_TRIES if not FLAGS.tries or k.split(':')[0] in FLAGS.tries]
   records = [r for r in (json.load(open(path)) if os.path.isfile(path) else [])
              if r['method'] not in chosen and r['method'] in RECIPE_TRIES]
-  add = _adder(records)
+  add = results.adder(records)
   for pair in (chosen[i:i + 2] for i in range(0, len(chosen), 2)):
     runs = {}
     for core, name in enumerate(pair):
@@ -445,7 +433,7 @@ def multigrid_table():
   accuracy and how often the project classifier recognises its per-class samples."""
   records = []
 
-  add = _adder(records)
+  add = results.adder(records)
 
   mg = os.path.join(FLAGS.runs, 'multigrid')
   train_cmd, train_s = _run(['tools.train', '--algo=multigrid', '--dataset=fashion_mnist',
@@ -489,53 +477,35 @@ def multigrid_table():
   return records
 
 
-def render():
-  """docs/RESULTS.md from docs/results/*.json: one table per (file, table), methods × settings."""
-  lines = ['# Reproduction results', '',
-           'Generated by `python -m tools.reproduce` from `docs/results/*.json`; do not edit.',
-           'Errors are mean absolute errors in [0, 1] pixel units and PSNR is on [0, 1] images.',
-           'fd: Fréchet distance, kid: kernel inception distance, both on the project '
-           'classifier\'s', 'penultimate features against 5,000 held-out test images '
-           '(trainers/scoring.py); lower is better.',
-           'size_mb: export file size; ms_per_image: sampling latency per image on this CPU '
-           '(bench/export.py).', '']
-  for fname in sorted(f for f in os.listdir(RESULTS) if f.endswith('.json')):
-    records = json.load(open(os.path.join(RESULTS, fname)))
-    for table in dict.fromkeys(r['table'] for r in records):
-      rows = [r for r in records if r['table'] == table]
-      settings = list(dict.fromkeys(r['setting'] for r in rows))
-      methods = list(dict.fromkeys(r['method'] for r in rows))
-      value = {(r['method'], r['setting']): r['value'] for r in rows}
-      heading = table if table.endswith(f'({rows[0]["metric"]})') else (
-          f'{table} ({rows[0]["metric"]})')
-      lines += [f'## {fname[:-5]}: {heading}', '',
-                '| method | ' + ' | '.join(settings) + ' |',
-                '| --- |' + ' --- |' * len(settings)]
-      for m in methods:
-        cells = [f'{value[(m, s)]:.4f}' if (m, s) in value else '' for s in settings]
-        lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
-      metric = rows[0]['metric']
-      pick = max if metric in HIGHER_IS_BETTER else min
-      best = {s: pick((v, m) for (m, s2), v in value.items() if s2 == s)[1] for s in settings}
-      word = 'Highest' if pick is max else 'Lowest'
-      lines += ['', f'{word} {metric}: ' + '; '.join(
-          f'{m} at {", ".join(s for s in settings if best[s] == m)}'
-          for m in dict.fromkeys(best.values())) + '.']
-      lines += ['', 'Commands and wall times on this machine (2-core CPU):', '']
-      for command in dict.fromkeys(r['command'] for r in rows):
-        rs = [r for r in rows if r['command'] == command]
-        what = ', '.join(dict.fromkeys(r['setting'] for r in rs))
-        if len(settings) == 1 or len(rs) < len(methods):  # name the rows it made
-          what = ', '.join(dict.fromkeys(r['method'] for r in rs)) + f' ({what})'
-        lines.append(f'- {what}, {rs[0]["seconds"]:.0f} s: `{command}`')
-      lines.append('')
-  with open(os.path.join(ROOT, 'docs', 'RESULTS.md'), 'w') as f:
-    f.write('\n'.join(lines))
+def texture_figure(tries, per=32, seed=7):
+  """docs/figures/triangle_texture.png: blocks of `per` images, left to right: real test
+  tops (T-shirt, pullover, coat, shirt), then the averaged generator's samples of each try
+  (make train's sample seed), so garment texture can be compared by eye."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from core import data as data_lib  # pylint: disable=g-import-not-at-top
+  from core import images as images_lib  # pylint: disable=g-import-not-at-top
+  from trainers import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  from trainers import nets  # pylint: disable=g-import-not-at-top
+  blocks = []
+  for name in tries:
+    cfg, built = nets.restore(os.path.join(ROOT, FLAGS.runs, 'recipe', name), ('generator',))
+    blocks.append(generator_lib.sample(built['generator'], per, cfg.seed + seed))
+  test = data_lib.from_config(cfg, 'test')
+  tops = np.flatnonzero(np.isin(test.labels, (0, 2, 4, 6)))[:per]
+  blocks.insert(0, data_lib.to_float(test.images[tops]))
+  rows = per // 8
+  grid = np.concatenate([b.reshape((rows, 8) + b.shape[1:]) for b in blocks], axis=1)
+  path = os.path.join(ROOT, 'docs', 'figures', 'triangle_texture.png')
+  images_lib.save_png(path, images_lib.grid(grid.reshape((-1,) + grid.shape[2:]),
+                                            8 * len(blocks)))
+  print(f'wrote {path}: real tops | ' + ' | '.join(f'try {t}' for t in tries))
 
 
 def main(argv):
   if len(argv) > 1:
     raise ConfigError(f'unexpected arguments {" ".join(argv[1:])}')
+  if FLAGS.texture_figure:
+    return texture_figure(FLAGS.texture_figure)
   if not FLAGS.render:
     if not FLAGS.table:
       raise ConfigError(f'pass --table={"|".join(TABLES)}, or --render to rebuild '
@@ -546,7 +516,7 @@ def main(argv):
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f'{FLAGS.table}.json'), 'w') as f:
       json.dump(records, f, indent=1)
-  render()
+  results.render(RESULTS, os.path.join(ROOT, 'docs', 'RESULTS.md'))
   print(f'wrote {os.path.join(ROOT, "docs", "RESULTS.md")}')
 
 

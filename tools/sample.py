@@ -64,43 +64,10 @@ def main(argv):
 
 def sample_export(path, n, seed, out):
   """A PNG grid of n images from an exported SavedModel or .tflite (no training code)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from core import images  # pylint: disable=g-import-not-at-top
-  path = path.rstrip('/')
-  if path.endswith('.tflite'):
-    if not os.path.isfile(path):
-      raise ConfigError(f'--model={path}: no such .tflite file')
-    from export import litert  # pylint: disable=g-import-not-at-top  (the LiteRT runtime)
-    interp = litert.interpreter(path)
-    z = np.random.default_rng(seed).standard_normal(
-        (n, litert.latent_dim(interp))).astype(np.float32)
-    x = litert.run(interp, z)
-    default_out = path[:-len('.tflite')] + '_samples.png'
-  else:
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, 'saved_model.pb')):
-      versions = [int(v) for v in os.listdir(path) if v.isdigit()]
-      if versions:  # a TF Serving model directory: its newest version
-        path = os.path.join(path, str(max(versions)))
-    if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
-      raise ConfigError(f'--model={path} is neither a .tflite file nor a SavedModel directory '
-                        f'(no saved_model.pb)')
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    try:
-      loaded = tf.saved_model.load(path)
-    except (IndexError, OSError, ValueError, tf.errors.OpError) as e:  # a short read: IndexError
-      first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-      raise ConfigError(f'--model={path} cannot be loaded: its files are corrupt or truncated '
-                        f'({type(e).__name__}: {first}); export it again (tools/export)') from None
-    try:
-      fn = loaded.signatures['serving_default']
-      d = fn.structured_input_signature[1]['z'].shape[-1]
-    except (KeyError, OSError, ValueError, tf.errors.OpError) as e:
-      raise ConfigError(f'--model={path} is not a twonets export (a serving_default signature '
-                        f'taking z): {type(e).__name__}: {str(e)[:200]}') from None
-    z = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
-    x = fn(z=tf.constant(z))['images'].numpy()
-    default_out = path + '_samples.png'
-  out = out or default_out
+  from export import common  # pylint: disable=g-import-not-at-top
+  x, path = common.sample_export(path, n, seed)
+  out = out or (path[:-len('.tflite')] if path.endswith('.tflite') else path) + '_samples.png'
   try:
     images.save_png(out, images.grid(x, 8))
   except OSError as e:

@@ -3,7 +3,8 @@
   tools/train --algo=triangle --dataset=fashion_mnist --workdir=runs/main    # make train
   tools/train --algo=coopnets --dataset=fashion_mnist --workdir=runs/coop
   tools/train --algo=descriptor --dataset=fashion_mnist --workdir=runs/x
-  tools/train --algo=descriptor --conditional --dataset=fashion_mnist --workdir=runs/cond
+  tools/train --algo=conditional --dataset=fashion_mnist --workdir=runs/cond
+                                    # (--algo=descriptor --conditional: the same)
   tools/train --workdir=runs/x                        # resume the run in runs/x
   tools/train --algo=descriptor --dataset=texture:brick --workdir=runs/brick --set train.steps=300
 
@@ -15,16 +16,15 @@ import sys
 from absl import app
 from absl import flags
 
-import configs
-import trainers
 from core import config as config_lib
 from core import data as data_lib
 from core import workdir as workdir_lib
 from core.errors import ConfigError
 from tools import cli
+from trainers import registry
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('algo', None, f'Algorithm: {", ".join(sorted(trainers.ALGORITHMS))}.')
+flags.DEFINE_string('algo', None, f'Algorithm: {", ".join(registry.names())}.')
 flags.DEFINE_string('dataset', None, f'Data source: {", ".join(data_lib.SOURCES)}. '
                     f'Default: fashion_mnist.')
 flags.DEFINE_string('workdir', None, 'Run folder: config, checkpoints, TensorBoard, samples.')
@@ -43,9 +43,9 @@ flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding prepared datasets.'
 flags.DEFINE_bool('download', None, 'Let TFDS download a missing dataset.')
 flags.DEFINE_string('mask', None, 'Generator: learn from incomplete images (data.mask): '
                     'pixels:F (a fraction F missing at random) or block:K (one K×K block).')
-flags.DEFINE_bool('conditional', None, 'Descriptor: the conditional descriptor '
-                  '(model.conditional): K class scores from one net, learned from labelled '
-                  'data; a classifier and K class-conditional samplers.')
+flags.DEFINE_bool('conditional', None, 'With --algo=descriptor: --algo=conditional, the '
+                  'conditional descriptor (K class scores from one net, learned from labelled '
+                  'data; a classifier and K class-conditional samplers).')
 flags.DEFINE_bool('smoke', False, 'A tiny, seconds-long run of the same code (tests, CI).')
 flags.DEFINE_bool('fresh', False, 'Start over; the previous run is moved to WORKDIR/previous/.')
 flags.mark_flag_as_required('workdir')
@@ -54,10 +54,7 @@ flags.mark_flag_as_required('workdir')
 SHORTCUTS = {'steps': 'train.steps', 'batch_size': 'data.batch_size',
              'precision': 'train.precision', 'strategy': 'train.strategy',
              'replicas': 'train.replicas', 'data_dir': 'data.data_dir',
-             'download': 'data.download', 'mask': 'data.mask',
-             'conditional': 'model.conditional'}
-# Sources that never carry labels (the conditional descriptor needs them).
-UNLABELLED_SOURCES = ('texture:', 'folder:')
+             'download': 'data.download', 'mask': 'data.mask'}
 
 
 def apply_flags(cfg):
@@ -73,31 +70,20 @@ def apply_flags(cfg):
 
 def takers(key: str) -> list[str]:
   """The algorithms whose default config has `key`."""
-  return [a for a in sorted(trainers.ALGORITHMS)
-          if key in config_lib.flat_keys(configs.get(a, 'fashion_mnist'))]
+  return [a for a in registry.names()
+          if key in config_lib.flat_keys(registry.defaults(a, 'fashion_mnist'))]
 
 
-def requests_conditional(cfg) -> bool:
-  """Whether --conditional or --set model.conditional=... turn the conditional mode on."""
-  scratch = cfg.copy_and_resolve_references()
-  if FLAGS.conditional is not None:
-    config_lib.set_value(scratch, 'model.conditional', str(FLAGS.conditional))
-  config_lib.apply_overrides(scratch, [item for item in FLAGS.set
-                                       if item.partition('=')[0].strip() == 'model.conditional'])
-  return scratch.model.conditional
-
-
-def check_conditional(cfg):
-  """ConfigError for a conditional request the algorithm or the data cannot honour."""
-  if FLAGS.conditional and cfg.algo != 'descriptor':
-    raise ConfigError(f'--conditional is an option of the descriptor (the conditional '
-                      f'descriptor); --algo={cfg.algo} has no conditional mode: use '
-                      f'--algo=descriptor or drop --conditional')
-  if cfg.model.get('conditional', False) and cfg.data.dataset.startswith(UNLABELLED_SOURCES):
-    raise ConfigError(f'--conditional (model.conditional) needs labelled data, and '
-                      f'{cfg.data.dataset} has no labels; use a labelled dataset '
-                      f'(fashion_mnist, mnist, cifar10, an npz with a "labels" array) or '
-                      f'drop --conditional')
+def requested_algo(old_algo: str = '') -> str:
+  """--algo, with --conditional (the older spelling of --algo=conditional) folded in."""
+  algo = FLAGS.algo or old_algo
+  if FLAGS.conditional:
+    if algo not in (None, '', 'descriptor', 'conditional'):
+      raise ConfigError(f'--conditional is an option of the descriptor (the conditional '
+                        f'descriptor, --algo=conditional); --algo={algo} has no conditional '
+                        f'mode: use --algo=conditional or drop --conditional')
+    algo = 'conditional'
+  return algo or 'descriptor'
 
 
 def build_config():
@@ -105,35 +91,32 @@ def build_config():
   flags given on the command line."""
   stored, resumable = (None, False) if FLAGS.fresh else workdir_lib.stored_run(FLAGS.workdir)
   if stored is not None:  # its config.json binds the algorithm and the data
-    for flag, key in (('algo', 'algo'), ('dataset', 'data.dataset')):
-      given = FLAGS[flag].value
-      have = stored.get('algo') if flag == 'algo' else stored.get('data', {}).get('dataset')
-      if given is not None and have and given != have:
-        raise ConfigError(f'{FLAGS.workdir} holds a run with --{flag}={have}, not {given}; '
-                          f'drop --{flag} to resume it, or use --fresh or another --workdir')
+    registry.upgrade(stored)
+    given = {'algo': requested_algo(stored.algo) if (FLAGS.algo or FLAGS.conditional) else None,
+             'dataset': FLAGS.dataset}
+    have = {'algo': stored.get('algo'), 'dataset': stored.get('data', {}).get('dataset')}
+    for flag in ('algo', 'dataset'):
+      if given[flag] is not None and have[flag] and given[flag] != have[flag]:
+        raise ConfigError(f'{FLAGS.workdir} holds a run with --{flag}={have[flag]}, not '
+                          f'{given[flag]}; drop --{flag} to resume it, or use --fresh or '
+                          f'another --workdir')
   if resumable:
     if FLAGS.smoke:
       raise ConfigError('--smoke cannot resume a run; use a new --workdir or --fresh')
     # Keys added to the defaults since the run was made take their defaults.
-    config_lib.fill_missing(stored, configs.get(stored.algo, stored.data.dataset))
+    config_lib.fill_missing(stored, registry.defaults(stored.algo, stored.data.dataset))
     cfg = stored.copy_and_resolve_references()  # `stored` stays as it was, for the diff
   else:
     # A config.json without a checkpoint (a run stopped before its first save) gives the
     # algorithm and the data; the rest starts from the defaults and this command's flags.
     old = stored if stored is not None else {}
-    algo = FLAGS.algo or old.get('algo') or 'descriptor'
+    algo = requested_algo(old.get('algo', ''))
+    registry.get(algo)
     dataset = FLAGS.dataset or old.get('data', {}).get('dataset') or 'fashion_mnist'
     stored = None
-    cfg = configs.get(algo, dataset, FLAGS.smoke)
-    check_conditional(cfg)
-    # --conditional (or --set model.conditional=true) starts from the conditional defaults.
-    if cfg.model.get('conditional') is False and requests_conditional(cfg):
-      from configs import descriptor as descriptor_config  # pylint: disable=g-import-not-at-top
-      cfg = descriptor_config.get_config(dataset, FLAGS.smoke, conditional=True)
-  check_conditional(cfg)
+    cfg = registry.defaults(algo, dataset, FLAGS.smoke)
   apply_flags(cfg)
-  check_conditional(cfg)
-  return config_lib.validate(cfg), stored
+  return registry.check(cfg), stored
 
 
 def main(argv):
@@ -153,7 +136,7 @@ def main(argv):
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
   strategy = runtime.make_strategy(cfg.train.strategy, cfg.train.replicas)
-  trainers.get(cfg.algo).train(cfg, FLAGS.workdir, strategy)
+  registry.get(cfg.algo).trainer().train(cfg, FLAGS.workdir, strategy)
 
 
 if __name__ == '__main__':

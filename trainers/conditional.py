@@ -23,18 +23,18 @@ The final evaluation reports the test accuracy of argmax_k (f_k + b_k), and per-
 """
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from configs import conditional as conditional_config
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
-from core import runtime
 from core.errors import ConfigError
-from models import descriptor as descriptor_nets
-from trainers import descriptor as descriptor_lib
+from evaluation import scoring
+from trainers import base
 from trainers import langevin as langevin_lib
+from trainers import losses
 from trainers import nets
 
 
@@ -54,35 +54,21 @@ def class_energy(model, classes):
   return lambda x: -class_scores(model(x, training=False)[0], classes)
 
 
-def revise(model, x0, classes, lv, rng, steps=None):
+def revise(model, x0, classes, lv, rng, steps=None, scale=1.0):
   """Langevin revision of chains x0, chain i on the energy of class classes[i]."""
-  return langevin_lib.langevin(
-      class_energy(model, classes), x0, steps=lv.steps if steps is None else steps,
-      step_size=lv.step_size, noise=lv.noise, ref_sigma=lv.ref_sigma, clip=lv.clip, rng=rng,
-      bounds=(-1.0, 1.0) if lv.bounded else None)
+  return langevin_lib.from_config(class_energy(model, classes), x0, lv, rng, steps=steps,
+                                  scale=scale)
 
 
-def labelled_pipeline(images, labels, batch_size, seed, start_step=0):
-  """Endless shuffled batches of (float32 [-1, 1] images, int32 labels), resumable at a step."""
-  return data_lib.pipeline(images, batch_size, seed=seed, start_step=start_step, labels=labels)
-
-
-def unlabelled_error(dataset):
-  return ConfigError(
-      f'--conditional (model.conditional) needs labelled data, and {dataset} has no labels; '
-      f'use a labelled dataset (fashion_mnist, mnist, cifar10, an npz with a "labels" array) '
-      f'or drop --conditional')
-
-
-class ConditionalDescriptor:
+class ConditionalDescriptor(base.Trainer):
   """The net, optimizer, RNGs and per-class chains of one conditional run, and its step."""
+  title = 'conditional descriptor'
 
-  def __init__(self, cfg, strategy, train_set: data_lib.ImageSet, log=print):
-    self.cfg, self.strategy, self.log = cfg, strategy, log
+  def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
+    super().__init__(cfg, strategy, train_set)
     d, lv, m = cfg.data, cfg.langevin, cfg.model
-    runtime.check_batch(d.batch_size, strategy)
     if train_set.labels is None:
-      raise unlabelled_error(d.dataset)
+      raise conditional_config.unlabelled_error(d.dataset)
     if lv.init != 'buffer':
       raise ConfigError(f'the conditional descriptor keeps per-class chains in a replay buffer: '
                         f'langevin.init must be buffer, not {lv.init!r}')
@@ -96,18 +82,13 @@ class ConditionalDescriptor:
     if self.per_class < 1:
       raise ConfigError(f'langevin.buffer_size={lv.buffer_size} cannot hold a chain of each of '
                         f'the {k} classes; use at least {k}')
-    self.shape = (d.image_size, d.image_size, d.channels)
-    self.train_set = train_set
+    self.shape = nets.image_shape(cfg)
     with strategy.scope():
-      self.model = descriptor_nets.conditional_descriptor(
-          self.shape, k, widths=tuple(m.widths) or (64, 128, 256))
-      self.optimizer = keras.optimizers.Adam(
-          cfg.optim.lr, beta_1=cfg.optim.beta1, beta_2=cfg.optim.beta2,
-          clipnorm=cfg.optim.clipnorm or None)
+      self.model = nets.build(cfg, 'descriptor', num_classes=k)
+      self.optimizer = base.adam(cfg.optim, cfg.optim.lr)
       self.optimizer.build(self.model.trainable_variables)
-      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)  # Langevin noise
-    self.rng = tf.random.Generator.from_seed(cfg.seed)  # chain restarts, buffer picks
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+      self.replica_rngs()  # Langevin noise
+    self.host_rng()  # chain restarts, buffer picks
     n = self.per_class * k
     self.chains = tf.Variable(self._noise((n,) + self.shape), trainable=False, name='chains')
     self.chain_classes = tf.Variable(tf.range(n, dtype=tf.int32) % k, trainable=False,
@@ -119,7 +100,8 @@ class ConditionalDescriptor:
   # ---------------------------------------------------------------- the step
 
   def _revise(self, x0, classes):
-    return revise(self.model, x0, classes, self.cfg.langevin, self.replica_rng)
+    return revise(self.model, x0, classes, self.cfg.langevin, self.replica_rng,
+                  scale=self.recovery.langevin_scale)
 
   def _noise(self, shape):
     a = self.cfg.langevin.start_noise
@@ -151,10 +133,10 @@ class ConditionalDescriptor:
       f, logits = self.model(tf.concat([x_data, x_syn], 0), training=True)
       f_own = class_scores(f, tf.concat([y_data, y_data], 0))
       f_data, f_syn = f_own[:b], f_own[b:]
-      ml = descriptor_lib.ml_loss(f_data, f_syn)
+      ml = losses.ml_loss(f_data, f_syn)
       xent = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
           y_data, tf.cast(logits[:b], tf.float32)))
-      penalty = descriptor_lib.energy_penalty(f_data, f_syn)
+      penalty = losses.energy_penalty(f_data, f_syn)
       total = (ml + self.cfg.optim.classification * xent +
                self.cfg.optim.energy_penalty * penalty)
       scaled = total / tf.cast(n, tf.float32)  # replica gradients are summed
@@ -168,8 +150,8 @@ class ConditionalDescriptor:
         'train_accuracy': tf.reduce_mean(tf.cast(correct, tf.float32)),
         'f_data': tf.reduce_mean(f_data),
         'f_samples': tf.reduce_mean(f_syn),
-        'energy_data': tf.reduce_mean(descriptor_lib.reference_energy(x_data, s) - f_data),
-        'energy_samples': tf.reduce_mean(descriptor_lib.reference_energy(x_syn, s) - f_syn),
+        'energy_data': tf.reduce_mean(losses.reference_energy(x_data, s) - f_data),
+        'energy_samples': tf.reduce_mean(losses.reference_energy(x_syn, s) - f_syn),
         'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
         'langevin_energy_start': lstats['energy_start'],
         'langevin_energy_end': lstats['energy_end'],
@@ -186,18 +168,15 @@ class ConditionalDescriptor:
     x_syn, metrics = self.strategy.run(self._replica_step, args=(x_data, y_data, x0))
     x_syn = self.strategy.gather(x_syn, axis=0)
     self.chains.scatter_nd_update(idx[:, None], x_syn)
-    out = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-           for k, v in metrics.items()}
+    out = self.reduce(metrics)
     out['samples_absmax'] = tf.reduce_max(tf.abs(x_syn))
     return out
 
   # ---------------------------------------------------------------- run plumbing
 
   def make_iterator(self, start_step: int):
-    ds = labelled_pipeline(self.train_set.images, self.train_set.labels,
-                           self.cfg.data.batch_size, seed=self.cfg.seed,
-                           start_step=start_step)
-    return iter(self.strategy.experimental_distribute_dataset(ds))
+    """Batches of (images, int32 labels)."""
+    return super().make_iterator(start_step, labels=self.train_set.labels)
 
   def checkpoint_items(self):
     return {'descriptor': self.model, 'optimizer': self.optimizer, 'rng': self.rng,
@@ -268,17 +247,16 @@ class ConditionalDescriptor:
     own = np.concatenate([np.argmax(self._logits(tf.constant(x[i:i + 500])).numpy(), 1)
                           for i in range(0, len(x), 500)])
     out['samples_own_class_pct'] = float(100 * np.mean(own == c))
-    if cfg.eval.get('score', False):
+    if cfg.eval.score:
       out.update(self.recognised(x, c))
     return out
 
   def recognised(self, x, c):
-    """The share (%) of samples the project classifier (trainers/scoring.py) labels as their
-    intended class, overall and per class."""
-    from trainers import scoring  # pylint: disable=g-import-not-at-top
+    """The share (%) of samples the project classifier (evaluation/scoring.py) labels as
+    their intended class, overall and per class."""
     d = self.cfg.data
     scorer = scoring.Scorer(d.dataset, d.image_size, d.channels, data_dir=d.data_dir,
-                            train_if_missing=True, log=self.log)
+                            train_if_missing=True)
     hit = scorer.predict(x) == c
     return {'samples_recognised_pct': float(100 * hit.mean()),
             'samples_recognised_pct_per_class': {
@@ -286,21 +264,17 @@ class ConditionalDescriptor:
             'scoring_classifier': scorer.path}
 
 
+  def describe(self):
+    return f'{super().describe()}, {self.num_classes} classes'
+
+  def task(self):
+    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
+                     train_step=self.train_step, make_iterator=self.make_iterator,
+                     samples=self.grid_samples, evaluate=self.evaluate,
+                     headline=('ml_loss', 'cross_entropy', 'train_accuracy'),
+                     recovery=self.recovery)
+
+
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains a conditional descriptor as `cfg` says, in `workdir` (resuming a checkpoint)."""
-  precision = runtime.set_precision(cfg.train.precision)
-  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
-  strategy = strategy or tf.distribute.get_strategy()
-  d = cfg.data
-  train_set = data_lib.from_config(cfg)
-  if train_set.labels is None:
-    raise unlabelled_error(d.dataset)
-  log(f'conditional descriptor on {d.dataset}: {len(train_set)} labelled images of '
-      f'{d.image_size}x{d.image_size}x{d.channels}, batch {d.batch_size}, {cfg.train.steps} '
-      f'steps, {strategy.num_replicas_in_sync} replica(s), {precision} → {workdir}')
-  trainer = ConditionalDescriptor(cfg, strategy, train_set, log=log)
-  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
-                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
-                   samples=trainer.grid_samples, evaluate=trainer.evaluate,
-                   headline=('ml_loss', 'cross_entropy', 'train_accuracy'))
-  return loop.run(task, cfg, workdir, log=log)
+  return base.train(cfg, workdir, strategy, log, ConditionalDescriptor)

@@ -14,48 +14,43 @@ One iteration, a batch of m latents h_j ~ N(0, I):
 Both nets sample: the generator in one pass, the descriptor by revising generator drafts.
 """
 import os
+import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
-from core import recovery as recovery_lib
 from core import masks as masks_lib
-from core import runtime
-from trainers import descriptor as descriptor_lib
-from trainers import evaluation
+from core.errors import ConfigError
+from evaluation import reports
+from trainers import base
 from trainers import generator as generator_lib
 from trainers import langevin as langevin_lib
+from trainers import losses
 from trainers import nets
 
 GRID = 32  # generator drafts and their revisions, one above the other in the sample grid
 
 
-class CoopNets:
+class CoopNets(base.Trainer):
   """Descriptor, generator, optimizers and RNGs of one CoopNets run, and its compiled step."""
+  title = 'CoopNets'
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
-    self.cfg, self.strategy = cfg, strategy
-    self.recovery = recovery_lib.Recovery()  # rollbacks lower the step sizes through it
+    super().__init__(cfg, strategy, train_set)
     b = cfg.data.batch_size
-    runtime.check_batch(b, strategy)
-    self.train_set = train_set
     o = cfg.optim
     with strategy.scope():
       self.descriptor = nets.build(cfg, 'descriptor')
       self.generator = nets.build(cfg, 'generator')
-      self.desc_opt = keras.optimizers.Adam(o.lr, beta_1=o.beta1, beta_2=o.beta2,
-                                            global_clipnorm=o.clipnorm or None)
-      self.gen_opt = keras.optimizers.Adam(o.gen_lr, beta_1=o.beta1, beta_2=o.beta2,
-                                           global_clipnorm=o.clipnorm or None)
+      self.desc_opt = base.adam(o, o.lr)
+      self.gen_opt = base.adam(o, o.gen_lr)
       self.desc_opt.build(self.descriptor.trainable_variables)
       self.gen_opt.build(self.generator.trainable_variables)
-      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)  # Langevin noise
-    self.rng = tf.random.Generator.from_seed(cfg.seed)  # latents, drawn globally
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+      self.replica_rngs()  # Langevin noise
+    self.host_rng()  # latents, drawn globally
     d = self.latent_dim = cfg.model.latent_dim
     shape = nets.image_shape(cfg)
     # The last global batch, for the sample grid and for tests (not checkpointed).
@@ -79,11 +74,10 @@ class CoopNets:
                                    scale=self.recovery.langevin_scale)
     revision = tf.stop_gradient(revision)
     if lv.gen_steps > 0:  # 3
-      h_tilde, _ = langevin_lib.langevin(
-          generator_lib.posterior_energy(self.generator, revision, 1.0, sigma), h,
-          steps=lv.gen_steps, step_size=lv.gen_step_size * self.recovery.langevin_scale,
-          noise=lv.noise, ref_sigma=1.0,
-          rng=self.replica_rng)
+      h_tilde, _ = langevin_lib.from_config(
+          generator_lib.posterior_energy(self.generator, revision, 1.0, sigma), h, lv,
+          self.replica_rng, steps=lv.gen_steps, step_size=lv.gen_step_size,
+          scale=self.recovery.langevin_scale, ref_sigma=1.0, clip=0.0, bounded=False)
       h_tilde = tf.stop_gradient(h_tilde)
     else:
       h_tilde = h
@@ -91,11 +85,11 @@ class CoopNets:
     with tf.GradientTape(persistent=True) as tape:
       f = tf.cast(self.descriptor(tf.concat([x, revision], 0), training=True), tf.float32)
       f_data, f_rev = f[:m], f[m:]
-      loss_d = descriptor_lib.ml_loss(f_data, f_rev)  # 4
-      penalty = descriptor_lib.energy_penalty(f_data, f_rev)
+      loss_d = losses.ml_loss(f_data, f_rev)  # 4
+      penalty = losses.energy_penalty(f_data, f_rev)
       total_d = loss_d + cfg.optim.energy_penalty * penalty
       x_hat = tf.cast(self.generator(h_tilde, training=True), tf.float32)
-      loss_g = generator_lib.abp_loss(revision, x_hat, 1.0, sigma)  # 5
+      loss_g = losses.gaussian_recon(revision, x_hat, sigma)  # 5
       scale = 1.0 / tf.cast(n, tf.float32)  # gradients are summed over replicas
       scaled_d, scaled_g = total_d * scale, loss_g * scale
     grads_d = tape.gradient(scaled_d, self.descriptor.trainable_variables)
@@ -123,15 +117,9 @@ class CoopNets:
     parts, metrics = self.strategy.run(self._replica_step, args=(x, h))
     for key, value in zip(('latents', 'inferred', 'drafts', 'revisions'), parts):
       self.last[key].assign(self.strategy.gather(value, 0))
-    return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-            for k, v in metrics.items()}
+    return self.reduce(metrics)
 
   # ---------------------------------------------------------------- run plumbing
-
-  def make_iterator(self, start_step: int):
-    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed, start_step=start_step)
-    return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def samples(self):
     """Generator drafts (top half of the grid) and the descriptor's revisions (bottom)."""
@@ -154,9 +142,27 @@ class CoopNets:
       return {}
     drafts, revisions = sample_both(self.generator, self.descriptor, cfg,
                                     cfg.eval.num_samples, cfg.seed + 7)
-    return evaluation.sample_quality(
+    return reports.sample_quality(
         cfg, {'coopnets descriptor': revisions, 'coopnets generator': drafts},
         headline='coopnets descriptor')
+
+  def describe(self):
+    lv = self.cfg.langevin
+    return (f'{super().describe()}, latent {self.latent_dim}, T_d={lv.steps}, '
+            f'T_g={lv.gen_steps}')
+
+  def task(self):
+    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
+                     train_step=self.train_step, make_iterator=self.make_iterator,
+                     samples=self.samples, evaluate=self.evaluate,
+                     headline=('loss_d', 'loss_g', 'revision_mae'), recovery=self.recovery)
+
+
+def sample_sets(cfg, built, n, seed):
+  """{name: n samples} of a restored CoopNets run: the descriptor's revisions of the
+  generator's drafts, and the drafts (the sample and score tasks)."""
+  drafts, revisions = sample_both(built['generator'], built['descriptor'], cfg, n, seed)
+  return {'coopnets descriptor': revisions, 'coopnets generator': drafts}
 
 
 def sample_both(generator, descriptor, cfg, n: int, seed: int, batch_size: int = 100):
@@ -188,10 +194,8 @@ def complete(generator, descriptor, cfg, x, mask, *, infer_steps=300, revise_ste
 
   @tf.function
   def revise(x0, missing):
-    return langevin_lib.langevin(
-        nets.energy(descriptor), x0, steps=lv.steps if revise_steps is None else revise_steps,
-        step_size=lv.step_size, noise=False, ref_sigma=lv.ref_sigma, clip=lv.clip, rng=rng,
-        bounds=(-1.0, 1.0), update_mask=missing)[0]
+    return langevin_lib.from_config(nets.energy(descriptor), x0, lv, rng, steps=revise_steps,
+                                    noise=False, bounded=True, update_mask=missing)[0]
 
   out = [revise(tf.constant(fill[i:i + batch_size]),
                 tf.constant(1.0 - mask[i:i + batch_size])).numpy()
@@ -199,24 +203,24 @@ def complete(generator, descriptor, cfg, x, mask, *, infer_steps=300, revise_ste
   return fill, np.concatenate(out)
 
 
-def evaluate_completion(workdir: str, mask_spec: str, num_images: int = 1000,
-                        infer_steps: int = 300, revise_steps=None, log=print) -> dict:
+def evaluate_completion(workdir: str, mask: str = 'none', num_images: int = 1000,
+                        steps: int = 300, revise_steps=None, log=print) -> dict:
   """CoopNets completion of block-masked test images vs the interpolation baselines (mean
   image, nearest neighbour, biharmonic): error on the missing pixels in [0, 1] units and
-  PSNR. Writes WORKDIR/complete_MASK.{json,npz,png}."""
-  import time  # pylint: disable=g-import-not-at-top
-  if mask_spec in ('', 'none'):
-    from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  PSNR. steps: the generator's latent inference steps. Writes
+  WORKDIR/complete_MASK.{json,npz,png}."""
+  if mask in ('', 'none'):
     raise ConfigError('--task=complete needs --mask=block:K (or pixels:F)')
-  cfg, built = evaluation.restore(workdir, ('generator', 'descriptor'), algos=('coopnets',))
+  mask_spec, infer_steps = mask, steps
+  cfg, built = nets.restore(workdir, ('generator', 'descriptor'), algos=('coopnets',))
   masks_lib.parse(mask_spec, cfg.data.image_size)
   began = time.time()
-  idx, x, mask = evaluation.masked_test_images(cfg, mask_spec, num_images)
+  idx, x, mask = reports.masked_test_images(cfg, mask_spec, num_images)
   fill, completed = complete(built['generator'], built['descriptor'], cfg, x, mask,
                              infer_steps=infer_steps, revise_steps=revise_steps, seed=cfg.seed)
   header = {'task': 'complete', 'mask': mask_spec, 'inference_steps': infer_steps,
             'revision_steps': cfg.langevin.steps if revise_steps is None else revise_steps}
-  return evaluation.fill_report(
+  return reports.fill_report(
       cfg, workdir, f'complete_{mask_spec.replace(":", "-")}', header, idx, x, mask,
       {'coopnets': completed, 'coopnets generator only': fill}, 'completion',
       shown=('coopnets generator only', 'coopnets'), began=began, log=log)
@@ -224,18 +228,4 @@ def evaluate_completion(workdir: str, mask_spec: str, num_images: int = 1000,
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains CoopNets as `cfg` says, in `workdir` (resuming if it holds a checkpoint)."""
-  precision = runtime.set_precision(cfg.train.precision)
-  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
-  strategy = strategy or tf.distribute.get_strategy()
-  train_set = data_lib.from_config(cfg)
-  d = cfg.data
-  log(f'CoopNets on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
-      f'{d.channels}, latent {cfg.model.latent_dim}, T_d={cfg.langevin.steps}, '
-      f'T_g={cfg.langevin.gen_steps}, batch {d.batch_size}, {cfg.train.steps} steps, '
-      f'{strategy.num_replicas_in_sync} replica(s), {precision} → {workdir}')
-  trainer = CoopNets(cfg, strategy, train_set)
-  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
-                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
-                   samples=trainer.samples, evaluate=trainer.evaluate,
-                   headline=('loss_d', 'loss_g', 'revision_mae'), recovery=trainer.recovery)
-  return loop.run(task, cfg, workdir, log=log)
+  return base.train(cfg, workdir, strategy, log, CoopNets)

@@ -12,82 +12,39 @@ algorithm on one exemplar with the large-filter net and persistent chains (confi
 """
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-import models
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
-from core import recovery as recovery_lib
-from core import runtime
 from core import stats
 from core.errors import ConfigError
-from trainers import langevin as langevin_lib
+from trainers import base
+from trainers import losses
+from trainers import nets
 
 GRID = 64  # samples kept for the sample grids
 
 
-def ml_loss(f_data, f_samples):
-  """Maximum-likelihood ("density shifting") loss of the descriptor, to minimise.
-
-  loss_θ = mean_j f(X̃_j; θ) − mean_i f(X_i; θ); its gradient is minus the log-likelihood
-  gradient of Xie et al. 2016, eq. (4) (the intractable ∇log Z is estimated by the samples).
-  """
-  return tf.reduce_mean(f_samples) - tf.reduce_mean(f_data)
-
-
-def energy_penalty(f_data, f_samples):
-  """mean f(X)² + mean f(X̃)²: keeps the energy's scale bounded, so that the chains can
-  follow it (Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models",
-  NeurIPS 2019, §3.3; docs/ALGORITHMS.md §5 probe notes). Weighted by optim.energy_penalty."""
-  return tf.reduce_mean(tf.square(f_data)) + tf.reduce_mean(tf.square(f_samples))
-
-
-def reference_energy(x, ref_sigma):
-  """||X||²/(2s²) per example (0 when s = 0: no reference term)."""
-  if not ref_sigma:
-    return tf.zeros([tf.shape(x)[0]], tf.float32)
-  return tf.reduce_sum(tf.reshape(tf.square(x), [tf.shape(x)[0], -1]), 1) / (2 * ref_sigma**2)
-
-
-def model_name(cfg):
-  """cfg.model.name, or the dataset net for the image size when it is left empty."""
-  return cfg.model.name or f'descriptor/{cfg.data.image_size}'
-
-
-def model_kwargs(cfg):
-  kw = {'widths': tuple(cfg.model.widths)}
-  if model_name(cfg) != 'descriptor/texture':
-    kw['out_units'] = cfg.model.out_units
-  return kw
-
-
-class Descriptor:
+class Descriptor(base.Trainer):
   """The nets, optimizer, RNGs and chains of one descriptor run, and its compiled step."""
+  title = 'descriptor'
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
-    self.cfg, self.strategy = cfg, strategy
-    self.recovery = recovery_lib.Recovery()  # rollbacks lower the step size through it
+    super().__init__(cfg, strategy, train_set)
     d, lv = cfg.data, cfg.langevin
-    runtime.check_batch(d.batch_size, strategy)
     if lv.init not in ('noise', 'zeros', 'data_mean', 'buffer'):
       raise ConfigError(f'langevin.init must be noise, zeros, data_mean or buffer, '
                         f'not {lv.init!r}')
-    self.shape = (d.image_size, d.image_size, d.channels)
-    self.train_set = train_set
+    self.shape = nets.image_shape(cfg)
     with strategy.scope():
-      self.model = models.build(model_name(cfg), self.shape, **model_kwargs(cfg))
-      self.optimizer = keras.optimizers.Adam(
-          cfg.optim.lr, beta_1=cfg.optim.beta1, beta_2=cfg.optim.beta2,
-          clipnorm=cfg.optim.clipnorm or None)
+      self.model = nets.build(cfg, 'descriptor')
+      self.optimizer = base.adam(cfg.optim, cfg.optim.lr)
       self.optimizer.build(self.model.trainable_variables)
-      # Created in the scope: each replica draws its own Langevin noise.
-      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)
-    self.rng = tf.random.Generator.from_seed(cfg.seed)  # chain starts, buffer picks
+      self.replica_rngs()  # in the scope: each replica draws its own Langevin noise
+    self.host_rng()  # chain starts, buffer picks
     self.data_mean = tf.constant(data_lib.to_float(train_set.images).mean(0), tf.float32)
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     self.chains = None
     if lv.init == 'buffer':
       if lv.buffer_size < d.batch_size:
@@ -102,17 +59,10 @@ class Descriptor:
 
   # ---------------------------------------------------------------- the step
 
-  def energy_fn(self, x):
-    """−f(X); the Langevin kernel adds the reference term ||X||²/(2s²)."""
-    return -tf.cast(self.model(x, training=False), tf.float32)
-
   def _revise(self, x0):
-    lv = self.cfg.langevin
-    return langevin_lib.langevin(
-        self.energy_fn, x0, steps=lv.steps, step_size=lv.step_size * self.recovery.langevin_scale,
-        noise=lv.noise,
-        ref_sigma=lv.ref_sigma, clip=lv.clip, rng=self.replica_rng,
-        bounds=(-1.0, 1.0) if lv.bounded else None)
+    """T Langevin steps under −f(X) (the kernel adds the reference term ||X||²/(2s²))."""
+    return nets.revise(self.model, x0, self.cfg.langevin, self.replica_rng,
+                       scale=self.recovery.langevin_scale)
 
   def _noise(self, shape):
     a = self.cfg.langevin.start_noise
@@ -147,8 +97,8 @@ class Descriptor:
     with tf.GradientTape() as tape:
       f = tf.cast(self.model(tf.concat([x_data, x_syn], 0), training=True), tf.float32)
       f_data, f_syn = f[:tf.shape(x_data)[0]], f[tf.shape(x_data)[0]:]
-      loss = ml_loss(f_data, f_syn)
-      penalty = energy_penalty(f_data, f_syn)
+      loss = losses.ml_loss(f_data, f_syn)
+      penalty = losses.energy_penalty(f_data, f_syn)
       total = loss + self.cfg.optim.energy_penalty * penalty
       # Gradients are summed over replicas; dividing by their number makes the sum the
       # gradient of the global-batch mean.
@@ -160,8 +110,8 @@ class Descriptor:
         'energy_penalty': penalty,
         'f_data': tf.reduce_mean(f_data),
         'f_samples': tf.reduce_mean(f_syn),
-        'energy_data': tf.reduce_mean(reference_energy(x_data, s) - f_data),
-        'energy_samples': tf.reduce_mean(reference_energy(x_syn, s) - f_syn),
+        'energy_data': tf.reduce_mean(losses.reference_energy(x_data, s) - f_data),
+        'energy_samples': tf.reduce_mean(losses.reference_energy(x_syn, s) - f_syn),
         'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
         'langevin_energy_start': lstats['energy_start'],
         'langevin_energy_end': lstats['energy_end'],
@@ -178,17 +128,11 @@ class Descriptor:
     if idx is not None:
       self.chains.scatter_nd_update(idx[:, None], x_syn)
     self.last.assign(x_syn[:self.last.shape[0]])
-    out = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-           for k, v in metrics.items()}
+    out = self.reduce(metrics)
     out['samples_absmax'] = tf.reduce_max(tf.abs(x_syn))
     return out
 
   # ---------------------------------------------------------------- run plumbing
-
-  def make_iterator(self, start_step: int):
-    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed, start_step=start_step)
-    return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def checkpoint_items(self):
     items = {'descriptor': self.model, 'optimizer': self.optimizer, 'rng': self.rng,
@@ -198,11 +142,11 @@ class Descriptor:
     return items
 
   def evaluate(self, workdir, seconds=0.0):
-    del seconds
     """Sample statistics against the data's; for one exemplar, Gram-matrix distances and
     WORKDIR/texture.png (exemplar | samples | white noise with the exemplar's mean and std)."""
     samples = self.last.numpy()
     real = data_lib.to_float(self.train_set.images[:2000])
+    del seconds
     out = {'num_samples': len(samples), 'reference': f'{len(real)} training images'}
     out.update(stats.moment_gaps(samples, real))
     if len(self.train_set) == 1:  # texture: Gram statistics of fixed random filters
@@ -214,23 +158,14 @@ class Descriptor:
     return out
 
 
+  def task(self):
+    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
+                     train_step=self.train_step, make_iterator=self.make_iterator,
+                     samples=lambda: self.last.numpy(), evaluate=self.evaluate,
+                     headline=('loss', 'energy_data', 'energy_samples'),
+                     recovery=self.recovery)
+
+
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains a descriptor as `cfg` says, in `workdir` (resuming if it holds a checkpoint)."""
-  if cfg.model.get('conditional', False):  # K class scores from labels: its own trainer
-    from trainers import conditional  # pylint: disable=g-import-not-at-top
-    return conditional.train(cfg, workdir, strategy, log=log)
-  precision = runtime.set_precision(cfg.train.precision)
-  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
-  strategy = strategy or tf.distribute.get_strategy()
-  d = cfg.data
-  train_set = data_lib.from_config(cfg)
-  log(f'descriptor on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
-      f'{d.channels}, batch {d.batch_size}, {cfg.train.steps} steps, '
-      f'{strategy.num_replicas_in_sync} replica(s), {precision} → {workdir}')
-  trainer = Descriptor(cfg, strategy, train_set)
-  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
-                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
-                   samples=lambda: trainer.last.numpy(), evaluate=trainer.evaluate,
-                   headline=('loss', 'energy_data', 'energy_samples'),
-                   recovery=trainer.recovery)
-  return loop.run(task, cfg, workdir, log=log)
+  return base.train(cfg, workdir, strategy, log, Descriptor)

@@ -107,3 +107,17 @@ def compiled(energy_fn, *, jit_compile=False, **settings):
   call the function returned here from the step.
   """
   return tf.function(lambda x0: langevin(energy_fn, x0, **settings), jit_compile=jit_compile)
+
+
+def from_config(energy_fn, x0, lv, rng, *, steps=None, step_size=None, scale=1.0,
+                ref_sigma=None, noise=None, clip=None, bounded=None, update_mask=None):
+  """`langevin` with the settings of a config section `lv` (cfg.langevin): steps,
+  step_size, noise, ref_sigma, clip, and bounds [-1, 1] when lv.bounded. A keyword given
+  here replaces the section's value; scale multiplies the step size (core/recovery's
+  langevin_scale after a rollback)."""
+  pick = lambda given, name: getattr(lv, name) if given is None else given
+  return langevin(energy_fn, x0, steps=pick(steps, 'steps'),
+                  step_size=pick(step_size, 'step_size') * scale, noise=pick(noise, 'noise'),
+                  ref_sigma=pick(ref_sigma, 'ref_sigma'), clip=pick(clip, 'clip'),
+                  bounds=(-1.0, 1.0) if pick(bounded, 'bounded') else None, rng=rng,
+                  update_mask=update_mask)

@@ -15,7 +15,6 @@ Inpainting runs the same chain with the observed pixels clamped: at each grid th
 whose pixels are all observed hold the observed image's average and never move; only the
 missing cells are revised, so the finest grid returns the observed pixels exactly.
 """
-import json
 import os
 import time
 
@@ -27,12 +26,14 @@ from core import data as data_lib
 from core import images as images_lib
 from core import loop
 from core import masks as masks_lib
-from core import runtime
 from core import stats
-from core.errors import ConfigError
+from core.errors import ConfigError, DataError
+from evaluation import reports
 from models import multigrid as mg
-from trainers import evaluation
+from trainers import base
 from trainers import langevin as langevin_lib
+from trainers import losses
+from trainers import nets
 
 ROWS = 8  # chains shown in the sample grid (one row each, every grid level side by side)
 MASK_BANK = 3000  # masks the clamped training chains draw from
@@ -46,13 +47,9 @@ def default_clamp_masks(size: int):
           [f'pepper:{p}' for p in (0.3, 0.5, 0.7)])
 
 
-def grids_of(cfg):
-  return tuple(int(g) for g in cfg.model.grids) or mg.default_grids(cfg.data.image_size)
-
-
 def steps_of(cfg):
   """T for each grid above 1×1: langevin.grid_steps if given, else langevin.steps for all."""
-  grids, lv = grids_of(cfg), cfg.langevin
+  grids, lv = nets.grids(cfg), cfg.langevin
   steps = tuple(int(t) for t in lv.grid_steps) or (lv.steps,) * (len(grids) - 1)
   if len(steps) != len(grids) - 1:
     raise ConfigError(f'langevin.grid_steps has {len(steps)} entries for the '
@@ -60,24 +57,18 @@ def steps_of(cfg):
   return steps
 
 
-def build_nets(cfg):
-  """{grid size: descriptor} of the run."""
-  d = cfg.data
-  return mg.multigrid_descriptors((d.image_size, d.image_size, d.channels), grids_of(cfg),
-                                  tuple(cfg.model.widths))
-
-
-def chain(nets, x1, steps, lv, rng=None, observed=None, mask=None):
+def chain(grid_nets, x1, steps, lv, rng=None, observed=None, mask=None, scale=1.0):
   """The multi-grid sampling chain from 1×1 images `x1` [B, 1, 1, C].
 
-  nets: {size: descriptor}; steps: T per grid (ascending sizes); lv: the langevin section.
+  grid_nets: {size: descriptor}; steps: T per grid (ascending sizes); lv: the langevin
+  section; scale multiplies the step sizes (core/recovery after a rollback).
   observed, mask: for inpainting, the images [B, H, W, C] and their masks (1 = observed,
   [B, H, W, 1]); cells fully observed at a grid are clamped to the observed average.
   Returns [X^(1), X^(2), ..., X^(K)] (each at its own size, float32).
   """
   x = tf.cast(x1, tf.float32)
   levels = [x]
-  for (size, net), t in zip(sorted(nets.items()), steps):
+  for (size, net), t in zip(sorted(grid_nets.items()), steps):
     x = mg.upsample(x, size)
     update_mask = None
     if observed is not None:
@@ -85,11 +76,8 @@ def chain(nets, x1, steps, lv, rng=None, observed=None, mask=None):
       seen = tf.cast(seen > 0.999, tf.float32)
       x = seen * mg.downsample(observed, size) + (1.0 - seen) * x
       update_mask = 1.0 - seen
-    energy = lambda v, net=net: -tf.cast(net(v, training=False), tf.float32)
-    x, _ = langevin_lib.langevin(
-        energy, x, steps=t, step_size=lv.step_size, noise=lv.noise, ref_sigma=lv.ref_sigma,
-        clip=lv.clip, rng=rng, bounds=(-1.0, 1.0) if lv.bounded else None,
-        update_mask=update_mask)
+    x, _ = langevin_lib.from_config(nets.energy(net), x, lv, rng, steps=t, scale=scale,
+                                    update_mask=update_mask)
     levels.append(x)
   return levels
 
@@ -103,24 +91,25 @@ def side_by_side(levels, rows=ROWS):
   return np.stack(full, 1).reshape((-1,) + full[0].shape[1:])
 
 
-class MultiGrid:
+class MultiGrid(base.Trainer):
   """The grid descriptors, optimizer and RNGs of one run, and its compiled step."""
+  title = 'multi-grid descriptors'
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
-    self.cfg, self.strategy = cfg, strategy
-    runtime.check_batch(cfg.data.batch_size, strategy)
-    self.grids, self.steps = grids_of(cfg), steps_of(cfg)
-    self.train_set = train_set
+    super().__init__(cfg, strategy, train_set)
+    self.grids, self.steps = nets.grids(cfg), steps_of(cfg)
     with strategy.scope():
-      self.nets = build_nets(cfg)
+      self.nets = nets.build(cfg, 'descriptors')
       self.variables = [v for _, n in sorted(self.nets.items()) for v in n.trainable_variables]
       # One Adam over all grids: its update is per parameter, so this is K independent
-      # Adams with one learning rate (the losses do not share parameters).
-      self.optimizer = keras.optimizers.Adam(cfg.optim.lr, beta_1=cfg.optim.beta1,
-                                             beta_2=cfg.optim.beta2,
-                                             clipnorm=cfg.optim.clipnorm or None)
+      # Adams with one learning rate (the losses do not share parameters); optim.clipnorm
+      # clips the global norm over all grids' gradients.
+      self.optimizer = base.adam(cfg.optim, cfg.optim.lr)
       self.optimizer.build(self.variables)
-      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)
+      self.replica_rngs()
+    # The clamped chains' masks are drawn on the host, once for the global batch (so that a
+    # run does not depend on its number of replicas).
+    self.host_rng()
     self.mask_bank = None
     lv = cfg.langevin
     if lv.clamped_share > 0:
@@ -130,31 +119,32 @@ class MultiGrid:
       self.mask_bank = tf.constant(np.concatenate(
           [masks_lib.make(spec, np.arange(per), size, seed=cfg.seed + 17 + i)
            for i, spec in enumerate(specs)]))
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     shape = (min(ROWS, cfg.data.batch_size),)
     self.last = [tf.Variable(tf.zeros(shape + (g, g, cfg.data.channels)), trainable=False,
                              name=f'last_{g}') for g in self.grids]
 
-  def _clamp_masks(self, x_data):
-    """Masks [B, H, W, 1] of this replica's chains: the last `clamped_share` of them get a
-    random mask of the bank (their observed pixels clamped), the rest none (all zeros)."""
-    b = tf.shape(x_data)[0]
-    k = tf.cast(tf.round(self.cfg.langevin.clamped_share * tf.cast(b, tf.float32)), tf.int32)
-    idx = self.replica_rng.uniform([b], 0, self.mask_bank.shape[0], dtype=tf.int32)
+  def _clamp_masks(self):
+    """Masks [B, H, W, 1] of the global batch's chains: the last `clamped_share` of them get
+    a random mask of the bank (their observed pixels clamped), the rest none (all zeros).
+    Drawn once on the host from `rng`, so they do not depend on the number of replicas."""
+    b = self.cfg.data.batch_size
+    k = int(round(self.cfg.langevin.clamped_share * b))
+    idx = self.rng.uniform([b], 0, self.mask_bank.shape[0], dtype=tf.int32)
     masks = tf.gather(self.mask_bank, idx)
     return tf.where(tf.range(b)[:, None, None, None] >= b - k, masks, tf.zeros_like(masks))
 
-  def _replica_step(self, x_data):
+  def _replica_step(self, x_data, masks_global):
     n = tf.distribute.get_replica_context().num_replicas_in_sync
+    scale = self.recovery.langevin_scale
     if self.mask_bank is None:
       levels = chain(self.nets, mg.downsample(x_data, 1), self.steps, self.cfg.langevin,
-                     rng=self.replica_rng)
+                     rng=self.replica_rng, scale=scale)
     else:  # some chains are inpainting chains: the data image's observed pixels clamped
-      m = self._clamp_masks(x_data)
+      m = nets.replica_slice(masks_global)
       x1 = tf.where(tf.reduce_sum(m, axis=(1, 2, 3), keepdims=True) > 0,
                     _observed_mean(x_data, m), mg.downsample(x_data, 1))
       levels = chain(self.nets, x1, self.steps, self.cfg.langevin, rng=self.replica_rng,
-                     observed=x_data, mask=m)
+                     observed=x_data, mask=m, scale=scale)
     levels = [tf.stop_gradient(x) for x in levels]
     metrics, total = {}, 0.0
     with tf.GradientTape() as tape:
@@ -163,8 +153,8 @@ class MultiGrid:
         f = tf.cast(net(tf.concat([x_obs, x_syn], 0), training=True), tf.float32)
         b = tf.shape(x_obs)[0]
         f_data, f_syn = f[:b], f[b:]
-        loss = tf.reduce_mean(f_syn) - tf.reduce_mean(f_data)
-        penalty = tf.reduce_mean(tf.square(f_data)) + tf.reduce_mean(tf.square(f_syn))
+        loss = losses.ml_loss(f_data, f_syn)
+        penalty = losses.energy_penalty(f_data, f_syn)
         total += loss + self.cfg.optim.energy_penalty * penalty
         metrics[f'loss_{size}'] = loss
         metrics[f'f_data_{size}'] = tf.reduce_mean(f_data)
@@ -181,23 +171,18 @@ class MultiGrid:
   @tf.function
   def train_step(self, iterator):
     x_data = next(iterator)
-    levels, metrics = self.strategy.run(self._replica_step, args=(x_data,))
+    masks = self._clamp_masks() if self.mask_bank is not None else tf.zeros([])
+    levels, metrics = self.strategy.run(self._replica_step, args=(x_data, masks))
     for var, x in zip(self.last, levels):
       var.assign(self.strategy.gather(x, axis=0)[:var.shape[0]])
-    return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-            for k, v in metrics.items()}
+    return self.reduce(metrics)
 
   def samples(self):
     return side_by_side([v.numpy() for v in self.last])
 
-  def make_iterator(self, start_step: int):
-    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed, start_step=start_step)
-    return iter(self.strategy.experimental_distribute_dataset(ds))
-
   def checkpoint_items(self):
     items = {f'descriptor_{g}': n for g, n in self.nets.items()}
-    items.update(optimizer=self.optimizer, replica_rng=self.replica_rng)
+    items.update(optimizer=self.optimizer, replica_rng=self.replica_rng, rng=self.rng)
     return items
 
   def evaluate(self, workdir, seconds=0.0):
@@ -213,28 +198,41 @@ class MultiGrid:
       out[f'grid_{size}'] = stats.moment_gaps(x, real_k)
     images_lib.save_png(os.path.join(workdir, 'multigrid_samples.png'),
                         images_lib.grid(side_by_side(levels, 16), len(self.grids)))
-    if cfg.eval.get('score', False):
-      out.update(evaluation.sample_quality(cfg, {'multigrid descriptor': levels[-1]},
-                                           headline='multigrid descriptor'))
+    if cfg.eval.score:
+      out.update(reports.sample_quality(cfg, {'multigrid descriptor': levels[-1]},
+                                        headline='multigrid descriptor'))
     return out
 
+  def describe(self):
+    return f'{super().describe()}, grids {list(self.grids)}, T {list(self.steps)}'
 
-def synthesize(nets, steps, cfg, real, n, seed, batch=500):
+  def task(self):
+    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
+                     train_step=self.train_step, make_iterator=self.make_iterator,
+                     samples=self.samples, evaluate=self.evaluate,
+                     headline=tuple(f'loss_{g}' for g in self.grids[1:]),
+                     columns=len(self.grids), recovery=self.recovery,
+                     # Runs made before the clamped masks were drawn on the host: the
+                     # host RNG starts from the seed.
+                     late_slots={'rng': lambda: None})
+
+
+def synthesize(grid_nets, steps, cfg, real, n, seed, batch=500):
   """n samples from scratch: 1×1 starts drawn from the training images' 1×1 versions, then
   the chain up the grids. Returns the levels as numpy arrays."""
   rng = tf.random.Generator.from_seed(seed)
   starts = mg.downsample(tf.convert_to_tensor(real), 1).numpy()
   pick = np.random.default_rng(seed).integers(0, len(starts), n)
-  run = tf.function(lambda x1: chain(nets, x1, steps, cfg.langevin, rng=rng))
+  run = tf.function(lambda x1: chain(grid_nets, x1, steps, cfg.langevin, rng=rng))
   parts = [run(tf.constant(starts[pick[i:i + batch]])) for i in range(0, n, batch)]
   return [np.concatenate([p[k].numpy() for p in parts]) for k in range(len(parts[0]))]
 
 
-def inpaint(nets, steps, lv, images, mask, seed=0, batch=500):
+def inpaint(grid_nets, steps, lv, images, mask, seed=0, batch=500):
   """The clamped chain on images [N, H, W, C] with masks [N, H, W, 1]: the completed images
   (observed pixels untouched). The 1×1 start is each image's mean over its observed pixels."""
   rng = tf.random.Generator.from_seed(seed)
-  run = tf.function(lambda x, m: chain(nets, _observed_mean(x, m), steps, lv, rng=rng,
+  run = tf.function(lambda x, m: chain(grid_nets, _observed_mean(x, m), steps, lv, rng=rng,
                                        observed=x, mask=m)[-1])
   out = [run(tf.constant(images[i:i + batch], tf.float32),
              tf.constant(mask[i:i + batch], tf.float32)).numpy()
@@ -249,17 +247,9 @@ def _observed_mean(x, m):
 
 def restore(workdir: str, checkpoint: str = ''):
   """(config, {grid: descriptor}) of a trained multi-grid run."""
-  cfg, built = evaluation.restore(
-      workdir, algos=('multigrid',), checkpoint=checkpoint,
-      build=lambda cfg: {f'descriptor_{g}': n for g, n in build_nets(cfg).items()})
-  return cfg, {int(name.split('_')[1]): net for name, net in built.items()}
-
-
-def _write_result(workdir, name, out, log):
-  path = os.path.join(workdir, f'{name}.json')
-  with open(path, 'w') as f:
-    json.dump(out, f, indent=2)
-  log(f'wrote {path}')
+  cfg, built = nets.restore(workdir, ('descriptors',), algos=('multigrid',),
+                            checkpoint=checkpoint)
+  return cfg, built['descriptors']
 
 
 def svm_test_error(train_x, train_y, test_x, test_y, seed=0, costs=(1e-3, 1e-2)):
@@ -290,26 +280,25 @@ def svm_test_error(train_x, train_y, test_x, test_y, seed=0, costs=(1e-3, 1e-2))
   return float(error), float(search.best_params_['linearsvc__C'])
 
 
-def features_of(nets, images, batch=1000):
+def features_of(grid_nets, images, batch=1000):
   """Pooled layer responses of every grid descriptor (models/multigrid.pooled_features)."""
-  feature_nets = {g: mg.feature_model(n) for g, n in nets.items()}
+  feature_nets = {g: mg.feature_model(n) for g, n in grid_nets.items()}
   return np.concatenate([mg.pooled_features(feature_nets, tf.constant(images[i:i + batch]))
                          for i in range(0, len(images), batch)])
 
 
-def evaluate_features(workdir, label_counts=(1000, 2000, 4000), num_test=10000, seed=0,
+def evaluate_features(workdir, labels=(1000, 2000, 4000), num_test=10000, seed=0,
                       log=print) -> dict:
   """Linear-SVM test error with the trained descriptors' features, a randomly initialised
-  copy of the same nets, and raw pixels, for each number of labelled training images.
-  Writes WORKDIR/features.json."""
-  from core.errors import DataError  # pylint: disable=g-import-not-at-top
+  copy of the same nets, and raw pixels, for each number of labelled training images
+  (`labels`). Writes WORKDIR/features.json."""
   began = time.time()
-  cfg, nets = restore(workdir)
+  cfg, grid_nets = restore(workdir)
   train_set, test_set = data_lib.from_config(cfg, 'train'), data_lib.from_config(cfg, 'test')
   if train_set.labels is None or test_set.labels is None:
     raise DataError(f'{cfg.data.dataset} has no labels; --task=features needs a labelled '
                     f'dataset (fashion_mnist, a TFDS set, or an npz with "labels")')
-  label_counts = sorted(int(n) for n in label_counts)
+  label_counts = sorted(int(n) for n in labels)
   if label_counts[-1] > len(train_set):
     raise ConfigError(f'--labels asks for {label_counts[-1]} labelled images; the training '
                       f'split has {len(train_set)}')
@@ -319,8 +308,8 @@ def evaluate_features(workdir, label_counts=(1000, 2000, 4000), num_test=10000, 
   x_test = data_lib.to_float(test_set.images[:num_test])
   y_test = test_set.labels[:num_test]
   keras.utils.set_random_seed(cfg.seed + 1000)
-  random_nets = build_nets(cfg)
-  extractors = {'multigrid descriptors': lambda x: features_of(nets, x),
+  random_nets = nets.build(cfg, 'descriptors')
+  extractors = {'multigrid descriptors': lambda x: features_of(grid_nets, x),
                 'random descriptors (same nets, untrained)': lambda x: features_of(random_nets, x),
                 'raw pixels': lambda x: x.reshape(len(x), -1)}
   out = {'task': 'features', 'num_test': len(x_test), 'label_counts': label_counts,
@@ -336,32 +325,33 @@ def evaluate_features(workdir, label_counts=(1000, 2000, 4000), num_test=10000, 
           f'{error:6.2f}% (C={c:g})')
     out['methods'][name] = {'num_features': int(f_train.shape[1]), **rows}
   out['seconds'] = round(time.time() - began, 1)
-  _write_result(workdir, 'features', out, log)
-  return out
+  return reports.write_report(workdir, 'features', out, log=log)
 
 
-def evaluate_inpainting(workdir, mask_spec, num_images=1000, steps=None, chains=1,
+def evaluate_inpainting(workdir, mask='none', num_images=1000, grid_steps=None, chains=1,
                         log=print) -> dict:
   """The clamped multi-grid chain on masked test images vs the interpolation baselines (mean
   image, nearest neighbour, biharmonic): error on the missing pixels in [0, 1] units, PSNR.
   chains > 1 runs that many chains per image and averages them (an estimate of the posterior
   mean; it only differs from one chain when the run's Langevin noise is on).
+  grid_steps: Langevin steps per grid (default: the run's training T per grid).
   Writes WORKDIR/inpaint_MASK.{json,npz,png}."""
+  mask_spec, steps = mask, grid_steps
   if chains < 1:
     raise ConfigError(f'--chains must be at least 1, got {chains}')
   began = time.time()
   if mask_spec in ('', 'none'):
     raise ConfigError('--task=inpaint needs --mask=block:K, doodle or pepper:P')
-  cfg, nets = restore(workdir)
+  cfg, grid_nets = restore(workdir)
   masks_lib.parse(mask_spec, cfg.data.image_size)
-  per_grid = steps_of(cfg) if steps is None else (int(steps),) * len(nets)
-  idx, x, mask = evaluation.masked_test_images(cfg, mask_spec, num_images)
-  filled = inpaint(nets, per_grid, cfg.langevin, np.repeat(x, chains, 0),
+  per_grid = steps_of(cfg) if steps is None else (int(steps),) * len(grid_nets)
+  idx, x, mask = reports.masked_test_images(cfg, mask_spec, num_images)
+  filled = inpaint(grid_nets, per_grid, cfg.langevin, np.repeat(x, chains, 0),
                    np.repeat(mask, chains, 0), seed=cfg.seed)
   filled = filled.reshape((len(x), chains) + x.shape[1:]).mean(1)
   header = {'task': 'inpaint', 'mask': mask_spec, 'steps_per_grid': list(per_grid),
             'chains_per_image': chains, 'missing_fraction': float(1.0 - mask.mean())}
-  return evaluation.fill_report(
+  return reports.fill_report(
       cfg, workdir, f'inpaint_{mask_spec.replace(":", "-")}', header, idx, x, mask,
       {'multigrid descriptors': filled}, 'inpaint',
       shown=('biharmonic diffusion', 'multigrid descriptors'), began=began, log=log)
@@ -369,19 +359,4 @@ def evaluate_inpainting(workdir, mask_spec, num_images=1000, steps=None, chains=
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains the multi-grid descriptors as `cfg` says, in `workdir` (resuming if it can)."""
-  precision = runtime.set_precision(cfg.train.precision)
-  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
-  strategy = strategy or tf.distribute.get_strategy()
-  d = cfg.data
-  train_set = data_lib.from_config(cfg)
-  trainer = MultiGrid(cfg, strategy, train_set)
-  log(f'multi-grid descriptors on {d.dataset}: {len(train_set)} images of {d.image_size}x'
-      f'{d.image_size}x{d.channels}, grids {list(trainer.grids)}, T {list(trainer.steps)}, '
-      f'batch {d.batch_size}, {cfg.train.steps} steps, {strategy.num_replicas_in_sync} '
-      f'replica(s), {precision} → {workdir}')
-  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
-                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
-                   samples=trainer.samples, evaluate=trainer.evaluate,
-                   headline=tuple(f'loss_{g}' for g in trainer.grids[1:]),
-                   columns=len(trainer.grids))
-  return loop.run(task, cfg, workdir, log=log)
+  return base.train(cfg, workdir, strategy, log, MultiGrid)

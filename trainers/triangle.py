@@ -11,7 +11,9 @@ Per-network losses, as the released code writes them (U = −f, each minimised),
 X_obs and h ~ N(0, I):
   descriptor θ:  mean U(X_obs) − mean U(g(h))   + c·(mean U(X_obs)² + mean U(g(h))²)
   encoder    φ:  recon + KL(ρ_φ(h|X_obs) || N(0, I)) + λ·(−log ρ_φ(h | g(h)))
-  generator  α:  recon + mean U(g(h))             + λ·(−log ρ_φ(h | g(h)))
+  generator  α:  recon + w·mean U(g(h))           + λ·(−log ρ_φ(h | g(h)))
+(written here with f, trainers/losses.py: the descriptor's loss is losses.ml_loss, the
+metrics log f_data and f_gen like every other trainer; w = optim.gen_energy_weight)
 with recon = ||X_obs − g(μ + σ_φ ε)||²/(2σ²) (the VAE term, reparameterised). The energy
 penalty c (optim.energy_penalty) is not in the released losses: without it the linear
 descriptor loss lets U run to −4500 within 250 steps and the generator collapses (the
@@ -28,38 +30,33 @@ import tensorflow as tf
 from core import data as data_lib
 from core import images as images_lib
 from core import loop
-from core import recovery as recovery_lib
-from core import runtime
 from core import stats
+from evaluation import reports
+from trainers import base
 from trainers import ema as ema_lib
-from trainers import evaluation
 from trainers import generator as generator_lib
+from trainers import losses
 from trainers import nets
 
 GRID = 64
 
 
-class Triangle:
+class Triangle(base.Trainer):
   """Nets, optimizers and RNGs of one triangle (or VAE) run, and its compiled step."""
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
-    self.cfg, self.strategy = cfg, strategy
-    runtime.check_batch(cfg.data.batch_size, strategy)
-    self.train_set = train_set
+    super().__init__(cfg, strategy, train_set)
     self.use_descriptor = bool(cfg.model.use_descriptor)
+    self.title = 'divergence triangle' if self.use_descriptor else 'plain VAE'
     self.revising = self.use_descriptor and cfg.langevin.steps > 0
     o = cfg.optim
     epoch_steps = max(1, len(train_set) // cfg.data.batch_size)
-
-    self.recovery = recovery_lib.Recovery()  # rollbacks lower the rates through it
 
     def adam(lr, weight_decay=0.0):
       if o.lr_decay < 1.0:  # the released code's decay per epoch
         lr = self.recovery.scaled(keras.optimizers.schedules.ExponentialDecay(
             lr, decay_steps=epoch_steps, decay_rate=o.lr_decay, staircase=True))
-      return keras.optimizers.Adam(lr, beta_1=o.beta1, beta_2=o.beta2,
-                                   global_clipnorm=o.clipnorm or None,
-                                   weight_decay=weight_decay or None)
+      return base.adam(o, lr, weight_decay)
 
     with strategy.scope():
       self.generator = nets.build(cfg, 'generator')
@@ -73,15 +70,14 @@ class Triangle:
         self.descriptor = nets.build(cfg, 'descriptor')
         self.desc_opt = adam(o.lr)
         self.desc_opt.build(self.descriptor.trainable_variables)
-      self.replica_rng = tf.random.Generator.from_seed(cfg.seed + 1)  # Langevin noise
+      self.replica_rngs()  # Langevin noise
       # The averaged generator (trainers/ema.py) that samples, grids and exports use.
-      self.ema_decay = float(o.get('ema_decay', 0.0))
+      self.ema_decay = float(o.ema_decay)
       self.generator_ema = None
       if self.ema_decay > 0:
         self.generator_ema = nets.build(cfg, 'generator')
         self.start_ema()
-    self.rng = tf.random.Generator.from_seed(cfg.seed)  # latents and ε, drawn globally
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    self.host_rng()  # latents and ε, drawn globally
     self.latent_dim = cfg.model.latent_dim
     self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
         (GRID, self.latent_dim)).astype(np.float32))
@@ -90,7 +86,7 @@ class Triangle:
 
   def _replica_step(self, x, h_global, eps_global):
     cfg, n = self.cfg, tf.distribute.get_replica_context().num_replicas_in_sync
-    sigma2, lam = cfg.model.sigma**2, cfg.optim.wake_sleep
+    lam = cfg.optim.wake_sleep
     h, eps = nets.replica_slice(h_global), nets.replica_slice(eps_global)
     m = tf.shape(x)[0]
     if self.revising:
@@ -102,8 +98,8 @@ class Triangle:
       mean, logvar = self.encoder(x, training=True)
       z = mean + tf.exp(0.5 * logvar) * eps
       x_rec = tf.cast(self.generator(z, training=True), tf.float32)
-      recon = tf.reduce_mean(nets.per_example_sum(tf.square(x - x_rec))) / (2 * sigma2)
-      kl = tf.reduce_mean(nets.kl_to_prior(mean, logvar))
+      recon = losses.gaussian_recon(x, x_rec, cfg.model.sigma)
+      kl = tf.reduce_mean(losses.kl_to_prior(mean, logvar))
       x_gen = tf.cast(self.generator(h, training=True), tf.float32)
       loss_e = recon + kl
       loss_g = recon
@@ -111,32 +107,31 @@ class Triangle:
                  'recon_mae': tf.reduce_mean(tf.abs(x - x_rec)) / 2}
       if lam:
         g_mean, g_logvar = self.encoder(x_gen, training=True)
-        nll = tf.reduce_mean(nets.gaussian_nll(h, g_mean, g_logvar))
+        nll = tf.reduce_mean(losses.gaussian_nll(h, g_mean, g_logvar))
         loss_e += lam * nll
         loss_g += lam * nll
         metrics['latent_nll'] = nll
       if self.use_descriptor:
         parts = [x, x_gen] + ([x_rev] if self.revising else [])
-        r1_weight = cfg.optim.get('r1_penalty', 0.0)
+        r1_weight = cfg.optim.r1_penalty
         with tf.GradientTape(watch_accessed_variables=False) as data_tape:
           data_tape.watch(x)
-          u = -tf.cast(self.descriptor(tf.concat(parts, 0), training=True), tf.float32)
-          u_obs, u_gen = u[:m], u[m:2 * m]
-          u_obs_sum = tf.reduce_sum(u_obs)  # inside the tape, so the sum is recorded
-        u_neg = u[2 * m:] if self.revising else u_gen
-        loss_d = tf.reduce_mean(u_obs) - tf.reduce_mean(u_neg)
-        penalty = tf.reduce_mean(tf.square(u_obs)) + tf.reduce_mean(tf.square(u_neg))
+          f = tf.cast(self.descriptor(tf.concat(parts, 0), training=True), tf.float32)
+          f_obs, f_gen = f[:m], f[m:2 * m]
+          f_obs_sum = tf.reduce_sum(f_obs)  # inside the tape, so the sum is recorded
+        f_neg = f[2 * m:] if self.revising else f_gen
+        loss_d = losses.ml_loss(f_obs, f_neg)  # = mean U(X_obs) − mean U(negatives)
+        penalty = losses.energy_penalty(f_obs, f_neg)
         total_d = loss_d + cfg.optim.energy_penalty * penalty
-        if r1_weight:  # (γ/2)·E ||∇_X U(X_obs)||² (R1, Mescheder et al., ICML 2018)
-          grad_x = data_tape.gradient(u_obs_sum, x)
-          r1 = tf.reduce_mean(nets.per_example_sum(tf.square(grad_x)))
+        if r1_weight:  # (γ/2)·E ||∇_X f(X_obs)||² (R1; the same for U = −f)
+          r1 = losses.r1_penalty(data_tape.gradient(f_obs_sum, x))
           total_d += 0.5 * r1_weight * r1
           metrics['r1'] = r1
-        loss_g += cfg.optim.get('gen_energy_weight', 1.0) * tf.reduce_mean(u_gen)
-        metrics.update(loss_d=loss_d, energy_penalty=penalty, u_data=tf.reduce_mean(u_obs),
-                       u_gen=tf.reduce_mean(u_gen))
+        loss_g -= cfg.optim.gen_energy_weight * tf.reduce_mean(f_gen)  # + w·mean U(g(h))
+        metrics.update(loss_d=loss_d, energy_penalty=penalty, f_data=tf.reduce_mean(f_obs),
+                       f_gen=tf.reduce_mean(f_gen))
         if self.revising:
-          teach = tf.reduce_mean(nets.per_example_sum(tf.square(x_rev - x_gen))) / (2 * sigma2)
+          teach = losses.gaussian_recon(x_rev, x_gen, cfg.model.sigma)
           loss_g += teach
           metrics['teach'] = teach
       # Gradients are summed over replicas: scale each replica's mean by 1/n.
@@ -164,8 +159,7 @@ class Triangle:
     if self.generator_ema is not None:  # cross-replica: the mirrored weights are one value
       ema_lib.update(self.generator_ema.variables, self.generator.variables, self.step,
                      self.ema_decay)
-    return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-            for k, v in metrics.items()}
+    return self.reduce(metrics)
 
   def start_ema(self):
     """The average starts from the current generator (a new run, or a checkpoint made
@@ -178,11 +172,6 @@ class Triangle:
     return self.generator_ema if self.generator_ema is not None else self.generator
 
   # ---------------------------------------------------------------- run plumbing
-
-  def make_iterator(self, start_step: int):
-    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed, start_step=start_step)
-    return iter(self.strategy.experimental_distribute_dataset(ds))
 
   def samples(self):
     return self.sampler(self.grid_z, training=False).numpy()
@@ -209,8 +198,20 @@ class Triangle:
     if self.generator_ema is not None:  # the trained weights, beside their average
       sets[f'{name}, raw weights'] = generator_lib.sample(
           self.generator, cfg.eval.num_samples, cfg.seed + 7)
-    out.update(evaluation.sample_quality(cfg, sets, headline=name))
+    out.update(reports.sample_quality(cfg, sets, headline=name))
     return out
+
+  def describe(self):
+    return f'{super().describe()}, latent {self.latent_dim}'
+
+  def task(self):
+    headline = ('recon_mae', 'kl') + (('f_data', 'f_gen') if self.use_descriptor else ())
+    late = {'generator_ema': self.start_ema} if self.generator_ema is not None else {}
+    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
+                     train_step=self.train_step, make_iterator=self.make_iterator,
+                     samples=self.samples, evaluate=self.evaluate, headline=headline,
+                     late_slots=late, recovery=self.recovery,
+                     energy_keys=('f_data', 'f_gen') if self.use_descriptor else ())
 
 
 def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> dict:
@@ -231,24 +232,14 @@ def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> d
                                                           f'first {n}, h = μ_φ(X)'}
 
 
+def reconstruct(workdir: str, num_images: int = 1000, log=print) -> dict:
+  """tools/evaluate --task=reconstruct on a triangle or VAE run: test reconstructions
+  through the encoder (h = μ_φ(X)), WORKDIR/reconstruct.json."""
+  cfg, built = nets.restore(workdir, ('encoder', 'generator'))
+  out = reconstruct_test(cfg, built['encoder'], built['generator'], workdir, num_images)
+  return reports.write_report(workdir, 'reconstruct', out, log)
+
+
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains the divergence triangle (or, with model.use_descriptor off, a plain VAE)."""
-  precision = runtime.set_precision(cfg.train.precision)
-  runtime.seed(cfg.seed, cfg.train.get('deterministic', False))
-  strategy = strategy or tf.distribute.get_strategy()
-  train_set = data_lib.from_config(cfg)
-  d = cfg.data
-  what = 'divergence triangle' if cfg.model.use_descriptor else 'plain VAE'
-  log(f'{what} on {d.dataset}: {len(train_set)} images of {d.image_size}x{d.image_size}x'
-      f'{d.channels}, latent {cfg.model.latent_dim}, batch {d.batch_size}, '
-      f'{cfg.train.steps} steps, {strategy.num_replicas_in_sync} replica(s), '
-      f'{precision} → {workdir}')
-  trainer = Triangle(cfg, strategy, train_set)
-  headline = ('recon_mae', 'kl') + (('u_data', 'u_gen') if trainer.use_descriptor else ())
-  late = {'generator_ema': trainer.start_ema} if trainer.generator_ema is not None else {}
-  task = loop.Task(step=trainer.step, checkpoint=trainer.checkpoint_items(),
-                   train_step=trainer.train_step, make_iterator=trainer.make_iterator,
-                   samples=trainer.samples, evaluate=trainer.evaluate, headline=headline,
-                   late_slots=late, recovery=trainer.recovery,
-                   energy_keys=('u_data', 'u_gen') if trainer.use_descriptor else ())
-  return loop.run(task, cfg, workdir, log=log)
+  return base.train(cfg, workdir, strategy, log, Triangle)

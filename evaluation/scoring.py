@@ -1,5 +1,5 @@
 """The feature nets sample scores are computed on, and the scorer the trainers and
-tools/evaluate use (the maths is in core/scores.py).
+tools/evaluate use (the maths is in evaluation/scores.py).
 
 * The project classifier (models/classifier.py), trained once per data set and image size
   and cached under `cache_dir()` (`$TWONETS_CACHE`, default ~/.cache/twonets): Fréchet
@@ -21,11 +21,11 @@ import numpy as np
 from core.errors import CheckpointError
 from core.errors import ConfigError
 from core.errors import DataError
-from core.scores import BLUR_SIGMA_PX
-from core.scores import blur
-from core.scores import fd
-from core.scores import inception_score
-from core.scores import kid
+from evaluation.scores import BLUR_SIGMA_PX
+from evaluation.scores import blur
+from evaluation.scores import fd
+from evaluation.scores import inception_score
+from evaluation.scores import kid
 
 INCEPTION_WEIGHTS_FILE = 'inception_v3_weights_tf_dim_ordering_tf_kernels.h5'
 INCEPTION_WEIGHTS_URL = ('https://storage.googleapis.com/tensorflow/keras-applications/'

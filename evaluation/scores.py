@@ -7,7 +7,7 @@
 * Inception Score (Salimans et al., "Improved Techniques for Training GANs", NIPS 2016).
 
 The maths only, on feature arrays (numpy/scipy/scikit-learn); the feature nets (the project
-classifier, InceptionV3) are in trainers/scoring.py. Images are float32 [-1, 1] NHWC.
+classifier, InceptionV3) are in evaluation/scoring.py. Images are float32 [-1, 1] NHWC.
 """
 import warnings
 

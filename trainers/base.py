@@ -1,0 +1,82 @@
+"""The skeleton every trainer shares: its optimizers (one meaning of optim.clipnorm), the
+state every run checkpoints, the data iterator, metric reduction, and `train()`.
+
+A trainer subclasses `Trainer`, builds its nets and optimizers in `strategy.scope()`, writes
+its compiled `train_step(iterator) -> metrics` and returns its `loop.Task` from `task()`;
+its module's `train` is `base.train(cfg, workdir, strategy, log, TheTrainer)`.
+"""
+import keras
+import tensorflow as tf
+
+from core import data as data_lib
+from core import loop
+from core import recovery as recovery_lib
+from core import runtime
+
+
+def adam(optim, lr, weight_decay: float = 0.0):
+  """Adam with the run's betas. optim.clipnorm > 0 clips the GLOBAL norm of the gradients of
+  the variables this optimizer updates (one net's, or the multi-grid run's), in every
+  trainer; 0: no clipping. lr: a float or a schedule."""
+  return keras.optimizers.Adam(lr, beta_1=optim.beta1, beta_2=optim.beta2,
+                               global_clipnorm=optim.clipnorm or None,
+                               weight_decay=weight_decay or None)
+
+
+def reduce_mean(strategy, metrics: dict) -> dict:
+  """Per-replica metrics averaged over the replicas."""
+  return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+          for k, v in metrics.items()}
+
+
+class Trainer:
+  """What every trainer holds: cfg, strategy, the training set, the step counter, the
+  recovery state (core/recovery.py), a host RNG drawing global random inputs (`rng`, seed)
+  and, once `replica_rngs()` ran in the strategy's scope, a per-replica RNG for Langevin noise
+  (`replica_rng`, seed + 1)."""
+  # A one-line description of the run, for train()'s opening line.
+  title = ''
+
+  def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
+    self.cfg, self.strategy, self.train_set = cfg, strategy, train_set
+    runtime.check_batch(cfg.data.batch_size, strategy)
+    self.recovery = recovery_lib.Recovery()  # rollbacks lower the rates through it
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+
+  def replica_rngs(self):
+    """Call inside strategy.scope(): the mirrored Langevin-noise RNG, and the host RNG."""
+    self.replica_rng = tf.random.Generator.from_seed(self.cfg.seed + 1)
+
+  def host_rng(self):
+    self.rng = tf.random.Generator.from_seed(self.cfg.seed)
+
+  def make_iterator(self, start_step: int, **kw):
+    """The training batches from `start_step` on (core/data.pipeline), distributed."""
+    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
+                           seed=self.cfg.seed, start_step=start_step, **kw)
+    return iter(self.strategy.experimental_distribute_dataset(ds))
+
+  def reduce(self, metrics: dict) -> dict:
+    return reduce_mean(self.strategy, metrics)
+
+  def describe(self) -> str:
+    """What train() prints after the title: the run's size and settings."""
+    d, cfg = self.cfg.data, self.cfg
+    return (f'{len(self.train_set)} images of {d.image_size}x{d.image_size}x{d.channels}, '
+            f'batch {d.batch_size}, {cfg.train.steps} steps, '
+            f'{self.strategy.num_replicas_in_sync} replica(s)')
+
+  def task(self) -> loop.Task:
+    raise NotImplementedError
+
+
+def train(cfg, workdir: str, strategy, log, trainer_cls) -> dict:
+  """Sets precision and seeds, loads the training set, builds `trainer_cls(cfg, strategy,
+  train_set)`, prints one line on the run and hands its task to core/loop.run."""
+  precision = runtime.set_precision(cfg.train.precision)
+  runtime.seed(cfg.seed, cfg.train.deterministic)
+  strategy = strategy or tf.distribute.get_strategy()
+  train_set = data_lib.from_config(cfg)
+  trainer = trainer_cls(cfg, strategy, train_set)
+  log(f'{trainer.title} on {cfg.data.dataset}: {trainer.describe()}, {precision} → {workdir}')
+  return loop.run(trainer.task(), cfg, workdir, log=log)
