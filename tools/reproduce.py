@@ -51,6 +51,9 @@ flags.DEFINE_list('cores', [], 'coop_triangle: CPU cores to pin runs to, one Ten
 flags.DEFINE_float('triangle_steps_per_second', 0.0, 'coop_triangle: the triangle\'s step rate '
                    'measured alone (make train on a quiet machine); the VAE is then given '
                    'the triangle\'s steps / this rate seconds. 0: the run\'s own wall clock.')
+flags.DEFINE_list('triangle_runs', [], 'coop_triangle: finished workdirs of make train\'s '
+                  'command, one per seed (e.g. the triangle_recipe table\'s tries K,L), scored '
+                  'as they are instead of training the triangle again.')
 flags.DEFINE_integer('long_steps', 0, 'coop_triangle: also train and score the triangle\'s '
                      'longer preset, make train\'s command with --steps=N (seed 0). 0: off.')
 flags.DEFINE_float('vae_steps_per_second', 0.0, 'coop_triangle: the plain VAE\'s step rate '
@@ -112,6 +115,8 @@ RECIPE_TRIES = {
     # The default recipe (H's: energy weight 25) as make train runs it: 1,300 steps.
     'K: default (make train), seed 0': [],
     'L: default (make train), seed 1': ['--set', 'seed=1'],
+    # The longer preset: make train's command with 5× the steps (seed 0).
+    'P: default, 6,500 steps (the ~1 hour preset), seed 0': ['--steps=6500'],
 }
 
 # Completion blocks of the coop_triangle table: the seed's M30/M40/M50 on 64×64 images cover
@@ -207,15 +212,18 @@ def _triangle_run(seed, extra=(), name=None):
   (metrics, command, seconds). --reuse=triangle scores the run
   already in the workdir instead of training it again."""
   tri = os.path.join(FLAGS.runs, name or f'triangle_seed{seed}')
+  given = FLAGS.triangle_runs[SEEDS.index(seed)] if FLAGS.triangle_runs and not name else ''
+  tri = given or tri
   args = ['tools.train', '--algo=triangle', '--dataset=fashion_mnist', '--fresh',
           f'--workdir={tri}', '--set', f'seed={seed}', *extra]
-  reuse = 'triangle' in FLAGS.reuse and os.path.isfile(os.path.join(ROOT, tri, 'metrics.json'))
+  reuse = bool(given) or (
+      'triangle' in FLAGS.reuse and os.path.isfile(os.path.join(ROOT, tri, 'metrics.json')))
   started = None if reuse else _start(args, _core())
 
   def finish():
     if reuse:
       out = _load(tri, 'metrics.json')
-      command, seconds = _shown(args), out['wall_seconds']
+      command, seconds = f'(the finished run in {tri}) {_shown(args)}', out['wall_seconds']
     else:
       command, seconds = _wait(started)
       out = _load(tri, 'metrics.json')
