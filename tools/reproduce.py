@@ -54,8 +54,6 @@ flags.DEFINE_float('triangle_steps_per_second', 0.0, 'coop_triangle: the triangl
 flags.DEFINE_list('triangle_runs', [], 'coop_triangle: finished workdirs of make train\'s '
                   'command, one per seed (e.g. the triangle_recipe table\'s tries K,L), scored '
                   'as they are instead of training the triangle again.')
-flags.DEFINE_integer('long_steps', 0, 'coop_triangle: also train and score the triangle\'s '
-                     'longer preset, make train\'s command with --steps=N (seed 0). 0: off.')
 flags.DEFINE_float('vae_steps_per_second', 0.0, 'coop_triangle: the plain VAE\'s step rate '
                    'measured alone on this machine; its runs then take rate × the triangle\'s '
                    'training seconds steps instead of a wall-clock budget (which a loaded '
@@ -206,16 +204,15 @@ def _quality_records(add, out, method_names, setting, command, seconds):
           classifier=sq['classifier_sha256'])
 
 
-def _triangle_run(seed, extra=(), name=None):
-  """`make train`'s command with --set seed=SEED (and `extra` flags); starts it (pinned to a
-  core of --cores when given) and returns a function that waits, records and returns
-  (metrics, command, seconds). --reuse=triangle scores the run
-  already in the workdir instead of training it again."""
-  tri = os.path.join(FLAGS.runs, name or f'triangle_seed{seed}')
-  given = FLAGS.triangle_runs[SEEDS.index(seed)] if FLAGS.triangle_runs and not name else ''
-  tri = given or tri
+def _triangle_run(seed):
+  """`make train`'s command with --set seed=SEED; starts it (pinned to a core of --cores when
+  given) and returns a function that waits and returns (metrics, command, seconds).
+  --triangle_runs (or --reuse=triangle with a finished run in the table's workdir): the run
+  is scored as it is instead of trained again."""
+  given = FLAGS.triangle_runs[SEEDS.index(seed)] if FLAGS.triangle_runs else ''
+  tri = given or os.path.join(FLAGS.runs, f'triangle_seed{seed}')
   args = ['tools.train', '--algo=triangle', '--dataset=fashion_mnist', '--fresh',
-          f'--workdir={tri}', '--set', f'seed={seed}', *extra]
+          f'--workdir={tri}', '--set', f'seed={seed}']
   reuse = bool(given) or (
       'triangle' in FLAGS.reuse and os.path.isfile(os.path.join(ROOT, tri, 'metrics.json')))
   started = None if reuse else _start(args, _core())
@@ -231,16 +228,14 @@ def _triangle_run(seed, extra=(), name=None):
   return finish
 
 
-def _record_triangle(add, seed, out, command, seconds, label=''):
-  names = {'triangle generator': f'triangle generator g(h){label} (EMA weights, as exported)',
-           'triangle generator, raw weights': f'triangle generator g(h){label}, raw weights'}
-  if not label:
-    names.update({'real_vs_real': 'real test images',
-                  'blurred_real': 'blurred test images (σ 1.5 px)'})
+def _record_triangle(add, seed, out, command, seconds):
+  names = {'triangle generator': 'triangle generator g(h) (EMA weights, as exported)',
+           'triangle generator, raw weights': 'triangle generator g(h), raw weights',
+           'real_vs_real': 'real test images', 'blurred_real': 'blurred test images (σ 1.5 px)'}
   _quality_records(add, out, names, f'seed {seed}', command, seconds)
-  add('reconstruction', f'triangle (encoder){label}', f'seed {seed}', 'recon_mae',
+  add('reconstruction', 'triangle (encoder)', f'seed {seed}', 'recon_mae',
       out['test_recon_mae'], command, seconds)
-  add('steps and training seconds', f'triangle{label}', f'seed {seed}', 'steps', out['steps'],
+  add('steps and training seconds', 'triangle', f'seed {seed}', 'steps', out['steps'],
       command, seconds, train_seconds=out['wall_seconds'])
 
 
@@ -308,8 +303,7 @@ def coop_triangle_table():
   features) of the triangle (make train's command, two seeds), of a plain VAE with the same
   nets and precision at the same wall clock (the best of VAE_LRS on seed 0, then that rate on
   seed 1), and of CoopNets (descriptor and generator), beside real and blurred test images;
-  CoopNets completion vs interpolation; the triangle's test reconstructions; with
-  --long_steps, the triangle's longer preset (make train's command with --steps=N)."""
+  CoopNets completion vs interpolation; the triangle's test reconstructions."""
   records = []
   setting = 'Fashion-MNIST'
   if 'coopnets' in FLAGS.reuse:  # keep the CoopNets records of the existing table
@@ -337,10 +331,6 @@ def coop_triangle_table():
     ratio = out['fd'] / vae[best_lr][0]['fd']
     add('triangle FD relative to the best plain VAE (fd_ratio)', 'triangle / best VAE',
         f'seed {seed}', 'fd_ratio', ratio, f'VAE lr {best_lr:g}', 0.0)
-  if FLAGS.long_steps:
-    out, command, seconds = _triangle_run(0, ['--steps', str(FLAGS.long_steps)],
-                                          'triangle_long')()
-    _record_triangle(add, 0, out, command, seconds, f', {FLAGS.long_steps} steps')
   if 'coopnets' in FLAGS.reuse:
     return records
   # CoopNets: both nets' samples, then completion of block-masked test images.
