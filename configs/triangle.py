@@ -8,7 +8,7 @@
   metrics.json with the samples' Fréchet distance (~24 on the project classifier) beside the
   raw generator, real-vs-real and blurred-real rows. The plain-VAE comparison is
   `python -m tools.reproduce --table=coop_triangle`.
-  Longer run (~1 hour here): --steps=6500 (not measured with this recipe yet).
+  Longer run (~1 hour here): --steps=6500: FD 8.5 (try P, docs/RESULTS.md triangle_recipe).
 Smoke (tests, CI): add --smoke.
 """
 import configs
