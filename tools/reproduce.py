@@ -42,9 +42,8 @@ flags.DEFINE_bool('curve', False, 'triangle_recipe: also score every kept checkp
                   'averaged generator\'s FD by step; ~1 minute per checkpoint).')
 flags.DEFINE_bool('score_only', False, 'triangle_recipe: score the tries\' existing runs '
                   'under --runs instead of training them again.')
-flags.DEFINE_list('reuse', [], 'coop_triangle: parts kept instead of rerun: coopnets (its '
-                  'records of the existing table), triangle (the finished runs in the '
-                  'triangle workdirs under --runs, scored as they are).')
+flags.DEFINE_list('reuse', [], 'coop_triangle: parts kept from the existing table instead of '
+                  'rerun (coopnets).')
 flags.DEFINE_list('cores', [], 'coop_triangle: CPU cores to pin runs to, one TensorFlow thread '
                   'each, as many runs at a time as cores (needs the step-rate flags for a '
                   'fair VAE budget). Default: one unpinned run at a time.')
@@ -207,14 +206,12 @@ def _quality_records(add, out, method_names, setting, command, seconds):
 def _triangle_run(seed):
   """`make train`'s command with --set seed=SEED; starts it (pinned to a core of --cores when
   given) and returns a function that waits and returns (metrics, command, seconds).
-  --triangle_runs (or --reuse=triangle with a finished run in the table's workdir): the run
-  is scored as it is instead of trained again."""
+  With --triangle_runs the given finished run is scored as it is instead."""
   given = FLAGS.triangle_runs[SEEDS.index(seed)] if FLAGS.triangle_runs else ''
   tri = given or os.path.join(FLAGS.runs, f'triangle_seed{seed}')
   args = ['tools.train', '--algo=triangle', '--dataset=fashion_mnist', '--fresh',
           f'--workdir={tri}', '--set', f'seed={seed}']
-  reuse = bool(given) or (
-      'triangle' in FLAGS.reuse and os.path.isfile(os.path.join(ROOT, tri, 'metrics.json')))
+  reuse = bool(given)
   started = None if reuse else _start(args, _core())
 
   def finish():
@@ -304,6 +301,12 @@ def coop_triangle_table():
   nets and precision at the same wall clock (the best of VAE_LRS on seed 0, then that rate on
   seed 1), and of CoopNets (descriptor and generator), beside real and blurred test images;
   CoopNets completion vs interpolation; the triangle's test reconstructions."""
+  if FLAGS.triangle_runs and (len(FLAGS.triangle_runs) != len(SEEDS) or not all(
+      os.path.isfile(os.path.join(ROOT, w, 'metrics.json')) for w in FLAGS.triangle_runs)):
+    raise ConfigError(f'--triangle_runs takes {len(SEEDS)} finished workdirs (one per seed '
+                      f'{SEEDS}, each with a metrics.json), got {",".join(FLAGS.triangle_runs)}')
+  if not all(c.isdigit() for c in FLAGS.cores):
+    raise ConfigError(f'--cores takes CPU core numbers such as 0,1, got {",".join(FLAGS.cores)}')
   records = []
   setting = 'Fashion-MNIST'
   if 'coopnets' in FLAGS.reuse:  # keep the CoopNets records of the existing table
