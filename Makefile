@@ -6,6 +6,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 WORKDIR ?= runs/main
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# `make setup GPU=1` (any target) installs the gpu extra: TensorFlow's CUDA libraries.
+comma  := ,
+EXTRAS := test$(if $(GPU),$(comma)gpu)
 
 .PHONY: setup data train test bazel-test bench bench-export clean-venv
 
@@ -21,7 +24,9 @@ $(STAMP): pyproject.toml
 	      apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	@# A venv made before the base moved from tensorflow-cpu to tensorflow: one TensorFlow only.
+	@$(PY) -m pip uninstall -y -q tensorflow-cpu 2>/dev/null || true
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	@touch $@
 
 # The default data: Debian's Fashion-MNIST package, else the Keras download.

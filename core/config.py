@@ -15,7 +15,7 @@ from core.errors import ConfigError
 
 SECTIONS = ('data', 'model', 'langevin', 'optim', 'train', 'eval', 'export')
 PRECISIONS = ('auto', 'float32', 'mixed_bfloat16')
-STRATEGIES = ('default', 'mirrored')
+STRATEGIES = ('default', 'mirrored', 'multi_worker')
 
 
 def base() -> ml_collections.ConfigDict:
@@ -56,8 +56,9 @@ def base() -> ml_collections.ConfigDict:
       ckpt_every=500,
       keep=3,
       precision='float32',  # auto | float32 | mixed_bfloat16 (auto: bf16 where native)
-      strategy='default',  # default | mirrored
+      strategy='default',  # default | mirrored | multi_worker (TF_CONFIG's workers)
       replicas=0,  # mirrored on CPU: number of logical CPU devices (0: all GPUs, else 2)
+      cluster_timeout=300.0,  # multi_worker: seconds for every worker to join
       time_budget=0.0,  # stop after this many seconds of training (0: run all steps)
       # Divergence (a NaN/inf metric, or |energy| above energy_bound where > 0): roll back to
       # the last good checkpoint with learning rates and Langevin step sizes × rollback_factor,
@@ -162,6 +163,13 @@ def validate(cfg):
     if cfg[sec][name] <= 0:
       raise ConfigError(f'{key} must be positive, got {cfg[sec][name]}')
   t = cfg.train
+  if not t.cluster_timeout > 0:
+    raise ConfigError(f'train.cluster_timeout is the seconds every worker has to join, > 0; '
+                      f'got {t.cluster_timeout}')
+  if t.strategy == 'multi_worker' and t.replicas:
+    raise ConfigError(f'--replicas={t.replicas} splits one CPU for --strategy=mirrored; under '
+                      f'multi_worker each worker trains on all its GPUs, or on one CPU '
+                      f'device: drop --replicas')
   if t.replicas < 0:
     raise ConfigError(f'train.replicas (--replicas) is a count of logical CPUs, >= 0 (0: the '
                       f'default), got {t.replicas}')

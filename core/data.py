@@ -465,7 +465,8 @@ def _tf():
 
 def pipeline(images: np.ndarray, batch_size: int, *, seed: int, start_step: int = 0,
              shuffle: bool = True, repeat: bool = True, drop_remainder: bool = True,
-             with_index: bool = False, labels: np.ndarray | None = None):
+             with_index: bool = False, labels: np.ndarray | None = None,
+             part: tuple[int, int] = (0, 1), per_replica: int = 0):
   """A `tf.data` pipeline of float32 [B, H, W, C] batches in [-1, 1], seeded and prefetched.
 
   Shuffled endless pipelines visit epoch e in the order stateless_shuffle(range(n), (seed, e)),
@@ -473,6 +474,10 @@ def pipeline(images: np.ndarray, batch_size: int, *, seed: int, start_step: int 
   step: a resumed run continues the same data order (nothing but the step is stored).
   with_index: batches are (indices int64 [B], images), for per-example state such as the
   generator's persistent latents. labels: batches are (images, int32 labels [B]).
+  part=(i, k): of each global batch of `batch_size`, only the i-th of k equal consecutive
+  slices (one input pipeline's, e.g. one worker's: the images are in memory on every worker,
+  so sharding the index stream shards the data); per_replica > 0 splits that slice into
+  batches of per_replica (one per local replica, in replica order).
   """
   tf = _tf()
   n = len(images)
@@ -492,6 +497,16 @@ def pipeline(images: np.ndarray, batch_size: int, *, seed: int, start_step: int 
     if repeat:
       order = order.repeat()
   order = order.batch(batch_size, drop_remainder=drop_remainder)
+  index, count = part
+  if count > 1 or per_replica:
+    if batch_size % count or (per_replica and (batch_size // count) % per_replica):
+      raise ValueError(f'a batch of {batch_size} does not split into {count} slices of '
+                       f'batches of {per_replica}')
+    size = batch_size // count
+    if count > 1:
+      order = order.map(lambda i: i[index * size:(index + 1) * size])
+    if per_replica and per_replica != size:
+      order = order.unbatch().batch(per_replica, drop_remainder=True)
   pixels = tf.constant(images)
   tags = None if labels is None else tf.constant(np.asarray(labels).astype(np.int32))
 

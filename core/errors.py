@@ -27,3 +27,9 @@ class Diverged(RuntimeError):
 
 class StorageError(UsageError):
   """The workdir cannot be written (disk full, read-only): the older checkpoints are intact."""
+
+
+class WorkerLost(RuntimeError):
+  """A multi-worker job lost a worker mid-run; the message names the checkpoint to resume."""
+
+  exit_code = 1

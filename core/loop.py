@@ -11,12 +11,22 @@ train.energy_bound) rolls back to the last good checkpoint with lowered rates
 (core/recovery), at most train.max_rollbacks times, then stops naming the step. Ctrl-C
 saves a checkpoint first. A run whose training finished but whose evaluation did not
 (killed) evaluates when rerun.
+
+Under multi_worker (core/runtime.Workers) every worker runs this loop in lockstep, and only
+the chief writes: config.json, checkpoints, TensorBoard, samples and metrics. The chief picks
+the checkpoint to resume (repairing the folder as above) and broadcasts its step; every worker
+restores that file (the workdir is shared storage). The other workers save their checkpoints
+(as TensorFlow's multi-worker convention has every worker take part in a save) into a
+temporary folder that is emptied after each save and removed at the end. A worker lost
+mid-run ends the step with WorkerLost naming the checkpoint a rerun resumes from.
 """
 import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -27,8 +37,9 @@ import tqdm
 from core import checkpoints as checkpoints_lib
 from core import images as images_lib
 from core import recovery as recovery_lib
+from core import runtime
 from core import workdir as workdir_lib
-from core.errors import CheckpointError, Diverged, StorageError
+from core.errors import CheckpointError, Diverged, StorageError, WorkerLost
 
 
 @dataclasses.dataclass
@@ -107,14 +118,26 @@ def _append_row(path: str, row: dict):
 
 class _Saver:
   """manager.save with the disk's failures as one line: the unfinished files are removed and
-  the older checkpoints stay as they were."""
+  the older checkpoints stay as they were. A non-chief worker's manager saves into a
+  temporary folder (`scratch`), emptied after each save; every worker gets back the path of
+  the chief's checkpoint of that step (the one a rollback restores)."""
 
-  def __init__(self, manager, ckpt_dir):
+  def __init__(self, manager, ckpt_dir, chief_dir=None, scratch=None):
     self.manager, self.ckpt_dir = manager, ckpt_dir
+    self.chief_dir, self.scratch = chief_dir or ckpt_dir, scratch
 
   def __call__(self, step: int) -> str:
     try:
-      return self.manager.save(checkpoint_number=step)
+      path = self.manager.save(checkpoint_number=step)
+      if self.scratch is None:
+        return path
+      for name in os.listdir(self.scratch):
+        target = os.path.join(self.scratch, name)
+        if os.path.isdir(target):
+          shutil.rmtree(target, ignore_errors=True)
+        else:
+          os.remove(target)
+      return os.path.join(self.chief_dir, f'ckpt-{step}')
     except (OSError, tf.errors.OpError) as e:
       prefix = os.path.join(self.ckpt_dir, f'ckpt-{step}')
       checkpoints_lib.clean_temp(self.ckpt_dir, log=lambda _: None)
@@ -152,56 +175,111 @@ def evaluate_and_write(task, workdir, step, start, elapsed, metrics) -> dict:
   return final
 
 
-def run(task: Task, cfg, workdir: str, log=print) -> dict:
-  """Trains until cfg.train.steps, logging, sampling and checkpointing; returns final metrics."""
-  t = cfg.train
-  workdir_lib.write_config(workdir, cfg)  # everything downstream rebuilds from it
+NONE_LEFT = -2  # the chief's broadcast: checkpoints were there, but none reads back
+
+
+def _resume_point(ckpt_dir: str, workers, log) -> str | None:
+  """The checkpoint to resume from (None: a new run). The chief repairs the folder and picks
+  it (core/checkpoints); the other workers learn its step from the chief."""
+  code = -1
+  if workers.is_chief:
+    had = checkpoints_lib.scan(ckpt_dir)
+    path = checkpoints_lib.newest_intact(ckpt_dir, log)
+    code = NONE_LEFT if had and path is None else (
+        int(os.path.basename(path).split('-')[-1]) if path else -1)
+  code = workers.broadcast(code)
+  if code == NONE_LEFT:
+    raise CheckpointError(f'no checkpoint in {ckpt_dir} can be read (each was moved to '
+                          f'{ckpt_dir}/{checkpoints_lib.CORRUPT}/); start over with --fresh')
+  return None if code < 0 else os.path.join(ckpt_dir, f'ckpt-{code}')
+
+
+def _cluster_failure(e: Exception, step: int, last_good: str) -> WorkerLost:
+  lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+  why = next((ln for ln in lines if 'abort' in ln.lower() or 'peer' in ln.lower()),
+             lines[0] if lines else type(e).__name__)
+  return WorkerLost(f'the cluster lost a worker during step {step + 1} ({why[:200]}); the job '
+                    f'stopped. Rerun the same command (tools/launch, or every worker) to '
+                    f'resume from {last_good}')
+
+
+# What a collective raises when a peer is gone (killed, unreachable, restarted).
+CLUSTER_ERRORS = (tf.errors.UnavailableError, tf.errors.CancelledError,
+                  tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+                  tf.errors.FailedPreconditionError, tf.errors.InternalError)
+
+
+def run(task: Task, cfg, workdir: str, log=print, strategy=None, workers=None) -> dict:
+  """Trains until cfg.train.steps, logging, sampling and checkpointing; returns final metrics.
+  Under a multi-worker `strategy` every worker calls it; only the chief writes. `workers`:
+  the strategy's runtime.Workers (made from it when None)."""
+  workers = workers or runtime.Workers(strategy)
+  chief = workers.is_chief
+  if chief:
+    workdir_lib.write_config(workdir, cfg)  # everything downstream rebuilds from it
   ckpt_dir = os.path.join(workdir, workdir_lib.CHECKPOINTS)
   rec = task.recovery or recovery_lib.Recovery()
   rec.track_optimizers(task.checkpoint)
   slots = {**task.checkpoint, 'recovery': rec}
   late = {**task.late_slots, 'recovery': rec.reset}
-  had = checkpoints_lib.scan(ckpt_dir)
-  path = checkpoints_lib.newest_intact(ckpt_dir, log)
-  if had and path is None:
-    raise CheckpointError(f'no checkpoint in {ckpt_dir} can be read (each was moved to '
-                          f'{ckpt_dir}/{checkpoints_lib.CORRUPT}/); start over with --fresh')
+  path = _resume_point(ckpt_dir, workers, log)
   if path:
     _restore(task.step, slots, late, path, workdir, log)
     log(f'resumed from {path} at step {int(task.step.numpy())}'
         + (f' ({rec.values()["rollbacks"]} rollback(s) so far, learning rates × '
            f'{rec.values()["lr_scale"]:g})' if rec.values()['rollbacks'] else ''))
   ckpt = tf.train.Checkpoint(step=task.step, **slots)
-  manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=t.keep,
+  scratch = None if chief else tempfile.mkdtemp(prefix=f'twonets-worker{workers.index}-')
+  try:
+    final = _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slots,
+                   late, rec)
+    workers.broadcast(0)  # the others wait for the chief's evaluation, then all stop at once
+    return final
+  finally:
+    if scratch:
+      shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slots, late, rec):
+  t = cfg.train
+  chief = workers.is_chief
+  manager = tf.train.CheckpointManager(ckpt, scratch or ckpt_dir, max_to_keep=t.keep,
                                        checkpoint_name='ckpt')
-  save = _Saver(manager, ckpt_dir)
+  save = _Saver(manager, scratch or ckpt_dir, ckpt_dir, scratch)
   start = int(task.step.numpy())
   jsonl = os.path.join(workdir, 'metrics.jsonl')
   if start >= t.steps:
+    if not chief:
+      return {}
     done = _read_json(os.path.join(workdir, 'metrics.json'))
     if done:
       log(f'{workdir} already finished {start} of {t.steps} steps; raise --steps to continue')
       return done
     log(f'{workdir} finished training ({start} steps) but not its evaluation: evaluating')
     return evaluate_and_write(task, workdir, start, start, 0.0, {})
-  _drop_rows_after(jsonl, start)
-  if manager.latest_checkpoint is None:  # a divergence before the first save rolls back here
-    save(start)
-  last_good = manager.latest_checkpoint
+  if chief:
+    _drop_rows_after(jsonl, start)
+  # A new run saves at once: a divergence before the first save rolls back here.
+  last_good = path or save(start)
 
   iterator = task.make_iterator(start)
-  writer = tf.summary.create_file_writer(workdir)
+  writer = tf.summary.create_file_writer(workdir) if chief else tf.summary.create_noop_writer()
   tty = sys.stderr.isatty()
   budget = t.time_budget
   # A run bounded by wall-clock time shows its step count and rate, not a step-count ETA.
   bar = tqdm.tqdm(total=None if budget else t.steps, initial=start, unit='it',
                   desc=f'{budget:.0f} s budget' if budget else None, dynamic_ncols=True,
-                  mininterval=0.5 if tty else 30.0, file=sys.stderr, smoothing=0.05)
+                  mininterval=0.5 if tty else 30.0, file=sys.stderr, smoothing=0.05,
+                  disable=not chief)
   began, metrics = time.time(), {}
   step = start
+
+  def out_of_time() -> bool:  # the chief's clock decides for every worker
+    return bool(budget) and bool(workers.broadcast(time.time() - began >= budget))
+
   try:
     with writer.as_default():
-      while step < t.steps and not (budget and time.time() - began >= budget):
+      while step < t.steps and not out_of_time():
         metrics = {k: float(v) for k, v in task.train_step(iterator).items()}
         bad = _diverged(metrics, task.energy_keys, t.energy_bound)
         if bad:
@@ -220,9 +298,10 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
           now = rec.after_rollback(before, t.rollback_factor)
           recovery_lib.reseed(task.checkpoint, cfg.seed, now['rollbacks'])
           step = int(task.step.numpy())
-          _drop_rows_after(jsonl, step)
           iterator = task.make_iterator(step)
-          _append_row(jsonl, {'event': 'rollback', 'at_step': step, 'cause': what, **now})
+          if chief:
+            _drop_rows_after(jsonl, step)
+            _append_row(jsonl, {'event': 'rollback', 'at_step': step, 'cause': what, **now})
           tf.summary.scalar('rollbacks', now['rollbacks'], step=step)
           tf.summary.scalar('lr_scale', now['lr_scale'], step=step)
           bar.n = step
@@ -233,20 +312,25 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
           continue
         step = int(task.step.assign_add(1))
         bar.update(1)
-        if step % t.log_every == 0 or step == t.steps:
+        if chief and (step % t.log_every == 0 or step == t.steps):
           _append_row(jsonl, {'step': step, 'time': round(time.time() - began, 3), **metrics})
           for k, v in metrics.items():
             tf.summary.scalar(k, v, step=step)
           bar.set_postfix({k: f'{metrics[k]:.4g}' for k in task.headline if k in metrics},
                           refresh=False)
-        if step % t.sample_every == 0 or step == t.steps:
+        if chief and (step % t.sample_every == 0 or step == t.steps):
           grid = images_lib.grid(task.samples(), task.columns)
           images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'), grid)
           tf.summary.image('samples', grid[None], step=step)
         if step % t.ckpt_every == 0 or step == t.steps:
           last_good = save(step)
+  except CLUSTER_ERRORS as e:
+    if workers.count == 1:
+      raise
+    bar.close()
+    raise _cluster_failure(e, step, last_good) from None
   except KeyboardInterrupt:
-    if manager.latest_checkpoint != os.path.join(ckpt_dir, f'ckpt-{step}'):
+    if last_good != os.path.join(ckpt_dir, f'ckpt-{step}'):
       last_good = save(step)
     bar.close()  # before the message, so it is not drawn over
     log(f'interrupted at step {step}; saved {last_good}; rerun the same command to resume')
@@ -264,9 +348,11 @@ def run(task: Task, cfg, workdir: str, log=print) -> dict:
     log(f'stopped at step {step}: train.time_budget={budget:g} s used up')
     if step > start and step % t.ckpt_every:
       save(step)
-    if step > start and step % t.sample_every:
+    if chief and step > start and step % t.sample_every:
       images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'),
                           images_lib.grid(task.samples(), task.columns))
+  if not chief:  # the chief evaluates and writes metrics.json
+    return {'steps': step, 'last': metrics}
   final = evaluate_and_write(task, workdir, step, start, elapsed, metrics)
   log(f'done: {step} steps in {elapsed:.0f} s; samples in {workdir}/samples, '
       f'TensorBoard: tensorboard --logdir {workdir}')

@@ -2,6 +2,7 @@
 the distribution strategy and the Keras precision policy."""
 import tensorflow as tf
 
+from core import cluster as cluster_lib
 from core.errors import ConfigError
 
 
@@ -12,16 +13,21 @@ def configure():
   tf.config.optimizer.set_experimental_options({'remapping': False})
 
 
-def make_strategy(name: str = 'default', replicas: int = 0) -> tf.distribute.Strategy:
-  """`default` (one device) or `mirrored` (all GPUs, or `replicas` logical CPUs, default 2).
+def make_strategy(name: str = 'default', replicas: int = 0,
+                  cluster_timeout: float = 300.0) -> tf.distribute.Strategy:
+  """`default` (one device), `mirrored` (all GPUs, or `replicas` logical CPUs, default 2) or
+  `multi_worker` (MultiWorkerMirroredStrategy over the workers TF_CONFIG names, each with
+  all its GPUs or one CPU device; `cluster_timeout` seconds for all of them to join).
 
   Logical CPUs are only configurable before TensorFlow initialises its devices, so call this
   before any op runs (the tools do; tests of `mirrored` start a fresh process).
   """
   if name == 'default':
     return tf.distribute.get_strategy()
+  if name == 'multi_worker':
+    return _multi_worker(replicas, cluster_timeout)
   if name != 'mirrored':
-    raise ConfigError(f'unknown strategy {name!r}; known: default, mirrored')
+    raise ConfigError(f'unknown strategy {name!r}; known: default, mirrored, multi_worker')
   gpus = tf.config.list_physical_devices('GPU')
   if gpus and not replicas:
     return tf.distribute.MirroredStrategy()
@@ -42,12 +48,79 @@ def make_strategy(name: str = 'default', replicas: int = 0) -> tf.distribute.Str
       devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 
+def _multi_worker(replicas: int, timeout: float) -> tf.distribute.Strategy:
+  """MultiWorkerMirroredStrategy from TF_CONFIG, with TF's failure modes as one line: a
+  malformed TF_CONFIG, this task's port in use, or a cluster that has not formed within
+  `timeout` seconds (core/cluster.rendezvous; TensorFlow alone would wait forever)."""
+  if replicas:
+    raise ConfigError(f'replicas={replicas} is for mirrored; multi_worker takes none')
+  cluster = cluster_lib.from_env()
+  cluster_lib.rendezvous(cluster, timeout)
+  try:
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # NCCL on GPUs, else ring
+  except tf.errors.UnknownError as e:
+    if 'gRPC server' in str(e):  # taken between the rendezvous and TF's bind
+      raise cluster_lib.in_use(cluster) from None
+    raise
+  return strategy
+
+
+class Workers:
+  """This process's place among the strategy's workers (one, unless multi-worker), and the
+  chief's values broadcast to all of them (an all-reduce: every worker must call it)."""
+
+  def __init__(self, strategy=None):
+    self.strategy = strategy or tf.distribute.get_strategy()
+    resolver = getattr(self.strategy, 'cluster_resolver', None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    self.cluster = None
+    if spec and resolver.task_type is not None:
+      self.cluster = cluster_lib.Cluster(
+          {j: list(spec[j]) for j in cluster_lib.JOBS if j in spec},
+          resolver.task_type, int(resolver.task_id))
+    self._broadcast = None
+
+  @property
+  def count(self) -> int:
+    return self.cluster.num_workers if self.cluster else 1
+
+  @property
+  def index(self) -> int:
+    return self.cluster.worker_index if self.cluster else 0
+
+  @property
+  def is_chief(self) -> bool:
+    return self.index == 0
+
+  def broadcast(self, value: int) -> int:
+    """The chief's `value` (an int), on every worker."""
+    if self.count == 1:
+      return int(value)
+    if self._broadcast is None:
+      strategy = self.strategy
+
+      def first_replica(v):
+        ctx = tf.distribute.get_replica_context()
+        return tf.where(ctx.replica_id_in_sync_group == 0, v, tf.zeros_like(v))
+
+      @tf.function
+      def broadcast(v):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM,
+                               strategy.run(first_replica, args=(v,)), axis=None)
+      self._broadcast = broadcast
+    return int(self._broadcast(tf.constant(int(value), tf.int64)))
+
+
 def check_batch(batch_size: int, strategy: tf.distribute.Strategy):
-  """ConfigError unless the global batch splits evenly over the strategy's replicas."""
+  """ConfigError unless the global batch splits evenly over the strategy's replicas (those
+  of every worker, under multi_worker)."""
   replicas = strategy.num_replicas_in_sync
   if batch_size % replicas:
+    workers = Workers(strategy).count
+    where = (f' ({workers} workers × {replicas // workers} device(s) each)'
+             if workers > 1 else '')
     raise ConfigError(f'data.batch_size={batch_size} does not split over {replicas} '
-                      f'replicas; use a multiple of {replicas}')
+                      f'replicas{where}; use a multiple of {replicas}')
 
 
 # CPU flags (Linux /proc/cpuinfo) that make bfloat16 matrix maths native rather than emulated.

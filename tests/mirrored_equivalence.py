@@ -5,6 +5,7 @@ first step's losses and of the updated weights, as JSON.
 
 Run in a fresh process (logical CPUs must be configured before TensorFlow starts):
   python -m tests.mirrored_equivalence DIGITS.npz
+tests/multiworker_equivalence.py reuses one_step and compare for 2 worker processes.
 """
 import json
 import os
@@ -14,8 +15,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from core import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-MIRRORED = runtime.make_strategy('mirrored', 2)  # before anything else touches TF
-runtime.configure()
+if __name__ == '__main__':
+  MIRRORED = runtime.make_strategy('mirrored', 2)  # before anything else touches TF
+  runtime.configure()
 
 import keras  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -30,7 +32,11 @@ TRAINERS = {'descriptor': ('trainers.descriptor', 'Descriptor'),
             'generator': ('trainers.generator', 'Generator'),
             'coopnets': ('trainers.coopnets', 'CoopNets'),
             'triangle': ('trainers.triangle', 'Triangle'),
-            'multigrid': ('trainers.multigrid', 'MultiGrid')}
+            'multigrid': ('trainers.multigrid', 'MultiGrid'),
+            'deformable': ('trainers.generator', 'Generator'),
+            'vae': ('trainers.triangle', 'Triangle')}
+MIRRORED_ALGOS = ('descriptor', 'conditional', 'generator', 'coopnets', 'triangle',
+                  'multigrid')
 # Every random input but the Langevin noise is drawn once for the global batch (multi-grid's
 # clamped masks included: its default clamps half the chains), so nothing is switched off.
 
@@ -60,24 +66,29 @@ def cfg_lrs(algo):
   return {k: o[k] for k in ('lr', 'gen_lr', 'enc_lr') if k in o}
 
 
+def compare(algo, one, many, strategy) -> dict:
+  """The differences of one_step's (losses, weights) under one replica and under `strategy`."""
+  (l1, w1), (l2, w2) = one, many
+  assert sorted(l1) == sorted(l2) and sorted(w1) == sorted(w2)
+  return {
+      'losses': l1,
+      'max_loss_rel_diff': max(abs(l1[k] - l2[k]) / max(abs(l1[k]), 1e-3) for k in l1),
+      'max_weight_diff': max(float(np.abs(w1[k] - w2[k]).max()) for k in w1),
+      # Adam's first step is ≈ lr·sign(g): a gradient within rounding of 0 may flip.
+      'share_weights_off': float(np.mean(np.concatenate(
+          [np.abs(w1[k] - w2[k]).ravel() > 1e-6 for k in w1]))),
+      'max_lr': max(float(v) for k, v in cfg_lrs(algo).items()),
+      'replicas': strategy.num_replicas_in_sync,
+      'clamped_share': float(configs.get(algo, 'fashion_mnist').langevin.get(
+          'clamped_share', 0.0)),
+  }
+
+
 def main(digits):
   out = {}
-  for algo in TRAINERS:
-    l1, w1 = one_step(algo, digits, tf.distribute.get_strategy())
-    l2, w2 = one_step(algo, digits, MIRRORED)
-    assert sorted(l1) == sorted(l2) and sorted(w1) == sorted(w2)
-    out[algo] = {
-        'losses': l1,
-        'max_loss_rel_diff': max(abs(l1[k] - l2[k]) / max(abs(l1[k]), 1e-3) for k in l1),
-        'max_weight_diff': max(float(np.abs(w1[k] - w2[k]).max()) for k in w1),
-        # Adam's first step is ≈ lr·sign(g): a gradient within rounding of 0 may flip.
-        'share_weights_off': float(np.mean(np.concatenate(
-            [np.abs(w1[k] - w2[k]).ravel() > 1e-6 for k in w1]))),
-        'max_lr': max(float(v) for k, v in cfg_lrs(algo).items()),
-        'replicas': MIRRORED.num_replicas_in_sync,
-        'clamped_share': float(configs.get(algo, 'fashion_mnist').langevin.get(
-            'clamped_share', 0.0)),
-    }
+  for algo in MIRRORED_ALGOS:
+    one = one_step(algo, digits, tf.distribute.get_strategy())
+    out[algo] = compare(algo, one, one_step(algo, digits, MIRRORED), MIRRORED)
   print(json.dumps(out))
 
 

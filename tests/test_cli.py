@@ -130,3 +130,17 @@ def test_a_run_that_failed_before_its_first_checkpoint_does_not_bind_the_next(di
   r = train('--algo=descriptor', f'--dataset=npz:{digits}', f'--workdir={wd}', '--smoke', *SIZE)
   assert r.returncode == 0, r.stderr
   assert json.load(open(os.path.join(wd, 'config.json')))['data']['image_size'] == 28
+
+
+def test_smoke_does_not_resume_a_full_size_run(tmp_path):
+  """(--smoke resuming a smoke run is the same command rerun: tests/test_multiworker.py.)"""
+  from core import config as config_lib  # pylint: disable=g-import-not-at-top
+  wd = tmp_path / 'full'
+  (wd / 'checkpoints').mkdir(parents=True)
+  (wd / 'checkpoints' / 'ckpt-1.index').write_bytes(b'')
+  config_lib.save(registry.defaults('generator', 'fashion_mnist'), str(wd / 'config.json'))
+  r = train(f'--workdir={wd}', '--smoke', timeout=60)
+  assert r.returncode == 2, r.stderr[-2000:]
+  assert r.stderr.strip().splitlines()[-1] == (
+      f'error: --smoke cannot resume {wd}, a full-size run; drop --smoke to resume it, or use '
+      f'a new --workdir or --fresh'), r.stderr[-2000:]

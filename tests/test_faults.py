@@ -144,45 +144,7 @@ def test_no_intact_checkpoint_is_none_and_keeps_the_files(saved, tmp_path):
 # ------------------------------------------------------------------ the loop, on a toy task
 
 
-def toy_task(nan_at=(), huge_at=()):
-  """w ← Adam on (w − 3)²; the step's metrics turn NaN (or huge) the first time the step
-  counter reaches a step in nan_at (huge_at)."""
-  import keras  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  w = tf.Variable([0.0])
-  opt = keras.optimizers.Adam(0.1)
-  opt.build([w])
-  rng = tf.random.Generator.from_seed(1)
-  step = tf.Variable(0, dtype=tf.int64)
-  fired = set()
-
-  def train_step(iterator):
-    del iterator
-    with tf.GradientTape() as tape:
-      loss = tf.reduce_sum(tf.square(w - 3.0))
-    opt.apply_gradients([(tape.gradient(loss, w), w)])
-    s = int(step.numpy()) + 1
-    out = {'loss': loss, 'u': tf.constant(1.0) + 0.0 * rng.normal([])}
-    if s in nan_at and ('nan', s) not in fired:
-      fired.add(('nan', s))
-      out['loss'] = tf.constant(float('nan'))
-    if s in huge_at and ('huge', s) not in fired:
-      fired.add(('huge', s))
-      out['u'] = tf.constant(1e9)
-    return out
-
-  task = loop.Task(step=step, checkpoint={'w': tf.train.Checkpoint(w=w), 'opt': opt,
-                                          'rng': rng},
-                   train_step=train_step, make_iterator=lambda start: None,
-                   samples=lambda: np.zeros((4, 8, 8, 1), np.float32), energy_keys=('u',))
-  return task, w, opt
-
-
-def toy_config(steps=12, **train):
-  c = config_lib.base()
-  c.algo = 'toy'
-  c.train.update(steps=steps, log_every=1, sample_every=100, ckpt_every=4, **train)
-  return c
+toy_task, toy_config = helpers.toy_task, helpers.toy_config
 
 
 @pytest.mark.parametrize('fault', ['nan', 'energy beyond the bound'])

@@ -5,7 +5,7 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from core.errors import Diverged, UsageError  # pylint: disable=g-import-not-at-top
+from core.errors import Diverged, UsageError, WorkerLost  # pylint: disable=g-import-not-at-top
 
 
 STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
@@ -25,6 +25,10 @@ def run_main(main, argv=None):
   except Diverged as e:
     print(f'error: training diverged: {e}', file=sys.stderr)
     sys.exit(e.exit_code)
+  except WorkerLost as e:
+    print(f'error: {e}', file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(e.exit_code)  # pylint: disable=protected-access  (TF's shutdown would wait for the lost peer)
   except KeyboardInterrupt:
     sys.exit(130)
   except OSError as e:  # the disk, not the code: full, read-only, not ours

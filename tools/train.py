@@ -11,11 +11,13 @@
 Rerunning in a workdir that has a checkpoint resumes it (flags given again override the
 stored config where the checkpoint allows); --fresh moves the old run to WORKDIR/previous/.
 """
+import os
 import sys
 
 from absl import app
 from absl import flags
 
+from core import cluster as cluster_lib
 from core import config as config_lib
 from core import data as data_lib
 from core import workdir as workdir_lib
@@ -37,7 +39,8 @@ flags.DEFINE_string('precision', None, f'{", ".join(config_lib.PRECISIONS)}: '
                   'Keras precision policy (train.precision); Langevin chains stay float32.')
 flags.DEFINE_string('strategy', None, f'{", ".join(config_lib.STRATEGIES)}: '
                   'tf.distribute strategy (train.strategy): mirrored uses all GPUs, or '
-                  '--replicas logical CPUs.')
+                  '--replicas logical CPUs; multi_worker the workers of TF_CONFIG (README: '
+                  'running on a cluster; tools/launch --workers=N on one machine).')
 flags.DEFINE_integer('replicas', None, 'Mirrored on CPU: number of logical CPU replicas.')
 flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding prepared datasets.')
 flags.DEFINE_bool('download', None, 'Let TFDS download a missing dataset.')
@@ -101,8 +104,9 @@ def build_config():
                           f'{given[flag]}; drop --{flag} to resume it, or use --fresh or '
                           f'another --workdir')
   if resumable:
-    if FLAGS.smoke:
-      raise ConfigError('--smoke cannot resume a run; use a new --workdir or --fresh')
+    if FLAGS.smoke and not stored.get('train', {}).get('smoke', False):
+      raise ConfigError(f'--smoke cannot resume {FLAGS.workdir}, a full-size run; drop --smoke '
+                        f'to resume it, or use a new --workdir or --fresh')
     # Keys added to the defaults since the run was made take their defaults.
     config_lib.fill_missing(stored, registry.defaults(stored.algo, stored.data.dataset))
     cfg = stored.copy_and_resolve_references()  # `stored` stays as it was, for the diff
@@ -116,6 +120,13 @@ def build_config():
     stored = None
     cfg = registry.defaults(algo, dataset, FLAGS.smoke)
   apply_flags(cfg)
+  if (cfg.train.strategy == 'multi_worker' and FLAGS.strategy is None
+      and not any(a.strip().startswith('train.strategy') for a in FLAGS.set)
+      and not os.environ.get(cluster_lib.ENV)):
+    # A multi-worker run resumed by one process: its state is global (README).
+    print(f'{FLAGS.workdir} was trained with --strategy=multi_worker; {cluster_lib.ENV} is '
+          f'not set, so this process resumes it alone (--strategy=default)')
+    cfg.train.strategy = 'default'
   return registry.check(cfg), stored
 
 
@@ -123,11 +134,14 @@ def main(argv):
   if len(argv) > 1:
     raise ConfigError(f'unexpected arguments {" ".join(argv[1:])}; flags look like --name=value')
   cfg, stored = build_config()
-  # Before TensorFlow starts: a missing dataset is reported at once.
+  # Before TensorFlow starts: a missing dataset or a malformed TF_CONFIG is reported at once.
   data_lib.locate(cfg.data.dataset, cfg.data.data_dir, cfg.data.download)
-  workdir_lib.lock(FLAGS.workdir)  # before anything in it changes
+  # Under multi_worker only the chief writes the workdir (core/loop.py), so only it locks it.
+  chief = cfg.train.strategy != 'multi_worker' or cluster_lib.from_env().is_chief
+  if chief:
+    workdir_lib.lock(FLAGS.workdir)  # before anything in it changes
   if FLAGS.fresh:
-    moved = workdir_lib.archive(FLAGS.workdir)
+    moved = workdir_lib.archive(FLAGS.workdir) if chief else None
     if moved:
       print(f'--fresh: the previous run was moved to {moved}')
   elif stored is not None:
@@ -135,7 +149,8 @@ def main(argv):
 
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
-  strategy = runtime.make_strategy(cfg.train.strategy, cfg.train.replicas)
+  strategy = runtime.make_strategy(cfg.train.strategy, cfg.train.replicas,
+                                   cfg.train.cluster_timeout)
   registry.get(cfg.algo).trainer().train(cfg, FLAGS.workdir, strategy)
 
 

@@ -51,10 +51,17 @@ class Trainer:
     self.rng = tf.random.Generator.from_seed(self.cfg.seed)
 
   def make_iterator(self, start_step: int, **kw):
-    """The training batches from `start_step` on (core/data.pipeline), distributed."""
-    ds = data_lib.pipeline(self.train_set.images, self.cfg.data.batch_size,
-                           seed=self.cfg.seed, start_step=start_step, **kw)
-    return iter(self.strategy.experimental_distribute_dataset(ds))
+    """The training batches from `start_step` on (core/data.pipeline), distributed: each
+    input pipeline (one per worker) reads its slice of every global batch, split over its
+    replicas, so replica r of any topology gets rows [r·b, (r+1)·b) of the global batch."""
+    batch = self.cfg.data.batch_size
+
+    def dataset(ctx):
+      return data_lib.pipeline(
+          self.train_set.images, batch, seed=self.cfg.seed, start_step=start_step,
+          part=(ctx.input_pipeline_id, ctx.num_input_pipelines),
+          per_replica=ctx.get_per_replica_batch_size(batch), **kw)
+    return iter(self.strategy.distribute_datasets_from_function(dataset))
 
   def reduce(self, metrics: dict) -> dict:
     return reduce_mean(self.strategy, metrics)
@@ -79,4 +86,4 @@ def train(cfg, workdir: str, strategy, log, trainer_cls) -> dict:
   train_set = data_lib.from_config(cfg)
   trainer = trainer_cls(cfg, strategy, train_set)
   log(f'{trainer.title} on {cfg.data.dataset}: {trainer.describe()}, {precision} → {workdir}')
-  return loop.run(trainer.task(), cfg, workdir, log=log)
+  return loop.run(trainer.task(), cfg, workdir, log=log, strategy=strategy)
