@@ -39,6 +39,8 @@ def measure(args):
   from trainers import registry  # pylint: disable=g-import-not-at-top
   from trainers import triangle  # pylint: disable=g-import-not-at-top
   cfg = registry.defaults('triangle', args.dataset)
+  if args.batch:
+    cfg.data.batch_size = args.batch
   precision = runtime.set_precision(cfg.train.precision)
   runtime.seed(cfg.seed)
   trainer = triangle.Triangle(cfg, strategy, data_lib.from_config(cfg))
@@ -80,9 +82,10 @@ def measure(args):
     print(json.dumps(out), flush=True)
 
 
-def run_one(args, cores):
-  """One process alone; its JSON."""
-  cmd = [sys.executable, os.path.abspath(__file__), '--role=measure', *passthrough(args)]
+def run_one(args, cores, batch=0):
+  """One process alone (on `cores` cores, at global batch `batch` or the default); its JSON."""
+  cmd = [sys.executable, os.path.abspath(__file__), '--role=measure', *passthrough(args),
+         f'--batch={batch or args.batch}']
   env = dict(os.environ)
   env.pop(cluster_lib.ENV, None)
   if args.pin:
@@ -99,7 +102,8 @@ def run_workers(args):
   addresses = [f'127.0.0.1:{p}' for p in cluster_lib.free_ports(args.workers)]
   procs = []
   for i in range(args.workers):
-    cmd = [sys.executable, os.path.abspath(__file__), '--role=measure', *passthrough(args)]
+    cmd = [sys.executable, os.path.abspath(__file__), '--role=measure', *passthrough(args),
+           f'--batch={args.batch}']
     env = dict(os.environ, TF_CONFIG=cluster_lib.tf_config(addresses, i))
     if args.pin:
       cmd = ['taskset', '-c', str(i % os.cpu_count()), *cmd]
@@ -123,6 +127,7 @@ def main():
   p.add_argument('--steps', type=int, default=30, help='timed steps')
   p.add_argument('--warmup', type=int, default=5, help='untimed steps first (tracing)')
   p.add_argument('--dataset', default='fashion_mnist')
+  p.add_argument('--batch', type=int, default=0, help='global batch (default: the config\'s)')
   p.add_argument('--pin', action='store_true', help='one core and thread per worker')
   p.add_argument('--timeout', type=float, default=900)
   p.add_argument('--json', help='also write the results here')
@@ -136,6 +141,8 @@ def main():
     p.error('--pin needs taskset (util-linux)')
   one = run_one(args, min(args.workers, os.cpu_count()))
   many = run_workers(args)
+  # One worker's share of the work alone: its slice of the batch, on its share of the cores.
+  share_alone = run_one(args, 1, one['batch'] // args.workers) if args.pin else None
   speedup = many['steps_per_second'] / one['steps_per_second']
   share = many['allreduce_ms_per_step'] / many['ms_per_step']
   print(f'triangle on {args.dataset}, global batch {one["batch"]}, {one["precision"]}, '
@@ -148,9 +155,16 @@ def main():
         f'{many["workers"]}-worker step ({100 * share:.0f}%), '
         f'{many["gradient_floats"] / 1e6:.2f} M gradient floats in {many["allreduces"]} '
         f'all-reduces')
+  if share_alone:
+    rest = many['ms_per_step'] - many['allreduce_ms_per_step'] - share_alone['ms_per_step']
+    print(f'  one share alone  {share_alone["ms_per_step"]:7.1f} ms/step (batch '
+          f'{share_alone["batch"]}, 1 core, no cluster); the remaining {rest:.0f} ms/step of '
+          f'the {many["workers"]}-worker step are the cluster\'s other costs, not '
+          f'attributed here (gRPC threads on the same cores, the step\'s small collectives)')
   if args.json:
     with open(args.json, 'w') as f:
-      json.dump({'one_process': one, 'workers': many, 'speedup': speedup,
+      json.dump({'one_process': one, 'workers': many, 'one_share_alone': share_alone,
+                 'speedup': speedup,
                  'allreduce_share': share, 'pinned': args.pin, 'cores': os.cpu_count()}, f,
                 indent=2)
 
