@@ -318,10 +318,13 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
             tf.summary.scalar(k, v, step=step)
           bar.set_postfix({k: f'{metrics[k]:.4g}' for k in task.headline if k in metrics},
                           refresh=False)
-        if chief and (step % t.sample_every == 0 or step == t.steps):
+        if step % t.sample_every == 0 or step == t.steps:
+          # Every worker draws the grid (a sampler may consume the run's RNG: the workers'
+          # states must stay equal for an exact resume); the chief writes it.
           grid = images_lib.grid(task.samples(), task.columns)
-          images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'), grid)
-          tf.summary.image('samples', grid[None], step=step)
+          if chief:
+            images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'), grid)
+            tf.summary.image('samples', grid[None], step=step)
         if step % t.ckpt_every == 0 or step == t.steps:
           last_good = save(step)
   except CLUSTER_ERRORS as e:
@@ -348,9 +351,10 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
     log(f'stopped at step {step}: train.time_budget={budget:g} s used up')
     if step > start and step % t.ckpt_every:
       save(step)
-    if chief and step > start and step % t.sample_every:
-      images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'),
-                          images_lib.grid(task.samples(), task.columns))
+    if step > start and step % t.sample_every:
+      grid = images_lib.grid(task.samples(), task.columns)
+      if chief:
+        images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'), grid)
   if not chief:  # the chief evaluates and writes metrics.json
     return {'steps': step, 'last': metrics}
   final = evaluate_and_write(task, workdir, step, start, elapsed, metrics)

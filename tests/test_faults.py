@@ -35,19 +35,7 @@ def train(*args, **kw):
   return helpers.run_tool('train', *args, **kw)
 
 
-def tensors(prefix):
-  """Every saved tensor of a checkpoint but the save counter (it counts saves, not steps)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  r = tf.train.load_checkpoint(prefix)
-  return {k: r.get_tensor(k) for k in r.get_variable_to_shape_map()
-          if not k.startswith(('save_counter', '_CHECKPOINTABLE_OBJECT_GRAPH'))}
-
-
-def assert_same_tensors(a, b):
-  ta, tb = tensors(a), tensors(b)
-  assert sorted(ta) == sorted(tb)
-  differ = [k for k in ta if not np.array_equal(ta[k], tb[k])]
-  assert not differ, f'{len(differ)} of {len(ta)} tensors differ, e.g. {differ[:3]}'
+tensors, assert_same_tensors = helpers.tensors, helpers.assert_same_tensors
 
 
 def rows(workdir):
