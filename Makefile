@@ -3,12 +3,14 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 WORKDIR ?= runs/main
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-# `make setup GPU=1` (any target) installs the gpu extra: TensorFlow's CUDA libraries.
-comma  := ,
-EXTRAS := test$(if $(GPU),$(comma)gpu)
+# `make setup GPU=1` (any target) installs the gpu extra (tensorflow with its CUDA wheels)
+# instead of the cpu one (tensorflow-cpu).
+comma    := ,
+EXTRAS   := test$(comma)$(if $(GPU),gpu,cpu)
+OTHER_TF := $(if $(GPU),tensorflow-cpu,tensorflow)
+STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 
 .PHONY: setup data train test bazel-test bench bench-export clean-venv
 
@@ -24,8 +26,8 @@ $(STAMP): pyproject.toml
 	      apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	@# A venv made before the base moved from tensorflow-cpu to tensorflow: one TensorFlow only.
-	@$(PY) -m pip uninstall -y -q tensorflow-cpu 2>/dev/null || true
+	@# One TensorFlow wheel per venv: switching between CPU and GPU removes the other first.
+	@$(PY) -m pip uninstall -y -q $(OTHER_TF) 2>/dev/null || true
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	@touch $@
 

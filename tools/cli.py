@@ -31,6 +31,12 @@ def run_main(main, argv=None):
     os._exit(e.exit_code)  # pylint: disable=protected-access  (TF's shutdown would wait for the lost peer)
   except KeyboardInterrupt:
     sys.exit(130)
+  except ModuleNotFoundError as e:
+    if e.name != 'tensorflow':
+      raise
+    print('error: TensorFlow is not installed here; make setup (or pip install -e \'.[cpu]\', '
+          'or \'.[gpu]\' on a machine with an NVIDIA GPU)', file=sys.stderr)
+    sys.exit(2)
   except OSError as e:  # the disk, not the code: full, read-only, not ours
     if e.errno not in STORAGE_ERRNOS:
       raise
