@@ -144,3 +144,17 @@ def test_smoke_does_not_resume_a_full_size_run(tmp_path):
   assert r.stderr.strip().splitlines()[-1] == (
       f'error: --smoke cannot resume {wd}, a full-size run; drop --smoke to resume it, or use '
       f'a new --workdir or --fresh'), r.stderr[-2000:]
+
+
+def test_a_tool_without_tensorflow_installed_says_so(digits, tmp_path):
+  """TensorFlow comes from the cpu or gpu extra: without either, one line and exit 2."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = ("import runpy, sys; sys.modules['tensorflow'] = None; sys.argv = ['train', "
+          f"'--algo=generator', '--dataset=npz:{digits}', '--smoke', '--workdir={tmp_path}']; "
+          "runpy.run_module('tools.train', run_name='__main__')")
+  r = subprocess.run([sys.executable, '-c', code], cwd=helpers.ROOT, capture_output=True,
+                     text=True, timeout=120, env=dict(os.environ, PYTHONPATH=helpers.ROOT))
+  assert r.returncode == 2, r.stderr[-2000:]
+  assert r.stderr.strip().splitlines()[-1].startswith(
+      'error: TensorFlow is not installed here; make setup'), r.stderr[-2000:]
