@@ -178,7 +178,8 @@ def launch(n: int, train_args: list[str], logdir: str, retries: int, grace: floa
             + f'; worker 0 is the chief and prints here{where}', file=sys.stderr, flush=True)
       bad = supervise(workers, grace)
     except KeyboardInterrupt:
-      print('launch: Ctrl-C: the workers save a checkpoint and stop', file=sys.stderr)
+      print('launch: Ctrl-C: stopping the workers (each saves a checkpoint if it is between '
+            'steps)', file=sys.stderr)
       stop(workers, signal.SIGINT, grace=max(grace, 30.0))
       return 130
     except BaseException:
