@@ -238,3 +238,23 @@ def test_pipeline_batches_floats_in_range_seeded():
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c)
   np.testing.assert_allclose(data.to_uint8(data.to_float(images)), images)
+
+
+def test_pipeline_parts_are_consecutive_slices_of_the_global_batch():
+  """Each input pipeline (one per worker) reads its slice of every global batch, split into
+  per-replica batches in order: the parts, concatenated, are the one-pipeline batches."""
+  images = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1)
+
+  def batches(steps, **kw):
+    it = iter(data.pipeline(images, 8, seed=3, start_step=5, with_index=True, **kw))
+    return [next(it)[0].numpy() for _ in range(steps)]
+
+  whole = batches(3)
+  parts = [batches(6, part=(i, 2), per_replica=2) for i in range(2)]  # 2 replicas a worker
+  for s in range(3):
+    glued = np.concatenate([parts[0][2 * s], parts[0][2 * s + 1],
+                            parts[1][2 * s], parts[1][2 * s + 1]])
+    np.testing.assert_array_equal(glued, whole[s])
+  assert len(set(np.concatenate(whole).tolist())) == 24  # distinct examples, not one repeated
+  with pytest.raises(ValueError, match='does not split'):
+    data.pipeline(images, 8, seed=3, part=(0, 3))
