@@ -93,6 +93,8 @@ def test_missing_dataset_fails_within_seconds_with_the_ways_to_get_it(tmp_path):
     (['--set', 'langevin.steps=many'], 'langevin.steps takes a int'),
     (['--set', 'train.precision=fp8'], 'train.precision must be one of auto, float32, mixed_bfloat16'),
     (['--steps=0'], 'train.steps must be positive'),
+    (['--strategy=ring'], 'train.strategy must be one of default, mirrored, multi_worker'),
+    (['--set', 'train.cluster_timeout=0'], 'train.cluster_timeout is the seconds every worker'),
     (['--algo=triangle', '--set', 'optim.ema_decay=1'], 'optim.ema_decay is the weight'),
     (['--algo=triangle', '--set', 'optim.r1_penalty=-1'], 'optim.r1_penalty must be >= 0'),
     (['--dataset=folder:/nonexistent/imgs'], 'folder /nonexistent/imgs does not exist'),

@@ -53,7 +53,7 @@ def test_the_launcher_writes_what_parse_reads():
     (spec(task={'type': 'worker', 'index': '0'}), "task index '0' is not one of"),
 ])
 def test_a_malformed_tf_config_is_one_line(text, message):
-  with pytest.raises(ConfigError, match=None) as e:
+  with pytest.raises(ConfigError) as e:
     cluster.parse(text)
   assert message in str(e.value) and '\n' not in str(e.value), str(e.value)
 

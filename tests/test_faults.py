@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 
 from core import checkpoints
-from core import config as config_lib
 from core import loop
 from core import recovery
-from core.errors import CheckpointError, Diverged, StorageError
+from core.errors import Diverged, StorageError
 from tests import helpers
 
 SIZE = ('--set', 'data.image_size=28', '--set', 'data.channels=1')

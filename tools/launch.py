@@ -208,6 +208,9 @@ def main(argv):
   train_args = list(argv[1:])
   if FLAGS.workers < 1:
     raise ConfigError(f'--workers must be >= 1, got {FLAGS.workers}')
+  if FLAGS.port_retries < 0 or FLAGS.stop_grace < 0:
+    raise ConfigError(f'--port_retries and --stop_grace must be >= 0, got '
+                      f'{FLAGS.port_retries} and {FLAGS.stop_grace:g}')
   if not any(a.startswith('--workdir') for a in train_args):
     raise ConfigError('give tools/train\'s flags after --, with a --workdir: tools/launch '
                       '--workers=2 -- --algo=triangle --workdir=runs/mw')
