@@ -75,7 +75,7 @@ def base() -> ml_collections.ConfigDict:
 
 
 # List fields whose items are text (the others take numbers: 64,128).
-TEXT_LISTS = ('langevin.clamp_masks',)
+TEXT_LISTS = ('langevin.clamp_masks', 'data.views')
 
 
 def _coerce(text: str, current, key: str):
@@ -97,6 +97,8 @@ def _coerce(text: str, current, key: str):
         f'{key} takes a {type(current).__name__}, not {text!r}') from None
   if isinstance(current, str):
     return text
+  if key in TEXT_LISTS:  # names, even those that read as numbers (a view called 000)
+    return tuple(v.strip() for v in text.split(',') if v.strip())
   try:
     value = ast.literal_eval(text)
   except (ValueError, SyntaxError):

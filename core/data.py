@@ -8,6 +8,9 @@ Sources (`--dataset=`):
   folder:PATH              every .png/.jpg/.jpeg below PATH
   npz:PATH                 an array of images in a .npz (key `images`, `x`, `x_train`, ...)
   texture:NAME|PATH        one image: brick, grass or gravel (scikit-image, CC0) or a file
+  multiview:PATH, fashion_mnist_views
+                           multi-view sets (an identity × view grid of images, for
+                           --algo=multiview): located here, read by core/multiview.py
 
 `locate()` answers "is it there, and where" from the file system alone (no TensorFlow, so a
 missing dataset is reported in well under a second, never after TFDS's network retries);
@@ -26,7 +29,10 @@ from core.errors import DataError
 
 TFDS_NAMES = ('fashion_mnist', 'mnist', 'cifar10', 'svhn_cropped', 'celeb_a')
 TEXTURES = ('brick', 'grass', 'gravel')
-SOURCES = TFDS_NAMES + ('folder:PATH', 'npz:PATH', 'texture:brick|grass|gravel|PATH')
+# The built-in multi-view set: Fashion-MNIST items under fixed views (core/multiview.py).
+MULTIVIEW_BUILTIN = 'fashion_mnist_views'
+SOURCES = TFDS_NAMES + ('folder:PATH', 'npz:PATH', 'texture:brick|grass|gravel|PATH',
+                        'multiview:PATH', MULTIVIEW_BUILTIN)
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 
 DEBIAN_FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
@@ -56,7 +62,7 @@ class ImageSet:
 
 @dataclasses.dataclass
 class Location:
-  kind: str  # idx | tfds | tfds_download | folder | npz | texture
+  kind: str  # idx | tfds | tfds_download | folder | npz | texture | multiview | multiview_builtin
   path: str  # directory, file, or texture name
   name: str = ''  # TFDS name
 
@@ -65,8 +71,10 @@ def parse(spec: str):
   """'folder:/x' → ('folder', '/x'); 'cifar10' → ('tfds', 'cifar10')."""
   if spec in TFDS_NAMES:
     return 'tfds', spec
+  if spec == MULTIVIEW_BUILTIN:
+    return 'multiview_builtin', 'fashion_mnist'
   kind, sep, arg = spec.partition(':')
-  if sep and kind in ('folder', 'npz', 'texture') and arg:
+  if sep and kind in ('folder', 'npz', 'texture', 'multiview') and arg:
     return kind, os.path.expanduser(arg)
   raise DataError(f'unknown dataset {spec!r}; known: {", ".join(SOURCES)}')
 
@@ -104,9 +112,30 @@ def how_to_get(name: str, data_dir: str) -> str:
   return '; or '.join(ways)
 
 
+def is_multiview(spec: str) -> bool:
+  """Whether `spec` names a multi-view source (an identity × view grid, core/multiview.py)."""
+  try:
+    return parse(spec)[0] in ('multiview', 'multiview_builtin')
+  except DataError:
+    return False
+
+
 def locate(spec: str, data_dir: str = '', download: bool = False) -> Location:
   """Finds a source on disk without importing TensorFlow; DataError names the ways to get it."""
   kind, arg = parse(spec)
+  if kind == 'multiview_builtin':  # made from Fashion-MNIST's IDX files
+    found = _idx_dir([data_dir] if data_dir else [DEBIAN_FASHION_MNIST, KERAS_FASHION_MNIST])
+    if not found:
+      where = data_dir or f'{DEBIAN_FASHION_MNIST} and {KERAS_FASHION_MNIST}'
+      raise DataError(f'{spec} is made from Fashion-MNIST\'s IDX files, not found in {where}. '
+                      f'To get them: sudo apt-get install dataset-fashion-mnist (or `make data`), or put the '
+                      f'four *-ubyte.gz files in {data_dir or KERAS_FASHION_MNIST}')
+    return Location('multiview_builtin', found, arg)
+  if kind == 'multiview':
+    if not os.path.isdir(arg):
+      raise DataError(f'multiview:{arg}: no such folder; pass --dataset=multiview:PATH with a '
+                      f'folder per identity holding one image per view (PATH/ID/VIEW.png)')
+    return Location('multiview', arg)
   if kind == 'tfds':
     if arg == 'fashion_mnist' and not data_dir:
       found = _idx_dir([DEBIAN_FASHION_MNIST, KERAS_FASHION_MNIST])
@@ -164,7 +193,7 @@ def read_idx(path: str) -> np.ndarray:
   return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 
-def _read_idx_split(directory: str, split: str):
+def read_idx_split(directory: str, split: str):
   images = read_idx(os.path.join(directory, IDX_FILES[split][0]))
   labels = read_idx(os.path.join(directory, IDX_FILES[split][1])).astype(np.int64)
   if images.ndim != 3 or len(images) != len(labels):
@@ -326,7 +355,7 @@ def _crop_resize_fn(size: int, channels: int):
   return fn
 
 
-def _fit(images, size: int, channels: int, what: str) -> np.ndarray:
+def fit(images, size: int, channels: int, what: str) -> np.ndarray:
   """Crops/resizes uint8 images (an array or a list of differently sized ones)."""
   if isinstance(images, np.ndarray):
     images = _channels(images, channels)
@@ -351,11 +380,11 @@ def _fit(images, size: int, channels: int, what: str) -> np.ndarray:
   return np.concatenate([b.numpy() for b in ds])
 
 
-def _read_folder(folder: str, size: int, channels: int):
+def read_files(paths, size: int, channels: int):
+  """(the paths that decoded, their images uint8 [n, size, size, channels] centre-cropped and
+  resized, the side of each one's square crop before resizing); unreadable files are left
+  out (the caller counts them)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  paths = _list_images(folder)
-  if not paths:
-    raise DataError(f'folder {folder} has no .png/.jpg/.jpeg images')
   fn = _crop_resize_fn(size, channels)
 
   def read(path):
@@ -364,31 +393,41 @@ def _read_folder(folder: str, size: int, channels: int):
     resized, side = fn(image)
     return path, resized, side
 
-  ds = tf.data.Dataset.from_tensor_slices(paths).map(read, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = tf.data.Dataset.from_tensor_slices(list(paths)).map(
+      read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.ignore_errors().batch(512)
   names, images, sides = [], [], []
   for p, im, s in ds:
     names += [x.decode() for x in p.numpy()]
     images.append(im.numpy())
     sides.append(s.numpy())
+  if not names:
+    return [], np.zeros((0, size, size, channels), np.uint8), np.zeros((0,), np.int32)
+  return names, np.concatenate(images), np.concatenate(sides)
+
+
+def _read_folder(folder: str, size: int, channels: int):
+  paths = _list_images(folder)
+  if not paths:
+    raise DataError(f'folder {folder} has no .png/.jpg/.jpeg images')
+  names, images, sides = read_files(paths, size, channels)
   skipped = len(paths) - len(names)
   if not names:
     raise DataError(f'folder {folder}: none of its {len(paths)} image files could be read '
                     f'(corrupt or not images)')
-  sides = np.concatenate(sides)
   if (sides < size).any():
     bad = int((sides < size).sum())
     example = names[int(np.argmax(sides < size))]
     raise DataError(f'folder {folder}: {bad} of {len(names)} images are smaller than '
                     f'{size}x{size} (e.g. {example}, {int(sides.min())} px); use '
                     f'--set data.image_size={int(sides.min())} or remove them')
-  return np.concatenate(images), skipped
+  return images, skipped
 
 
 # ----------------------------------------------------------------------- loading
 
 
-def _split_holdout(images, labels, fraction: float, seed: int, split: str):
+def split_holdout(images, labels, fraction: float, seed: int, split: str):
   """A seeded held-out share for sources with no test split of their own."""
   n = len(images)
   if n < 2:
@@ -406,9 +445,12 @@ def load(spec: str, split: str = 'train', *, image_size: int, channels: int,
   if split not in ('train', 'test'):
     raise ValueError(f'split must be train or test, not {split!r}')
   loc = locate(spec, data_dir, download)
+  if loc.kind in ('multiview', 'multiview_builtin'):
+    raise DataError(f'{spec} is a multi-view source (an identity × view grid); only '
+                    f'--algo=multiview reads it')
   skipped = 0
   if loc.kind == 'idx':
-    images, labels = _read_idx_split(loc.path, split)
+    images, labels = read_idx_split(loc.path, split)
   elif loc.kind in ('tfds', 'tfds_download'):
     images, labels = _read_tfds(loc, split, max_examples)
   elif loc.kind == 'npz':
@@ -418,11 +460,11 @@ def load(spec: str, split: str = 'train', *, image_size: int, channels: int,
           loc.path, 'train')
     else:  # hold out a seeded share of the training arrays
       images, labels = _read_npz(loc.path, 'train')
-      images, labels = _split_holdout(images, labels, test_fraction, seed, split)
+      images, labels = split_holdout(images, labels, test_fraction, seed, split)
   elif loc.kind == 'folder':
     images, skipped = _read_folder(loc.path, image_size, channels)
     labels = None
-    images, labels = _split_holdout(images, labels, test_fraction, seed, split)
+    images, labels = split_holdout(images, labels, test_fraction, seed, split)
   else:  # texture: a single exemplar, also its own "test" image
     images, labels = _read_texture(loc)
   if max_examples and len(images) > max_examples:
@@ -430,7 +472,7 @@ def load(spec: str, split: str = 'train', *, image_size: int, channels: int,
     labels = labels[:max_examples] if labels is not None else None
   if skipped:
     note(f'folder {loc.path}: {skipped} file(s) could not be read as images and were skipped')
-  images = _fit(images, image_size, channels, spec)
+  images = fit(images, image_size, channels, spec)
   return ImageSet(images=images, labels=labels, source=spec, skipped=skipped)
 
 
