@@ -35,7 +35,7 @@ def start(algo: str, dataset: str):
 
 def image_defaults(dataset: str):
   """(image_size, channels) a dataset is trained at unless the config says otherwise."""
-  if dataset in ('fashion_mnist', 'mnist'):
+  if dataset in ('fashion_mnist', 'mnist', 'fashion_mnist_views'):
     return 28, 1
   if dataset in ('cifar10', 'svhn_cropped'):
     return 32, 3

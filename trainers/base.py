@@ -43,6 +43,11 @@ class Trainer:
     self.recovery = recovery_lib.Recovery()  # rollbacks lower the rates through it
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
 
+  @staticmethod
+  def load_data(cfg):
+    """The training set `train()` hands the trainer (core/data: an ImageSet)."""
+    return data_lib.from_config(cfg)
+
   def replica_rngs(self):
     """Call inside strategy.scope(): the mirrored Langevin-noise RNG, and the host RNG."""
     self.replica_rng = tf.random.Generator.from_seed(self.cfg.seed + 1)
@@ -83,7 +88,7 @@ def train(cfg, workdir: str, strategy, log, trainer_cls) -> dict:
   precision = runtime.set_precision(cfg.train.precision)
   runtime.seed(cfg.seed, cfg.train.deterministic)
   strategy = strategy or tf.distribute.get_strategy()
-  train_set = data_lib.from_config(cfg)
+  train_set = trainer_cls.load_data(cfg)
   trainer = trainer_cls(cfg, strategy, train_set)
   log(f'{trainer.title} on {cfg.data.dataset}: {trainer.describe()}, {precision} → {workdir}')
   return loop.run(trainer.task(), cfg, workdir, log=log, strategy=strategy)

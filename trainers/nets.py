@@ -12,7 +12,9 @@ revision the joint trainers share; restoring a run's nets from its checkpoint.
     latent_dim, sigma                          d, and σ of X = g(h) + N(0, σ²I)
   single-net runs (descriptor, conditional, generator, deformable, multigrid) keep
     name, widths (and out_units, num_classes, grids where the net has them).
-Roles: descriptor, generator, encoder; `descriptors` is the multi-grid run's {grid: net}.
+  multi-view runs add view_dim (d2): their generator takes (h1, h2), latent_dim + view_dim.
+Roles: descriptor, generator, encoder; `descriptors` is the multi-grid run's {grid: net};
+`views` the multi-view run's table of view latents h2 (one row per name in data.views).
 """
 import os
 
@@ -58,6 +60,12 @@ def build(cfg, role: str, num_classes: int = 0):
   """The run's `role` net (for `descriptors`, {grid size: net}). num_classes: the conditional
   descriptor's K when model.num_classes is 0 (counted from the labels)."""
   m, size, shape = cfg.model, cfg.data.image_size, image_shape(cfg)
+  if role == 'views':  # the multi-view run's h2 table, one row per view of data.views
+    if len(cfg.data.views) < 2:
+      raise ConfigError(f'the view latents need data.views (at least 2 names), got '
+                        f'{tuple(cfg.data.views)}')
+    return models.build('views', shape, num_views=len(cfg.data.views), view_dim=m.view_dim,
+                        seed=cfg.seed)
   if role == 'descriptors':
     return multigrid_nets.multigrid_descriptors(shape, grids(cfg), tuple(m.widths))
   if 'num_classes' in m:  # the conditional descriptor: K class scores from one trunk
@@ -75,7 +83,8 @@ def build(cfg, role: str, num_classes: int = 0):
   if role in ('generator', 'encoder'):
     if net in (f'{role}/{size}', 'deformable'):  # the DCGAN ladders
       kw['widths'] = smoke_widths(cfg, widths)
-    kw['latent_dim'] = m.latent_dim
+    # The multi-view generator's input is (h1, h2): identity and view latents side by side.
+    kw['latent_dim'] = m.latent_dim + (m.view_dim if 'view_dim' in m else 0)
   if role == 'descriptor' and net != 'descriptor/texture':
     kw['out_units'] = m.out_units
   if joint and role == 'descriptor' and m.descriptor_spectral_norm:

@@ -26,6 +26,8 @@ class Algorithm:
            the sample and score tasks.
   check:   'module:function' (cfg) → None or ConfigError, run before TensorFlow starts.
   config:  the configs module of its defaults (`get_config(dataset, smoke)`).
+  multiview: it trains on multi-view sources (identity × view grids, core/multiview.py),
+           and only on them; the others train on image sources.
   """
   name: str
   module: str
@@ -34,6 +36,7 @@ class Algorithm:
   samples: str = ''
   check: str = ''
   config: str = ''
+  multiview: bool = False
 
   @property
   def has_generator(self) -> bool:
@@ -71,6 +74,11 @@ ALGORITHMS = {a.name: a for a in (
     # The triangle with the descriptor switched off (model.use_descriptor = False).
     Algorithm('vae', 'trainers.triangle', ('generator', 'encoder'), _JOINT_TASKS,
               _GEN_SAMPLES, check='configs.triangle:check'),
+    # The shared representation X(i, v) = g(h1_i, h2_v): a generator and the view latents.
+    Algorithm('multiview', 'trainers.multiview', ('generator', 'views'),
+              {'rotate': 'trainers.multiview:rotate', 'sample': 'trainers.tasks:write_samples'},
+              'trainers.multiview:sample_sets', check='configs.multiview:check',
+              multiview=True),
 )}
 # Evaluation tasks that need no trained run.
 STANDALONE_TASKS = ('train-classifier',)
@@ -85,6 +93,11 @@ def get(name: str) -> Algorithm:
   if name not in ALGORITHMS:
     raise ConfigError(f'unknown algorithm {name!r}; known: {", ".join(names())}')
   return ALGORITHMS[name]
+
+
+def default_dataset(algo: str) -> str:
+  """The source `tools/train --algo=ALGO` trains on when --dataset is not given."""
+  return 'fashion_mnist_views' if get(algo).multiview else 'fashion_mnist'
 
 
 def with_generator():
@@ -121,6 +134,12 @@ def check(cfg):
   from core import config as config_lib  # pylint: disable=g-import-not-at-top
   config_lib.validate(cfg)
   a = get(cfg.algo)
+  from core import data as data_lib  # pylint: disable=g-import-not-at-top
+  if data_lib.is_multiview(cfg.data.dataset) and not a.multiview:
+    takers = ', '.join(n for n in names() if ALGORITHMS[n].multiview)
+    raise ConfigError(f'--dataset={cfg.data.dataset} is a multi-view source (an identity × '
+                      f'view grid); --algo={cfg.algo} trains on images: use --algo={takers}, '
+                      f'or an image source')
   if a.check:
     resolve(a.check)(cfg)
   return cfg

@@ -1,0 +1,342 @@
+"""The shared representation: a generator X(i, v) = g(h1_i, h2_v) learned by alternating
+back-propagation on multi-view data (docs/ALGORITHMS.md §7).
+
+Han, Lu, Zhu, Wu, "Alternating Back-Propagation for Generator Network", AAAI 2017
+(arXiv:1606.08571), the face-rotation experiment: every image is indexed by an identity i
+and a view v; h1_i is shared by all views of identity i, h2_v by all identities in view v.
+
+    h1_i ~ N(0, I_d1),   X_iv = g((h1_i, h2_v); α) + ε,   ε ~ N(0, σ²I)
+
+One step, for a batch of identities with all of their views (w_iv = 1 where view v of i is
+present, 0 where it is missing):
+  inference: h1_i ← T Langevin steps on its posterior, warm-started from the kept h1_i, with
+             E(h1_i) = Σ_v w_iv ||X_iv − g(h1_i, h2_v)||²/(2σ²) + ||h1_i||²/2;
+  learning:  α and h2 ← Adam on mean_i Σ_v w_iv ||X_iv − g(h1_i, h2_v)||²/(2σ²)
+             + Σ_v ||h2_v||²/(2N)   (N training identities: the N(0, I) prior of h2, once
+             per data set).
+h2 is learned like a weight, a MAP estimate, rather than sampled: each h2_v explains every
+image of its view (N of them), so its posterior is ~N times narrower than h1's; Langevin on
+it would need steps ~1/N as large to stay stable and its noise would be negligible beside the
+drift, i.e. it would be slow gradient ascent on the same posterior. Adam on the same
+objective reaches the mode at the net's pace.
+
+Test time (`rotate`): the net and h2 frozen, h1 of a new identity is inferred from the views
+one has of it (its standard view, data.views[0]; or two views) and rendered with every h2.
+"""
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from core import data as data_lib
+from core import images as images_lib
+from core import loop
+from core import multiview as mv_lib
+from core import stats
+from core.errors import ConfigError
+from evaluation import reports
+from trainers import base
+from trainers import langevin as langevin_lib
+from trainers import losses
+from trainers import nets
+
+GRID_IDENTITIES = 8
+
+
+def render(generator, h1, h2, training=False):
+  """g((h1_i, h2_v)) for every identity i of h1 [B, d1] and view v of h2 [V, d2]:
+  float32 [B, V, H, W, C]."""
+  b, v = tf.shape(h1)[0], tf.shape(h2)[0]
+  z = tf.concat([tf.repeat(h1, v, axis=0), tf.tile(tf.cast(h2, h1.dtype), [b, 1])], 1)
+  x = tf.cast(generator(z, training=training), tf.float32)
+  return tf.reshape(x, tf.concat([[b, v], tf.shape(x)[1:]], 0))
+
+
+def view_errors(x, x_hat, weight):
+  """Per identity Σ_v w_iv ||X_iv − X̂_iv||² [B]; a missing view (w = 0) adds nothing,
+  whatever its pixels hold (NaN included)."""
+  sq = tf.square(x - x_hat)
+  keep = tf.reshape(weight > 0, tf.concat([tf.shape(weight), [1, 1, 1]], 0))
+  return losses.per_example_sum(tf.where(keep, sq, tf.zeros_like(sq)))
+
+
+def identity_energy(generator, h2, x, weight, sigma):
+  """energy_fn of h1 [B, d1] for the Langevin kernel: Σ_v w_iv ||X_iv − g(h1_i, h2_v)||²/(2σ²)
+  per identity (the kernel adds the prior ||h1||²/2 as its reference term, s = 1)."""
+  def energy(h1):
+    return view_errors(x, render(generator, h1, h2), weight) / (2 * sigma**2)
+  return energy
+
+
+class Multiview(base.Trainer):
+  """The net, view latents, optimizer, RNGs and per-identity latents of one run."""
+  title = 'multi-view generator (shared representation)'
+
+  @staticmethod
+  def load_data(cfg):
+    return mv_lib.from_config(cfg)
+
+  def __init__(self, cfg, strategy, train_set: mv_lib.MultiviewSet):
+    super().__init__(cfg, strategy, train_set)
+    if not cfg.data.views:  # a new run stores the views it trains with, in order
+      cfg.data.views = tuple(train_set.views)
+    self.num_views = train_set.num_views
+    self.present = tf.constant(train_set.present.astype(np.float32))
+    self.latent_dim = cfg.model.latent_dim
+    with strategy.scope():
+      self.model = nets.build(cfg, 'generator')
+      self.views = nets.build(cfg, 'views')
+      self.optimizer = base.adam(cfg.optim, cfg.optim.lr)
+      self.optimizer.build(self.variables())
+      self.replica_rngs()
+    self.host_rng()
+    # Persistent identity latents h1, one per training identity, started from the prior.
+    self.latents = tf.Variable(self.rng.normal((len(train_set), self.latent_dim)),
+                               trainable=False, name='latents')
+    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
+        (GRID_IDENTITIES, self.latent_dim)).astype(np.float32))
+    self.infer_fn = (tf.function(self.infer, jit_compile=True) if cfg.langevin.jit_compile
+                     else self.infer)
+
+  def variables(self):
+    return self.model.trainable_variables + self.views.trainable_variables
+
+  def view_latents(self, training=False):
+    return tf.cast(self.views(tf.range(self.num_views), training=training), tf.float32)
+
+  def infer(self, x, weight, h2, h0):
+    """Posterior Langevin of h1 from h0 (prior N(0, I) as the reference term, unbounded)."""
+    return langevin_lib.from_config(
+        identity_energy(self.model, h2, x, weight, self.cfg.model.sigma), h0,
+        self.cfg.langevin, self.replica_rng, scale=self.recovery.langevin_scale,
+        ref_sigma=1.0, bounded=False)
+
+  def _replica_step(self, idx, x):
+    n = tf.distribute.get_replica_context().num_replicas_in_sync
+    sigma = self.cfg.model.sigma
+    weight = tf.gather(self.present, idx)
+    h1, lstats = self.infer_fn(x, weight, tf.stop_gradient(self.view_latents()),
+                               tf.gather(self.latents, idx))
+    h1 = tf.stop_gradient(h1)
+    variables = self.variables()
+    with tf.GradientTape() as tape:
+      h2 = self.view_latents(training=True)
+      x_hat = render(self.model, h1, h2, training=True)
+      recon = tf.reduce_mean(view_errors(x, x_hat, weight)) / (2 * sigma**2)
+      prior = tf.reduce_sum(tf.square(h2)) / (2.0 * len(self.train_set))
+      scaled = (recon + prior) / tf.cast(n, tf.float32)  # gradients are summed over replicas
+    grads = tape.gradient(scaled, variables)
+    self.optimizer.apply_gradients(zip(grads, variables))
+    pixels = tf.broadcast_to(weight[:, :, None, None, None], tf.shape(x))
+    metrics = {
+        'loss': recon,
+        'recon_mae': losses.masked_mae(x, x_hat, pixels),
+        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
+        'latent_norm': tf.reduce_mean(tf.norm(h1, axis=1)),
+        'view_latent_norm': tf.reduce_mean(tf.norm(h2, axis=1)),
+        'langevin_energy_start': lstats['energy_start'],
+        'langevin_energy_end': lstats['energy_end'],
+        'langevin_grad_norm': lstats['grad_norm'],
+    }
+    return idx, h1, metrics
+
+  @tf.function
+  def train_step(self, iterator):
+    idx, x = next(iterator)
+    idx, h1, metrics = self.strategy.run(self._replica_step, args=(idx, x))
+    self.latents.scatter_nd_update(self.strategy.gather(idx, 0)[:, None],
+                                   self.strategy.gather(h1, 0))
+    return self.reduce(metrics)
+
+  def make_iterator(self, start_step: int):
+    return super().make_iterator(start_step, with_index=True)
+
+  def samples(self):
+    """GRID_IDENTITIES identities h1 ~ N(0, I) (fixed) × every view, row by row."""
+    x = render(self.model, self.grid_z, self.view_latents())
+    return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)).numpy()
+
+  def checkpoint_items(self):
+    return {'generator': self.model, 'views': self.views, 'optimizer': self.optimizer,
+            'rng': self.rng, 'replica_rng': self.replica_rng, 'latents': self.latents}
+
+  def evaluate(self, workdir, seconds=0.0):
+    del workdir, seconds
+    return {'num_train_identities': len(self.train_set), 'views': list(self.cfg.data.views),
+            'missing_views': int((~self.train_set.present).sum())}
+
+  def describe(self):
+    m, d, cfg = self.cfg.model, self.cfg.data, self.cfg
+    return (f'{len(self.train_set)} identities × {self.num_views} views '
+            f'({", ".join(d.views)}) of {d.image_size}x{d.image_size}x{d.channels}, batch '
+            f'{d.batch_size} identities, {cfg.train.steps} steps, '
+            f'{self.strategy.num_replicas_in_sync} replica(s), h1 {m.latent_dim} + h2 '
+            f'{m.view_dim}')
+
+  def task(self):
+    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
+                     train_step=self.train_step, make_iterator=self.make_iterator,
+                     samples=self.samples, evaluate=self.evaluate,
+                     headline=('loss', 'recon_mae'), recovery=self.recovery,
+                     columns=self.num_views)
+
+
+def train(cfg, workdir: str, strategy=None, log=print) -> dict:
+  """Trains a multi-view generator as `cfg` says, in `workdir` (resuming if it can)."""
+  return base.train(cfg, workdir, strategy, log, Multiview)
+
+
+# ------------------------------------------------------------------ test time
+
+
+def restore(workdir: str, checkpoint: str = ''):
+  """(config, generator, h2 [V, d2] numpy) of the multi-view run in `workdir`."""
+  cfg, built = nets.restore(workdir, algos=('multiview',), checkpoint=checkpoint)
+  h2 = built['views'](np.arange(len(cfg.data.views), dtype=np.int32), training=False)
+  return cfg, built['generator'], np.asarray(h2, np.float32)
+
+
+def infer_identities(generator, h2, x, weight, *, sigma, steps, step_size, batch_size=250):
+  """h1 [N, d1] of identities from their views x [N, G, H, W, C] (weight [N, G]: 1 = seen)
+  in the views whose latents are h2 [G, d2], the net frozen: `steps` noise-free Langevin
+  updates (gradient descent to the posterior mode) from h1 = 0."""
+  d1 = int(generator.input_shape[-1]) - h2.shape[-1]
+  h2 = tf.constant(h2, tf.float32)
+
+  @tf.function(reduce_retracing=True)
+  def run(xb, wb):
+    h, _ = langevin_lib.langevin(identity_energy(generator, h2, xb, wb, sigma),
+                                 tf.zeros((tf.shape(xb)[0], d1)), steps=steps,
+                                 step_size=step_size, noise=False, ref_sigma=1.0)
+    return h
+
+  return np.concatenate([run(tf.constant(x[i:i + batch_size], tf.float32),
+                             tf.constant(weight[i:i + batch_size], tf.float32)).numpy()
+                         for i in range(0, len(x), batch_size)])
+
+
+def render_numpy(generator, h1, h2, batch_size=250):
+  """render() in batches of identities: float32 [N, V, H, W, C]."""
+  return np.concatenate([render(generator, tf.constant(h1[i:i + batch_size]),
+                                tf.constant(h2)).numpy()
+                         for i in range(0, len(h1), batch_size)])
+
+
+def nearest_identity(train, test_views, test_weight, given):
+  """For each test identity, the training identity closest (squared error over the `given`
+  views both have) among those that have every given view: indices [N]."""
+  cand = np.flatnonzero(train.present[:, given].all(1))
+  if not len(cand):
+    raise ConfigError('no training identity has all of the given views; pick views the '
+                      'training identities have')
+  a = data_lib.to_float(train.images[cand][:, given]).reshape(len(cand), len(given), -1)
+  b = test_views.reshape(len(test_views), len(given), -1)
+  dist = np.zeros((len(b), len(cand)), np.float32)
+  for k in range(len(given)):  # ||b − a||² = ||b||² − 2 b·a + ||a||², weighted per view
+    d = (np.square(b[:, k]).sum(1)[:, None] - 2 * b[:, k] @ a[:, k].T
+         + np.square(a[:, k]).sum(1)[None])
+    dist += test_weight[:, k:k + 1] * d
+  return cand[np.argmin(dist, 1)]
+
+
+def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '',
+           log=print) -> dict:
+  """New views of held-out identities: h1 inferred from the standard view (data.views[0])
+  alone, and in a second row from it and `view` (default: the second view), then rendered
+  in every other view; MAE (in [0, 1] units) and PSNR per target view beside the nearest
+  training identity's image in that view, the mean training image of that view and, for
+  the built-in set, the known transform of the standard view (a reference, not a baseline).
+  Writes WORKDIR/rotate.json, rotate.png (standard view, then prediction/truth pairs for
+  four target views) and rotate.npz (the predictions of the first row, uint8)."""
+  cfg, generator, h2 = restore(workdir)
+  began = time.time()
+  names = list(cfg.data.views)
+  second = mv_lib.view_index(names, view or 1)
+  if second == 0:
+    raise ConfigError(f'--view={view} is the standard view; the second row needs another '
+                      f'one ({", ".join(names[1:])})')
+  train = mv_lib.from_config(cfg, 'train', whole=True)  # the baselines search all of it
+  test = mv_lib.from_config(cfg, 'test', limit=num_images)
+  keep = np.flatnonzero(test.present[:, 0])[:num_images]
+  if not len(keep):
+    raise ConfigError(f'no held-out identity of {cfg.data.dataset} has the standard view '
+                      f'{names[0]!r}')
+  x = data_lib.to_float(test.images[keep])
+  present = test.present[keep]
+  builtin = cfg.data.dataset == data_lib.MULTIVIEW_BUILTIN
+  means = {t: data_lib.to_float(train.images[train.present[:, t], t]).mean(0)
+           for t in range(len(names))}
+  out = {'task': 'rotate', 'dataset': cfg.data.dataset, 'num_identities': int(len(keep)),
+         'baseline_train_identities': len(train), 'inference_steps': steps,
+         'step_size': cfg.langevin.step_size, 'views': names, 'standard_view': names[0],
+         'reference': f'{cfg.data.dataset} held-out identities (test split)', 'rows': {}}
+  first = None
+  for given in ((0,), (0, second)):
+    label = 'from ' + ' + '.join(names[g] for g in given)
+    weight = present[:, given].astype(np.float32)
+    h1 = infer_identities(generator, h2[list(given)], x[:, given], weight,
+                          sigma=cfg.model.sigma, steps=steps, step_size=cfg.langevin.step_size)
+    pred = render_numpy(generator, h1, h2)
+    nearest = nearest_identity(train, x[:, given], weight, list(given))
+    row = {'given': [names[g] for g in given], 'targets': {}}
+    for t in range(len(names)):
+      if t in given:
+        continue
+      have = present[:, t]
+      truth = x[have, t]
+      methods = {'multiview': pred[have, t],
+                 'nearest training identity': data_lib.to_float(train.images[nearest[have], t]),
+                 'mean training view': np.broadcast_to(means[t], truth.shape)}
+      if builtin:
+        methods['known transform (reference)'] = data_lib.to_float(
+            mv_lib.known_transform(test.images[keep][have, 0], names[t]))
+      row['targets'][names[t]] = {m: {'mae': stats.mae(p, truth), 'psnr': stats.psnr(p, truth)}
+                                  for m, p in methods.items()}
+    row['beats_baselines'] = all(
+        r['multiview']['mae'] < min(r['nearest training identity']['mae'],
+                                    r['mean training view']['mae'])
+        for r in row['targets'].values())
+    out['rows'][label] = row
+    log(f'{label}:')
+    for target, r in row['targets'].items():
+      log(f'  {target:>12}: ' + ', '.join(f'{m} {v["mae"]:.4f}' for m, v in r.items()))
+    if first is None:
+      first = pred
+  out['seconds'] = round(time.time() - began, 1)
+  np.savez_compressed(os.path.join(workdir, 'rotate.npz'), identities=np.asarray(
+      [test.identities[i] for i in keep]), views=np.asarray(names), images=data_lib.to_uint8(first))
+  images_lib.save_png(os.path.join(workdir, 'rotate.png'), rotate_figure(x, first, present))
+  return reports.write_report(workdir, 'rotate', out, log)
+
+
+def rotate_figure(x, pred, present, rows: int = 8, targets: int = 4):
+  """The seed's figure: per held-out identity (a row), its standard view, then (prediction,
+  truth) pairs for the first `targets` other views; a missing truth is left black."""
+  n = min(rows, len(x))
+  cols = [x[:n, 0]]
+  for t in range(1, min(1 + targets, x.shape[1])):
+    cols += [pred[:n, t], np.where(present[:n, t, None, None, None], x[:n, t], -1.0)]
+  grid = np.stack(cols, 1).reshape((-1,) + x.shape[2:])
+  return images_lib.grid(grid, len(cols))
+
+
+def sample_grid(generator, h2, rows: int = 8, seed: int = 0, views=None):
+  """`rows` identities h1 ~ N(0, I) (seeded) × the views `views` (indices; default all):
+  [rows·V', H, W, C], one identity per row."""
+  views = list(range(len(h2))) if views is None else list(views)
+  z = np.random.default_rng(seed).standard_normal(
+      (rows, int(generator.input_shape[-1]) - h2.shape[-1])).astype(np.float32)
+  x = render_numpy(generator, z, h2[views])
+  return x.reshape((-1,) + x.shape[2:])
+
+
+def sample_sets(cfg, built, n, seed):
+  """{name: n images}: identity k ~ N(0, I) in view k mod V (the sample task)."""
+  h2 = np.asarray(built['views'](np.arange(len(cfg.data.views), dtype=np.int32)), np.float32)
+  g = built['generator']
+  z = np.random.default_rng(seed).standard_normal(
+      (n, int(g.input_shape[-1]) - h2.shape[-1])).astype(np.float32)
+  zz = np.concatenate([z, h2[np.arange(n) % len(h2)]], 1)
+  return {'multiview generator': np.concatenate(
+      [g(zz[i:i + 500], training=False).numpy() for i in range(0, n, 500)])}
