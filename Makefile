@@ -38,7 +38,7 @@ data: setup
 train: data
 	tools/train --algo=triangle --dataset=fashion_mnist --workdir=$(WORKDIR)
 
-test: setup
+test: data
 	$(PY) -m pytest -q tests
 
 # The same suite under Bazel, offline (Debian's bazel-bootstrap, Bazel 4.2.3; see WORKSPACE).

@@ -60,7 +60,21 @@ def load_run(workdir: str, checkpoint: str = ''):
       'dataset': d.dataset,
       'nets': sorted(nets),
   }
+  if 'views' in nets:  # the multi-view generator g((h1, h2)): z = h1, the view fixed or chosen
+    names = list(cfg.data.views)
+    meta.update(latent_dim=meta['latent_dim'] - int(cfg.model.view_dim), views=names,
+                standard_view=names[0],
+                latent_prior=f'z = h1 ~ N(0, I), the identity latent; serving_default, sample '
+                             f'and the .tflite files without a view suffix render the standard '
+                             f'view {names[0]!r}, render and generator_QUANT_VIEW.tflite any')
   return cfg, nets, meta
+
+
+def view_latents(cfg, nets):
+  """The multi-view run's h2 table [V, d2] (numpy) from its restored `views` net."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return np.asarray(nets['views'](np.arange(len(cfg.data.views), dtype=np.int32),
+                                  training=False), np.float32)
 
 
 def bases(workdir: str, algo: str, export_dir: str = '', name: str = '') -> dict:

@@ -16,6 +16,12 @@ Signatures (d = latent size, H×W×C the image shape; images are float32 in [-1,
                    (coopnets, triangle)                    E(X) = ||X||²/(2s²) − f(X) [batch]
                                                            (s = langevin.ref_sigma; no
                                                            reference term when s = 0)
+  render           h1 float32 [batch, d], view int32 [batch]
+                   (multiview)                           → images, images_uint8 of
+                                                           g((h1, h2_view)); a view outside
+                                                           0..V-1 fails with InvalidArgument
+A multi-view run's z is its identity latent h1 (d = model.latent_dim): serving_default and
+sample render the standard view (metadata.json: views, standard_view).
 """
 import os
 
@@ -43,6 +49,10 @@ class Servable:
 
   def generate(self, z):
     return _pixels(self.generator(z, training=False))
+
+  def extra(self) -> dict:
+    """Signatures beyond the common ones (a subclass's), {name: (function, input spec)}."""
+    return {}
 
   def signatures(self) -> dict:
     """{name: (function, input signature)}; serving_default first."""
@@ -73,6 +83,7 @@ class Servable:
         return {'score': f, 'energy': e}
 
       out['energy'] = (energy, image_spec)
+    out.update(self.extra())
     return out
 
   def write(self, path: str):
@@ -86,6 +97,34 @@ class Servable:
     for name, (fn, spec) in self.signatures().items():
       archive.add_endpoint(name, fn, input_signature=spec)
     archive.write_out(path, verbose=False)
+
+
+class MultiviewServable(Servable):
+  """The multi-view generator g((h1, h2)): z = h1 renders the standard view; `render` takes
+  the view index."""
+
+  def __init__(self, nets: dict, meta: dict, ref_sigma: float, h2):
+    super().__init__(nets, meta, ref_sigma)
+    self.views = nets['views']
+    self.num_views = len(h2)
+
+  def render(self, h1, view):
+    view = tf.cast(view, tf.int32)
+    check = tf.debugging.assert_less(
+        view, self.num_views, message=f'view index out of range: views are 0..'
+                                      f'{self.num_views - 1} (metadata.json lists them)')
+    with tf.control_dependencies([check, tf.debugging.assert_non_negative(
+        view, message='view index out of range: views are non-negative')]):
+      h2 = tf.cast(self.views(view, training=False), tf.float32)
+    return _pixels(self.generator(tf.concat([h1, h2], 1), training=False))
+
+  def generate(self, z):
+    return self.render(z, tf.zeros([tf.shape(z)[0]], tf.int32))
+
+  def extra(self):
+    return {'render': (self.render, [tf.TensorSpec([None, self.latent_dim], tf.float32,
+                                                   name='h1'),
+                                     tf.TensorSpec([None], tf.int32, name='view')])}
 
 
 def signature_docs(module: Servable) -> dict:
@@ -106,6 +145,10 @@ def signature_docs(module: Servable) -> dict:
   if module.descriptor is not None:
     docs['energy'] = {'inputs': image_in, 'outputs': {
         'score': 'float32 [batch] f(X)', 'energy': 'float32 [batch] E(X), lower is likelier'}}
+  if isinstance(module, MultiviewServable):
+    docs['render'] = {'inputs': {'h1': f'float32 [batch, {d}], the identity latent',
+                                 'view': f'int32 [batch], 0..{module.num_views - 1}'},
+                      'outputs': images}
   return docs
 
 
@@ -114,7 +157,10 @@ def export(workdir: str, export_dir: str = '', name: str = '', checkpoint: str =
   """Writes the run's SavedModel to EXPORT_DIR/NAME/VERSION (defaults: WORKDIR/exports, the
   algorithm's name); returns the version directory."""
   cfg, nets, meta = common.load_run(workdir, checkpoint)
-  module = Servable(nets, meta, cfg.langevin.ref_sigma)
+  if 'views' in nets:
+    module = MultiviewServable(nets, meta, cfg.langevin.ref_sigma, common.view_latents(cfg, nets))
+  else:
+    module = Servable(nets, meta, cfg.langevin.ref_sigma)
   meta = dict(meta, format='saved_model', signatures=signature_docs(module))
   base = common.bases(workdir, cfg.algo, export_dir, name)['saved_model']
 

@@ -12,6 +12,10 @@ stateless RNG op) and returns images float32 [batch, H, W, C] in [-1, 1]; batch 
   int8      full integer: int8 weights and activations, calibrated on N(0, I) latents; input
             and output stay float32 (the converter adds the (de)quantisation)
 
+A multi-view run (z = h1, its identity latent) writes one model per view, keeping the one-
+input contract: generator_QUANT.tflite renders the standard view, generator_QUANT_VIEW.tflite
+view VIEW (metadata.json: view_files); each is the generator with that view's h2 built in.
+
 Converted with TFLiteConverter.from_keras_model: the concrete-function and SavedModel routes
 can leave the weights out of a Keras 3 model and output NaN (tests/test_export.py compares
 every file with TensorFlow).
@@ -68,7 +72,18 @@ def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name
   check_quantizations(quantizations)
   cfg, nets, meta = common.load_run(workdir, checkpoint)
   h, w, c = meta['image_shape']
-  flatbuffers = {q: convert(nets['generator'], q, cfg.seed) for q in quantizations}
+  generators = {'': nets['generator']}
+  if 'views' in nets:  # one z = h1 model per view; the standard view's file has no suffix
+    from models import multiview as multiview_nets  # pylint: disable=g-import-not-at-top
+    h2 = common.view_latents(cfg, nets)
+    generators = {('' if v == 0 else f'_{name}'): multiview_nets.with_view(nets['generator'], h2[v])
+                  for v, name in enumerate(cfg.data.views)}
+    meta['view_files'] = {name: {q: f'generator_{q}{"" if v == 0 else "_" + name}.tflite'
+                                 for q in quantizations}
+                          for v, name in enumerate(cfg.data.views)}
+  files = {f'generator_{q}{suffix}.tflite': convert(g, q, cfg.seed)
+           for suffix, g in generators.items() for q in quantizations}
+  flatbuffers = {q: files[f'generator_{q}.tflite'] for q in quantizations}
   meta = dict(meta, format='tflite', files={
       q: f'generator_{q}.tflite' for q in quantizations},
       inputs={'z': f'float32 [batch, {meta["latent_dim"]}], z ~ N(0, I); batch is dynamic'},
@@ -77,13 +92,14 @@ def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name
 
   def write(tmp):
     os.makedirs(tmp)
-    for q, flatbuffer in flatbuffers.items():
-      with open(os.path.join(tmp, meta['files'][q]), 'wb') as f:
+    for name, flatbuffer in files.items():
+      with open(os.path.join(tmp, name), 'wb') as f:
         f.write(flatbuffer)
     common.write_metadata(tmp, meta)
 
   path = common.write_versioned(base, write, version)
+  views = f' × {len(generators)} views' if len(generators) > 1 else ''
   log(f'wrote TFLite {path}: ' + ', '.join(
-      f'{q} {len(b) / 1e6:.2f} MB' for q, b in flatbuffers.items()))
+      f'{q} {len(b) / 1e6:.2f} MB' for q, b in flatbuffers.items()) + views)
   return path
 

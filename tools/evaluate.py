@@ -15,6 +15,9 @@
                                    # linear SVM on multi-grid features vs pixels, random nets
   tools/evaluate --task=inpaint --mask=block:14 --workdir=runs/multigrid
                                    # multi-grid prior (observed pixels clamped) vs the fills
+  tools/evaluate --task=rotate --workdir=runs/multiview [--view=roll+90]
+                                   # held-out identities in new views, from the standard view
+                                   # (and from it and --view) vs nearest identity, mean view
 
 Errors are mean absolute errors in [0, 1] pixel units, PSNR on [0, 1] images. Every score
 states its sample count and reference set. Results go to WORKDIR/<task>*.json (and .npz/.png).
@@ -57,10 +60,12 @@ flags.DEFINE_integer('chains', 1, 'inpaint: chains per image, averaged (with Lan
                      'on, an estimate of the posterior mean).')
 flags.DEFINE_integer('grid_steps', None, 'inpaint: Langevin steps per grid (default: the '
                      'run\'s training T per grid).')
+flags.DEFINE_string('view', '', 'rotate: the second given view of the two-view row, by name '
+                    'or index (default: the run\'s second view).')
 flags.mark_flag_as_required('task')
 # The flags a task may take (each task picks those its function names).
 OPTIONS = ('mask', 'num_images', 'steps', 'revise_steps', 'samples', 'inception_weights',
-           'seed', 'num_test', 'chains', 'grid_steps')
+           'seed', 'num_test', 'chains', 'grid_steps', 'view')
 
 
 def train_classifier():
@@ -103,6 +108,11 @@ def main(argv):
     raise CheckpointError(f'{FLAGS.workdir} has no checkpoint; train first '
                           f'(tools/train --workdir={FLAGS.workdir} ...)')
   registry.task(cfg.algo, FLAGS.task, FLAGS.workdir)
+  if FLAGS.view:
+    if FLAGS.task != 'rotate':
+      raise ConfigError(f'--view is an option of --task=rotate, not --task={FLAGS.task}')
+    from core import multiview  # pylint: disable=g-import-not-at-top
+    multiview.view_index(cfg.data.views, FLAGS.view)
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
   from trainers import tasks  # pylint: disable=g-import-not-at-top

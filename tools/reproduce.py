@@ -3,6 +3,7 @@
   python -m tools.reproduce --table=generator          # runs, then rewrites the docs
   python -m tools.reproduce --table=coop_triangle      # CoopNets, triangle, plain VAE
   python -m tools.reproduce --table=multigrid          # features, inpainting, conditional
+  python -m tools.reproduce --table=multiview          # new views of held-out items, 2 seeds
   python -m tools.reproduce --render                   # only rebuild docs/RESULTS.md
 
 Each row is a real `tools/train` + `tools/evaluate` run on this machine; its command line and
@@ -26,7 +27,7 @@ from tools import cli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = results.RESULTS
 FLAGS = flags.FLAGS
-TABLES = ('generator', 'coop_triangle', 'multigrid', 'triangle_recipe')
+TABLES = ('generator', 'coop_triangle', 'multigrid', 'triangle_recipe', 'multiview')
 flags.DEFINE_enum('table', None, list(TABLES), 'Which table to reproduce.')
 flags.DEFINE_bool('render', False, 'Only regenerate docs/RESULTS.md from docs/results/*.json.')
 flags.DEFINE_list('texture_figure', [], 'Write docs/figures/triangle_texture.png instead of a '
@@ -36,6 +37,9 @@ flags.DEFINE_string('runs', 'runs/reproduce', 'Where runs are kept (relative to 
 flags.DEFINE_integer('steps', 700, 'Training steps per run.')
 flags.DEFINE_integer('infer_steps', 10, 'Langevin inference steps per training step.')
 flags.DEFINE_integer('num_images', 1000, 'Test images per evaluation.')
+flags.DEFINE_integer('multiview_steps', 0, 'multiview: training steps per seed (0: the '
+                     'config\'s default, configs/multiview.py).')
+flags.DEFINE_integer('rotate_steps', 300, 'multiview: test-time inference steps per identity.')
 flags.DEFINE_list('tries', [], 'triangle_recipe: the tries to (re)run, by their letter '
                   '(A,B); the others keep their records. Default: all.')
 flags.DEFINE_bool('curve', False, 'triangle_recipe: also score every kept checkpoint (the '
@@ -478,6 +482,37 @@ def multigrid_table():
   return records
 
 
+def multiview_table():
+  """tools/evaluate --task=rotate on the built-in fashion_mnist_views for two seeds: per
+  target view, the error of the view rendered from the standard view alone (and from it and
+  a second view) beside the nearest-training-identity and mean-view baselines and the
+  known-transform reference; docs/figures/multiview_rotate.png from seed 0's run."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  records = []
+  add = results.adder(records)
+  for seed in SEEDS:
+    wd = os.path.join(FLAGS.runs, f'multiview_s{seed}')
+    steps = [f'--steps={FLAGS.multiview_steps}'] if FLAGS.multiview_steps else []
+    c1, s1 = _run(['tools.train', '--algo=multiview', '--fresh', f'--workdir={wd}', *steps,
+                   '--set', f'seed={seed}'])
+    c2, s2 = _run(['tools.evaluate', '--task=rotate', f'--workdir={wd}',
+                   f'--num_images={FLAGS.num_images}', f'--steps={FLAGS.rotate_steps}'])
+    command, seconds = f'{c1} && {c2}', round(s1 + s2, 1)
+    out = _load(wd, 'rotate.json')
+    for k, (label, row) in enumerate(out['rows'].items()):
+      for target, methods in row['targets'].items():
+        for method, m in methods.items():
+          metrics = ('mae', 'psnr') if k == 0 else ('mae',)
+          for metric in metrics:
+            add(f'new views of {out["num_identities"]} held-out items, {label} ({metric})',
+                method, f'{target}, seed {seed}', metric, m[metric], command, seconds)
+    if seed == SEEDS[0]:
+      figure = os.path.join(ROOT, 'docs', 'figures', 'multiview_rotate.png')
+      shutil.copyfile(os.path.join(ROOT, wd, 'rotate.png'), figure)
+      print(f'wrote {figure}')
+  return records
+
+
 def texture_figure(tries, per=32, seed=7):
   """docs/figures/triangle_texture.png: blocks of `per` images, left to right: real test
   tops (T-shirt, pullover, coat, shirt), then the averaged generator's samples of each try
@@ -513,7 +548,8 @@ def main(argv):
                         f'docs/RESULTS.md')
     records = {'generator': generator_table, 'coop_triangle': coop_triangle_table,
                'multigrid': multigrid_table,
-               'triangle_recipe': triangle_recipe_table}[FLAGS.table]()
+               'triangle_recipe': triangle_recipe_table,
+               'multiview': multiview_table}[FLAGS.table]()
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f'{FLAGS.table}.json'), 'w') as f:
       json.dump(records, f, indent=1)

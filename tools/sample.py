@@ -4,6 +4,8 @@
   tools/sample --workdir=runs/abp --interpolate       # rows of g((1−t) z0 + t z1)
   tools/sample --workdir=runs/deformable --swap_geometry
                       # per row: a1·g1, a1·g2, a2·g2, a2·g1 (appearance·geometry latents)
+  tools/sample --workdir=runs/multiview               # identities h1 ~ N(0, I) × every view
+  tools/sample --workdir=runs/multiview --views=front,roll+90          # × the views named
   tools/sample --model=runs/main/exports/triangle/1          # an exported SavedModel
   tools/sample --model=runs/main/exports/tflite/triangle/1/generator_int8.tflite
                       # a .tflite under LiteRT; neither needs the code that trained it
@@ -16,8 +18,10 @@ import sys
 from absl import app
 from absl import flags
 
+from core import multiview as multiview_data
 from core.errors import ConfigError
 from tools import cli
+from trainers import registry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A trained generator run.')
@@ -25,7 +29,9 @@ flags.DEFINE_string('model', None, 'An exported SavedModel directory (or its mod
                     'directory: the newest version) or a .tflite file, instead of --workdir.')
 flags.DEFINE_bool('interpolate', False, 'Latent interpolation grid.')
 flags.DEFINE_bool('swap_geometry', False, 'Deformable generator: swap geometry latents.')
-flags.DEFINE_integer('rows', 8, 'Rows (interpolations, or swapped pairs).')
+flags.DEFINE_integer('rows', 8, 'Rows (interpolations, swapped pairs, or identities).')
+flags.DEFINE_list('views', [], 'Multi-view runs: the grid\'s columns, views by name or index '
+                  '(default: all of the run\'s views).')
 flags.DEFINE_integer('steps', 10, 'Images per interpolation.')
 flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
 flags.DEFINE_string('out', '', 'PNG path (default: WORKDIR/<kind>.png).')
@@ -45,6 +51,11 @@ def main(argv):
       raise ConfigError('--model draws samples only; --interpolate and --swap_geometry need '
                         '--workdir')
     return sample_export(FLAGS.model, FLAGS.rows * 8, FLAGS.seed, FLAGS.out)
+  cfg = registry.stored_config(FLAGS.workdir)
+  if cfg is not None and cfg.algo == 'multiview':
+    return sample_views(cfg)
+  if FLAGS.views:
+    raise ConfigError('--views applies to a multi-view run (--algo=multiview)')
   from core import images  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   from trainers import generator  # pylint: disable=g-import-not-at-top
   _, model = generator.restore(FLAGS.workdir)
@@ -60,6 +71,23 @@ def main(argv):
   out = FLAGS.out or os.path.join(FLAGS.workdir, f'{kind}.png')
   images.save_png(out, images.grid(x, ncol))
   print(f'wrote {out} ({len(x)} images)')
+
+
+def sample_views(cfg):
+  """The identities × views grid of a multi-view run (one identity h1 ~ N(0, I) per row)."""
+  if FLAGS.interpolate or FLAGS.swap_geometry:
+    raise ConfigError(f'{FLAGS.workdir} holds a multi-view run: it draws an identities × views '
+                      f'grid (--views, --rows); --interpolate and --swap_geometry need a '
+                      f'single-latent generator')
+  views = [multiview_data.view_index(cfg.data.views, v) for v in FLAGS.views] or None
+  from core import images  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
+  from trainers import multiview  # pylint: disable=g-import-not-at-top
+  _, model, h2 = multiview.restore(FLAGS.workdir)
+  x = multiview.sample_grid(model, h2, FLAGS.rows, FLAGS.seed, views)
+  out = FLAGS.out or os.path.join(FLAGS.workdir, 'views.png')
+  columns = [cfg.data.views[v] for v in views] if views else list(cfg.data.views)
+  images.save_png(out, images.grid(x, len(columns)))
+  print(f'wrote {out} ({FLAGS.rows} identities × views {", ".join(columns)})')
 
 
 def sample_export(path, n, seed, out):

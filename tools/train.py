@@ -28,7 +28,7 @@ from trainers import registry
 FLAGS = flags.FLAGS
 flags.DEFINE_string('algo', None, f'Algorithm: {", ".join(registry.names())}.')
 flags.DEFINE_string('dataset', None, f'Data source: {", ".join(data_lib.SOURCES)}. '
-                    f'Default: fashion_mnist.')
+                    f'Default: fashion_mnist (fashion_mnist_views for --algo=multiview).')
 flags.DEFINE_string('workdir', None, 'Run folder: config, checkpoints, TensorBoard, samples.')
 flags.DEFINE_multi_string('set', [], 'Config override key=value, repeatable '
                           '(e.g. --set train.steps=200 --set langevin.step_size=0.005).')
@@ -74,7 +74,7 @@ def apply_flags(cfg):
 def takers(key: str) -> list[str]:
   """The algorithms whose default config has `key`."""
   return [a for a in registry.names()
-          if key in config_lib.flat_keys(registry.defaults(a, 'fashion_mnist'))]
+          if key in config_lib.flat_keys(registry.defaults(a, registry.default_dataset(a)))]
 
 
 def requested_algo(old_algo: str = '') -> str:
@@ -116,7 +116,8 @@ def build_config():
     old = stored if stored is not None else {}
     algo = requested_algo(old.get('algo', ''))
     registry.get(algo)
-    dataset = FLAGS.dataset or old.get('data', {}).get('dataset') or 'fashion_mnist'
+    dataset = (FLAGS.dataset or old.get('data', {}).get('dataset')
+               or registry.default_dataset(algo))
     stored = None
     cfg = registry.defaults(algo, dataset, FLAGS.smoke)
   apply_flags(cfg)
