@@ -24,6 +24,11 @@ def digits(tmp_path_factory):
 
 
 def smoke(algo, digits, *overrides):
+  """The smoke config of `algo` on the digits (multi-view trainers: the built-in views)."""
+  if registry.get(algo).multiview:
+    cfg = registry.defaults(algo, 'fashion_mnist_views', smoke=True)
+    config_lib.apply_overrides(cfg, ['data.views=front,roll+90', *overrides])
+    return registry.check(cfg)
   cfg = registry.defaults(algo, f'npz:{digits}', smoke=True)
   config_lib.apply_overrides(cfg, ['data.image_size=28', 'data.channels=1', *overrides])
   return registry.check(cfg)
@@ -37,9 +42,11 @@ def test_every_algorithm_has_a_config_a_trainer_and_resolvable_tasks():
     for task, ref in a.tasks.items():
       fn = registry.resolve(ref)
       assert list(inspect.signature(fn).parameters)[0] == 'workdir', (name, task)
-    if a.has_generator:
-      assert set(a.tasks) >= set(registry.SAMPLING) and registry.resolve(a.samples)
-  assert registry.with_generator() == ['coopnets', 'deformable', 'generator', 'triangle', 'vae']
+    if a.has_generator:  # (a multi-view run's samples have no reference set to score)
+      offered = set(registry.SAMPLING) - ({'score'} if a.multiview else set())
+      assert set(a.tasks) >= offered and registry.resolve(a.samples)
+  assert registry.with_generator() == ['coopnets', 'deformable', 'generator', 'multiview',
+                                       'triangle', 'vae']
   with pytest.raises(ConfigError) as e:
     registry.get('gan')
   assert str(e.value) == f"unknown algorithm 'gan'; known: {', '.join(registry.names())}"
@@ -62,6 +69,8 @@ def test_every_declared_role_builds(algo, digits):
       assert sorted(net) == list(nets.grids(cfg)[1:])
     elif role == 'generator':
       assert net.output.shape[1:] == (28, 28, 1)
+    elif role == 'views':  # one h2 per view of data.views
+      assert net.get_layer('table').table.shape == (2, cfg.model.view_dim)
     else:
       assert net.input.shape[1:] == (28, 28, 1)
 
