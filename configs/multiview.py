@@ -1,4 +1,4 @@
-"""The shared-representation generator X(i, v) = g(h1_i, h2_v) (docs/ALGORITHMS.md §7).
+"""The shared-representation generator X(i, v) = g(h1_i, h2_v) (docs/ALGORITHMS.md §6).
 
   tools/train --algo=multiview --workdir=runs/multiview        # the built-in fashion_mnist_views
   tools/train --algo=multiview --dataset=multiview:/data/faces --workdir=runs/faces \\

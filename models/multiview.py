@@ -1,5 +1,5 @@
 """The pieces of the shared-representation generator X(i, v) = g(h1_i, h2_v) (docs/ALGORITHMS.md
-§7): a table of view latents h2, and a generator with one view fixed (for export).
+§6): a table of view latents h2, and a generator with one view fixed (for export).
 
 The generator itself is an ordinary top-down net (models/generator.py) whose input is the
 concatenation z = (h1, h2) of the identity latent and the view latent.

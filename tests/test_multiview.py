@@ -385,3 +385,17 @@ def test_the_view_table_is_one_row_per_view():
   assert h2.shape == (3, cfg.model.view_dim)
   np.testing.assert_array_equal(h2[0], h2[2])
   assert nets.build(cfg, 'generator').input_shape[-1] == cfg.model.latent_dim + cfg.model.view_dim
+
+
+def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_tables(tmp_path):
+  from core.errors import Diverged  # pylint: disable=g-import-not-at-top
+  cfg = smoke_cfg(['train.max_rollbacks=0'])
+  multiview.train(cfg, str(tmp_path), log=lambda *_: None)  # steps 1-6, ckpt-6
+  cfg.train.steps = 12
+  cfg.langevin.step_size = 1e30  # the h1 chains overflow at once
+  with pytest.raises(Diverged) as e:
+    multiview.train(cfg, str(tmp_path), log=lambda *_: None)
+  assert 'at step 7' in str(e.value) and 'ckpt-6' in str(e.value), str(e.value)
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith('ckpt-6')
+  reader = tf.train.load_checkpoint(str(tmp_path / 'checkpoints' / 'ckpt-6'))
+  assert np.isfinite(reader.get_tensor('latents/.ATTRIBUTES/VARIABLE_VALUE')).all()

@@ -1,5 +1,5 @@
 """The shared representation: a generator X(i, v) = g(h1_i, h2_v) learned by alternating
-back-propagation on multi-view data (docs/ALGORITHMS.md §7).
+back-propagation on multi-view data (docs/ALGORITHMS.md §6).
 
 Han, Lu, Zhu, Wu, "Alternating Back-Propagation for Generator Network", AAAI 2017
 (arXiv:1606.08571), the face-rotation experiment: every image is indexed by an identity i
