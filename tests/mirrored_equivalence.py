@@ -25,7 +25,6 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-posi
 
 import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
 from core import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
-from core import data as data_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 TRAINERS = {'descriptor': ('trainers.descriptor', 'Descriptor'),
             'conditional': ('trainers.conditional', 'ConditionalDescriptor'),
@@ -34,22 +33,25 @@ TRAINERS = {'descriptor': ('trainers.descriptor', 'Descriptor'),
             'triangle': ('trainers.triangle', 'Triangle'),
             'multigrid': ('trainers.multigrid', 'MultiGrid'),
             'deformable': ('trainers.generator', 'Generator'),
-            'vae': ('trainers.triangle', 'Triangle')}
+            'vae': ('trainers.triangle', 'Triangle'),
+            'multiview': ('trainers.multiview', 'Multiview')}
 MIRRORED_ALGOS = ('descriptor', 'conditional', 'generator', 'coopnets', 'triangle',
-                  'multigrid')
+                  'multigrid', 'multiview')
 # Every random input but the Langevin noise is drawn once for the global batch (multi-grid's
 # clamped masks included: its default clamps half the chains), so nothing is switched off.
 
 
 def one_step(algo, digits, strategy):
   import importlib  # pylint: disable=g-import-not-at-top
-  cfg = configs.get(algo, f'npz:{digits}', smoke=True)
+  module, name = TRAINERS[algo]
+  trainer_cls = getattr(importlib.import_module(module), name)
+  # The multi-view trainer reads the built-in identity × view grid (64 smoke identities).
+  source = 'fashion_mnist_views' if algo == 'multiview' else f'npz:{digits}'
+  cfg = configs.get(algo, source, smoke=True)
   config_lib.apply_overrides(cfg, ['data.image_size=28', 'data.channels=1',
                                    'langevin.noise=false', 'data.batch_size=20'])
-  module, name = TRAINERS[algo]
   keras.utils.set_random_seed(0)  # the same initial weights in both runs
-  trainer = getattr(importlib.import_module(module), name)(
-      cfg, strategy, data_lib.from_config(cfg))
+  trainer = trainer_cls(cfg, strategy, trainer_cls.load_data(cfg))
   metrics = trainer.train_step(trainer.make_iterator(0))
   nets = {k: v for k, v in trainer.checkpoint_items().items() if isinstance(v, keras.Model)}
   weights = {f'{k}/{i}': w.numpy() for k, net in nets.items()

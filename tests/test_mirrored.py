@@ -21,7 +21,7 @@ def report(tmp_path_factory):
 
 
 @pytest.mark.parametrize('algo', ['descriptor', 'conditional', 'generator', 'coopnets',
-                                  'triangle', 'multigrid'])
+                                  'triangle', 'multigrid', 'multiview'])
 def test_two_replicas_match_one(report, algo):
   row = report[algo]
   assert row['replicas'] == 2
