@@ -88,11 +88,13 @@ def homography(view: str, size: int) -> np.ndarray:
   return shift @ h @ np.linalg.inv(shift)
 
 
-def _warp(images, view: str):
-  """float32 [N, n, n, C] images (tensors) warped by the view's homography at their size."""
+def _warp(images, view: str, source: str = 'front'):
+  """float32 [N, n, n, C] images (tensors) of the built-in view `source` warped into `view`
+  (the homography H_view · H_source⁻¹) at their size."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   n = int(images.shape[1])
-  inverse = np.linalg.inv(homography(view, n))  # output pixel → input pixel, as TF wants
+  h = homography(view, n) @ np.linalg.inv(homography(source, n))
+  inverse = np.linalg.inv(h)  # output pixel → input pixel, as TF wants
   inverse = inverse / inverse[2, 2]
   transform = tf.constant(inverse.reshape(-1)[:8][None], tf.float32)
   return tf.raw_ops.ImageProjectiveTransformV3(
@@ -122,14 +124,15 @@ def render_views(items: np.ndarray, views, batch: int = 2048) -> np.ndarray:
   return out
 
 
-def known_transform(front: np.ndarray, view: str) -> np.ndarray:
-  """uint8 front views [N, H, W, C] warped by a built-in view's homography at their own size
-  (one bilinear resampling): what knowing the geometry predicts."""
+def known_transform(images: np.ndarray, view: str, source: str = 'front') -> np.ndarray:
+  """uint8 images [N, H, W, C] of the built-in view `source` warped into `view` at their own
+  size (one bilinear resampling): what knowing the geometry predicts."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if view not in BUILTIN_VIEWS:
-    raise DataError(f'{view!r} is not a view of {data_lib.MULTIVIEW_BUILTIN} (its views: '
-                    f'{", ".join(BUILTIN_VIEWS)}); the known transform exists only for those')
-  return _to_uint8(_warp(tf.cast(front, tf.float32), view))
+  for name in (view, source):
+    if name not in BUILTIN_VIEWS:
+      raise DataError(f'{name!r} is not a view of {data_lib.MULTIVIEW_BUILTIN} (its views: '
+                      f'{", ".join(BUILTIN_VIEWS)}); the known transform exists only for those')
+  return _to_uint8(_warp(tf.cast(images, tf.float32), view, source))
 
 
 def _read_builtin(loc, split: str, size: int, channels: int, max_examples: int, views):

@@ -105,6 +105,9 @@ def test_the_built_in_views_are_the_documented_homographies():
   # A quarter turn maps the pixel grid onto itself: the view is the front view turned
   # (clockwise on screen, y pointing down), to within one grey level of rounding.
   assert np.abs(np.rot90(front, k=-1, axes=(1, 2)) - roll90).max() <= 1
+  # ... and the known transform from that view back to the front one undoes it.
+  back = mv_lib.known_transform(roll90.astype(np.uint8), 'front', source='roll+90')
+  assert np.abs(back.astype(np.int32) - front).max() <= 1
   # The front view is the item itself, resampled (×2 bicubic, area ×½): nearly unchanged.
   assert np.abs(front - items).mean() / 255 < 0.02
   # yaw turns the card about the vertical axis: the columns shrink by ~cos 50°, rows stay.

@@ -5,6 +5,7 @@
   tools/train --algo=descriptor --dataset=fashion_mnist --workdir=runs/x
   tools/train --algo=conditional --dataset=fashion_mnist --workdir=runs/cond
                                     # (--algo=descriptor --conditional: the same)
+  tools/train --algo=multiview --workdir=runs/mv      # multi-view: fashion_mnist_views
   tools/train --workdir=runs/x                        # resume the run in runs/x
   tools/train --algo=descriptor --dataset=texture:brick --workdir=runs/brick --set train.steps=300
 

@@ -272,7 +272,8 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
          'step_size': cfg.langevin.step_size, 'views': names, 'standard_view': names[0],
          'reference': f'{cfg.data.dataset} held-out identities (test split)', 'rows': {}}
   first = None
-  for given in ((0,), (0, second)):
+  # With two views the second row would have no target left.
+  for given in ((0,), (0, second))[:1 if len(names) < 3 else 2]:
     label = 'from ' + ' + '.join(names[g] for g in given)
     weight = present[:, given].astype(np.float32)
     h1 = infer_identities(generator, h2[list(given)], x[:, given], weight,
@@ -290,7 +291,7 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
                  'mean training view': np.broadcast_to(means[t], truth.shape)}
       if builtin:
         methods['known transform (reference)'] = data_lib.to_float(
-            mv_lib.known_transform(test.images[keep][have, 0], names[t]))
+            mv_lib.known_transform(test.images[keep][have, 0], names[t], names[0]))
       row['targets'][names[t]] = {m: {'mae': stats.mae(p, truth), 'psnr': stats.psnr(p, truth)}
                                   for m, p in methods.items()}
     row['beats_baselines'] = all(
