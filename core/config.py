@@ -97,7 +97,8 @@ def _coerce(text: str, current, key: str):
         f'{key} takes a {type(current).__name__}, not {text!r}') from None
   if isinstance(current, str):
     return text
-  if key in TEXT_LISTS:  # names, even those that read as numbers (a view called 000)
+  if key in TEXT_LISTS and not text.strip().startswith(('[', '(')):
+    # names, even those that read as numbers (a view called 000)
     return tuple(v.strip() for v in text.split(',') if v.strip())
   try:
     value = ast.literal_eval(text)

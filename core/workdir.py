@@ -23,7 +23,9 @@ LOCK = '.lock'
 INDEX = re.compile(r'^ckpt-(\d+)\.index$')  # a checkpoint's index file (core/checkpoints)
 # Settings a checkpoint's variables depend on: a resumed run may not change them.
 STRUCTURAL = ('algo', 'data.dataset', 'data.image_size', 'data.channels', 'model',
-              'langevin.init', 'langevin.buffer_size', 'data.max_examples')
+              'langevin.init', 'langevin.buffer_size', 'data.max_examples',
+              # which images (identities) are held out, and which views in what order
+              'data.test_fraction', 'data.views')
 
 
 def has_checkpoint(workdir: str) -> bool:

@@ -97,7 +97,7 @@ def test_views_the_source_lacks_are_named():
 
 
 def test_the_built_in_views_are_the_documented_homographies():
-  items, _ = data_lib.read_idx_split(data_lib.DEBIAN_FASHION_MNIST, 'test')
+  items, _ = data_lib.read_idx_split(data_lib.locate('fashion_mnist_views').path, 'test')
   items = items[:64]
   views = tuple(mv_lib.BUILTIN_VIEWS)
   x = mv_lib.render_views(items, views).astype(np.int32)
@@ -225,7 +225,6 @@ def test_training_learns_and_new_views_beat_the_mean_view(trained):
     # of the target view (an untrained net is ~2x worse than it; this 30-second net is too
     # small to beat the nearest identity, docs/RESULTS.md has the full-size runs).
     assert r['multiview']['mae'] < r['mean training view']['mae'], target
-    assert r['known transform (reference)']['mae'] < r['nearest training identity']['mae']
     assert np.isfinite(r['multiview']['psnr'])
   assert report['num_identities'] == 200 and report['baseline_train_identities'] == 60000
   assert os.path.isfile(os.path.join(workdir, 'rotate.png'))
@@ -274,6 +273,10 @@ def test_resume_keeps_both_latent_tables(tmp_path):
     assert not np.array_equal(first[k], mid[k]), name  # both are learned ...
     np.testing.assert_array_equal(ends[0][k], ends[1][k], err_msg=name)  # ... and resumed
     assert not np.array_equal(mid[k], ends[1][k]), name
+  # The h2 rows belong to the stored views in their order: resuming with others is refused.
+  r = helpers.run_tool('train', f'--workdir={resumed}', '--steps=9', '--set',
+                       'data.views=roll+90,front,yaw-50,pitch+45,roll-45')
+  assert r.returncode == 2 and 'holds an incompatible run (data.views:' in r.stderr, r.stderr
 
 
 # ------------------------------------------------------------------ tools and export
@@ -384,9 +387,9 @@ def test_image_trainers_refuse_a_multiview_source():
 def test_the_view_table_is_one_row_per_view():
   cfg = smoke_cfg(['data.views=front,roll+90,yaw-50'])
   table = nets.build(cfg, 'views')
-  h2 = table(np.array([2, 0, 2], np.int32)).numpy()
+  h2 = table(np.array([2, 0, 1], np.int32)).numpy()
   assert h2.shape == (3, cfg.model.view_dim)
-  np.testing.assert_array_equal(h2[0], h2[2])
+  assert len({tuple(r) for r in h2}) == 3  # each view its own row (seeded at random)
   assert nets.build(cfg, 'generator').input_shape[-1] == cfg.model.latent_dim + cfg.model.view_dim
 
 

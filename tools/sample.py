@@ -47,9 +47,9 @@ def main(argv):
   if bool(FLAGS.workdir) == bool(FLAGS.model):
     raise ConfigError('pass one of --workdir=RUN and --model=EXPORT')
   if FLAGS.model:
-    if FLAGS.interpolate or FLAGS.swap_geometry:
-      raise ConfigError('--model draws samples only; --interpolate and --swap_geometry need '
-                        '--workdir')
+    if FLAGS.interpolate or FLAGS.swap_geometry or FLAGS.views:
+      raise ConfigError('--model draws samples only; --interpolate, --swap_geometry and '
+                        '--views need --workdir')
     return sample_export(FLAGS.model, FLAGS.rows * 8, FLAGS.seed, FLAGS.out)
   cfg = registry.stored_config(FLAGS.workdir)
   if cfg is not None and cfg.algo == 'multiview':

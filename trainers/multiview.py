@@ -56,9 +56,12 @@ def render(generator, h1, h2, training=False):
 def view_errors(x, x_hat, weight):
   """Per identity Σ_v w_iv ||X_iv − X̂_iv||² [B]; a missing view (w = 0) adds nothing,
   whatever its pixels hold (NaN included)."""
-  sq = tf.square(x - x_hat)
-  keep = tf.reshape(weight > 0, tf.concat([tf.shape(weight), [1, 1, 1]], 0))
-  return losses.per_example_sum(tf.where(keep, sq, tf.zeros_like(sq)))
+  keep = tf.broadcast_to(tf.reshape(weight > 0, tf.concat([tf.shape(weight), [1, 1, 1]], 0)),
+                         tf.shape(x_hat))
+  # Masked before squaring: a NaN in a missing view must not reach the gradient either
+  # (the square's gradient 2·(x − x̂) times where's 0 would still be NaN).
+  diff = tf.where(keep, x - x_hat, tf.zeros_like(x_hat))
+  return losses.per_example_sum(tf.square(diff))
 
 
 def identity_energy(generator, h2, x, weight, sigma):
@@ -223,13 +226,13 @@ def render_numpy(generator, h1, h2, batch_size=250):
                          for i in range(0, len(h1), batch_size)])
 
 
-def nearest_identity(train, test_views, test_weight, given):
+def nearest_identity(train, test_views, test_weight, given, target):
   """For each test identity, the training identity closest (squared error over the `given`
-  views both have) among those that have every given view: indices [N]."""
-  cand = np.flatnonzero(train.present[:, given].all(1))
+  views both have) among those that have every given view and the `target` view: indices
+  [N], or None when no training identity has them all."""
+  cand = np.flatnonzero(train.present[:, given].all(1) & train.present[:, target])
   if not len(cand):
-    raise ConfigError('no training identity has all of the given views; pick views the '
-                      'training identities have')
+    return None
   a = data_lib.to_float(train.images[cand][:, given]).reshape(len(cand), len(given), -1)
   b = test_views.reshape(len(test_views), len(given), -1)
   dist = np.zeros((len(b), len(cand)), np.float32)
@@ -256,6 +259,9 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
   if second == 0:
     raise ConfigError(f'--view={view} is the standard view; the second row needs another '
                       f'one ({", ".join(names[1:])})')
+  if view and len(names) < 3:
+    raise ConfigError(f'--view={view}: this run has only the views {", ".join(names)}, so '
+                      f'there is no two-view row (no view would be left to render); drop --view')
   train = mv_lib.from_config(cfg, 'train', whole=True)  # the baselines search all of it
   test = mv_lib.from_config(cfg, 'test', limit=num_images)
   keep = np.flatnonzero(test.present[:, 0])[:num_images]
@@ -266,7 +272,7 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
   present = test.present[keep]
   builtin = cfg.data.dataset == data_lib.MULTIVIEW_BUILTIN
   means = {t: data_lib.to_float(train.images[train.present[:, t], t]).mean(0)
-           for t in range(len(names))}
+           for t in range(len(names)) if train.present[:, t].any()}
   out = {'task': 'rotate', 'dataset': cfg.data.dataset, 'num_identities': int(len(keep)),
          'baseline_train_identities': len(train), 'inference_steps': steps,
          'step_size': cfg.langevin.step_size, 'views': names, 'standard_view': names[0],
@@ -279,12 +285,16 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
     h1 = infer_identities(generator, h2[list(given)], x[:, given], weight,
                           sigma=cfg.model.sigma, steps=steps, step_size=cfg.langevin.step_size)
     pred = render_numpy(generator, h1, h2)
-    nearest = nearest_identity(train, x[:, given], weight, list(given))
     row = {'given': [names[g] for g in given], 'targets': {}}
     for t in range(len(names)):
       if t in given:
         continue
       have = present[:, t]
+      nearest = nearest_identity(train, x[:, given], weight, list(given), t)
+      if not have.any() or nearest is None:
+        log(f'  {names[t]}: skipped (no held-out identity, or no training identity with the '
+            f'given views, has it)')
+        continue
       truth = x[have, t]
       methods = {'multiview': pred[have, t],
                  'nearest training identity': data_lib.to_float(train.images[nearest[have], t]),
@@ -294,7 +304,7 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
             mv_lib.known_transform(test.images[keep][have, 0], names[t], names[0]))
       row['targets'][names[t]] = {m: {'mae': stats.mae(p, truth), 'psnr': stats.psnr(p, truth)}
                                   for m, p in methods.items()}
-    row['beats_baselines'] = all(
+    row['beats_baselines'] = bool(row['targets']) and all(
         r['multiview']['mae'] < min(r['nearest training identity']['mae'],
                                     r['mean training view']['mae'])
         for r in row['targets'].values())
