@@ -70,13 +70,6 @@ def load_run(workdir: str, checkpoint: str = ''):
   return cfg, nets, meta
 
 
-def view_latents(cfg, nets):
-  """The multi-view run's h2 table [V, d2] (numpy) from its restored `views` net."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  return np.asarray(nets['views'](np.arange(len(cfg.data.views), dtype=np.int32),
-                                  training=False), np.float32)
-
-
 def bases(workdir: str, algo: str, export_dir: str = '', name: str = '') -> dict:
   """format → the folder its versions go in: EXPORT_DIR/NAME and EXPORT_DIR/tflite/NAME."""
   root = export_dir or os.path.join(workdir, 'exports')

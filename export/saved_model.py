@@ -103,10 +103,10 @@ class MultiviewServable(Servable):
   """The multi-view generator g((h1, h2)): z = h1 renders the standard view; `render` takes
   the view index."""
 
-  def __init__(self, nets: dict, meta: dict, ref_sigma: float, h2):
+  def __init__(self, nets: dict, meta: dict, ref_sigma: float):
     super().__init__(nets, meta, ref_sigma)
     self.views = nets['views']
-    self.num_views = len(h2)
+    self.num_views = len(meta['views'])
 
   def render(self, h1, view):
     view = tf.cast(view, tf.int32)
@@ -158,7 +158,7 @@ def export(workdir: str, export_dir: str = '', name: str = '', checkpoint: str =
   algorithm's name); returns the version directory."""
   cfg, nets, meta = common.load_run(workdir, checkpoint)
   if 'views' in nets:
-    module = MultiviewServable(nets, meta, cfg.langevin.ref_sigma, common.view_latents(cfg, nets))
+    module = MultiviewServable(nets, meta, cfg.langevin.ref_sigma)
   else:
     module = Servable(nets, meta, cfg.langevin.ref_sigma)
   meta = dict(meta, format='saved_model', signatures=signature_docs(module))

@@ -75,7 +75,7 @@ def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name
   generators = {'': nets['generator']}
   if 'views' in nets:  # one z = h1 model per view; the standard view's file has no suffix
     from models import multiview as multiview_nets  # pylint: disable=g-import-not-at-top
-    h2 = common.view_latents(cfg, nets)
+    h2 = multiview_nets.table_of(nets['views'])
     generators = {('' if v == 0 else f'_{name}'): multiview_nets.with_view(nets['generator'], h2[v])
                   for v, name in enumerate(cfg.data.views)}
     meta['view_files'] = {name: {q: f'generator_{q}{"" if v == 0 else "_" + name}.tflite'

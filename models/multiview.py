@@ -39,6 +39,12 @@ def view_table(image_shape=None, num_views=2, view_dim=8, seed=0, name='views'):
   return keras.Model(view, ViewTable(num_views, view_dim, seed, name='table')(view), name=name)
 
 
+def table_of(views):
+  """The h2 table [V, d2] (numpy float32) of a view_table net."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return np.asarray(views.get_layer('table').table, np.float32)
+
+
 class AppendLatent(layers.Layer):
   """z → (z, c): appends a fixed vector c (one view's h2) to every row."""
 

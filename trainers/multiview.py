@@ -35,6 +35,7 @@ from core import loop
 from core import multiview as mv_lib
 from core import stats
 from core.errors import ConfigError
+from models import multiview as multiview_nets
 from evaluation import reports
 from trainers import base
 from trainers import langevin as langevin_lib
@@ -196,8 +197,7 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
 def restore(workdir: str, checkpoint: str = ''):
   """(config, generator, h2 [V, d2] numpy) of the multi-view run in `workdir`."""
   cfg, built = nets.restore(workdir, algos=('multiview',), checkpoint=checkpoint)
-  h2 = built['views'](np.arange(len(cfg.data.views), dtype=np.int32), training=False)
-  return cfg, built['generator'], np.asarray(h2, np.float32)
+  return cfg, built['generator'], multiview_nets.table_of(built['views'])
 
 
 def infer_identities(generator, h2, x, weight, *, sigma, steps, step_size, batch_size=250):
@@ -226,13 +226,11 @@ def render_numpy(generator, h1, h2, batch_size=250):
                          for i in range(0, len(h1), batch_size)])
 
 
-def nearest_identity(train, test_views, test_weight, given, target):
-  """For each test identity, the training identity closest (squared error over the `given`
-  views both have) among those that have every given view and the `target` view: indices
-  [N], or None when no training identity has them all."""
-  cand = np.flatnonzero(train.present[:, given].all(1) & train.present[:, target])
-  if not len(cand):
-    return None
+def given_distances(train, test_views, test_weight, given):
+  """(cand, dist): the training identities that have every `given` view, and the squared
+  error [N, len(cand)] of each test identity to each of them over the given views both
+  have (test_weight [N, G])."""
+  cand = np.flatnonzero(train.present[:, given].all(1))
   a = data_lib.to_float(train.images[cand][:, given]).reshape(len(cand), len(given), -1)
   b = test_views.reshape(len(test_views), len(given), -1)
   dist = np.zeros((len(b), len(cand)), np.float32)
@@ -240,7 +238,16 @@ def nearest_identity(train, test_views, test_weight, given, target):
     d = (np.square(b[:, k]).sum(1)[:, None] - 2 * b[:, k] @ a[:, k].T
          + np.square(a[:, k]).sum(1)[None])
     dist += test_weight[:, k:k + 1] * d
-  return cand[np.argmin(dist, 1)]
+  return cand, dist
+
+
+def nearest_with(train, cand, dist, target):
+  """The nearest candidate (given_distances) that has the `target` view, per test identity:
+  indices [N], or None when no candidate has it."""
+  ok = train.present[cand, target]
+  if not ok.any():
+    return None
+  return cand[ok][np.argmin(dist[:, ok], 1)]
 
 
 def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '',
@@ -269,6 +276,7 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
     raise ConfigError(f'no held-out identity of {cfg.data.dataset} has the standard view '
                       f'{names[0]!r}')
   x = data_lib.to_float(test.images[keep])
+  standard = test.images[keep, 0]  # uint8, for the known transform
   present = test.present[keep]
   builtin = cfg.data.dataset == data_lib.MULTIVIEW_BUILTIN
   means = {t: data_lib.to_float(train.images[train.present[:, t], t]).mean(0)
@@ -285,12 +293,13 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
     h1 = infer_identities(generator, h2[list(given)], x[:, given], weight,
                           sigma=cfg.model.sigma, steps=steps, step_size=cfg.langevin.step_size)
     pred = render_numpy(generator, h1, h2)
+    cand, dist = given_distances(train, x[:, given], weight, list(given))
     row = {'given': [names[g] for g in given], 'targets': {}}
     for t in range(len(names)):
       if t in given:
         continue
       have = present[:, t]
-      nearest = nearest_identity(train, x[:, given], weight, list(given), t)
+      nearest = nearest_with(train, cand, dist, t)
       if not have.any() or nearest is None:
         log(f'  {names[t]}: skipped (no held-out identity, or no training identity with the '
             f'given views, has it)')
@@ -301,7 +310,7 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
                  'mean training view': np.broadcast_to(means[t], truth.shape)}
       if builtin:
         methods['known transform (reference)'] = data_lib.to_float(
-            mv_lib.known_transform(test.images[keep][have, 0], names[t], names[0]))
+            mv_lib.known_transform(standard[have], names[t], names[0]))
       row['targets'][names[t]] = {m: {'mae': stats.mae(p, truth), 'psnr': stats.psnr(p, truth)}
                                   for m, p in methods.items()}
     row['beats_baselines'] = bool(row['targets']) and all(
@@ -344,7 +353,8 @@ def sample_grid(generator, h2, rows: int = 8, seed: int = 0, views=None):
 
 def sample_sets(cfg, built, n, seed):
   """{name: n images}: identity k ~ N(0, I) in view k mod V (the sample task)."""
-  h2 = np.asarray(built['views'](np.arange(len(cfg.data.views), dtype=np.int32)), np.float32)
+  del cfg
+  h2 = multiview_nets.table_of(built['views'])
   g = built['generator']
   z = np.random.default_rng(seed).standard_normal(
       (n, int(g.input_shape[-1]) - h2.shape[-1])).astype(np.float32)
