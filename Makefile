@@ -12,7 +12,7 @@ EXTRAS   := test$(comma)$(if $(GPU),gpu,cpu)
 OTHER_TF := $(if $(GPU),tensorflow-cpu,tensorflow)
 STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 
-.PHONY: setup data train test bazel-test bench bench-export clean-venv
+.PHONY: setup data web train test bazel-test bench bench-export bench-web bundle-model clean-venv
 
 setup: $(STAMP)
 
@@ -38,7 +38,19 @@ data: setup
 train: data
 	tools/train --algo=triangle --dataset=fashion_mnist --workdir=$(WORKDIR)
 
-test: data
+# The web page's runtime (LiteRT.js) from the committed package-lock.json: apps/web/node_modules
+# (ignored by git and Bazel). npm comes with Node.js; apt installs it where it is missing.
+WEB_STAMP := apps/web/node_modules/.package-lock.json
+web: $(WEB_STAMP)
+$(WEB_STAMP): apps/web/package.json apps/web/package-lock.json
+	@command -v npm >/dev/null || { echo "installing npm (apt)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq npm; }
+	cd apps/web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: data web
 	$(PY) -m pytest -q tests
 
 # The same suite under Bazel, offline (Debian's bazel-bootstrap, Bazel 4.2.3; see WORKSPACE).
@@ -56,6 +68,21 @@ bench: setup
 # Size and per-image latency of every export format of a trained run (make train first).
 bench-export: setup
 	$(PY) bench/export.py --workdir=$(WORKDIR) --results
+
+# Per-image latency of the web export in headless Chromium (LiteRT.js) beside ai_edge_litert,
+# and the page's screenshot into docs/figures/ (make train first; needs chromium).
+bench-web: setup web
+	$(PY) bench/web.py --workdir=$(WORKDIR) --screenshot=docs/figures/web_app.png
+
+# Re-make the bundled model (apps/web/model) from a fresh default `make train` run:
+# its float16 generator at batch 1, metadata.json recording this command and the commit.
+BUNDLE_RUN ?= runs/bundle
+bundle-model: web
+	$(MAKE) train WORKDIR=$(BUNDLE_RUN)
+	$(PY) -m tools.export --workdir=$(BUNDLE_RUN) --formats=web --quantize=float16 \
+	  --export_dir=$(BUNDLE_RUN)/bundle-export
+	$(PY) -m tools.bundle_model --export=$(BUNDLE_RUN)/bundle-export/web/triangle \
+	  --command="make bundle-model" --commit=$$(git rev-parse HEAD)
 
 clean-venv:
 	rm -rf $(VENV)

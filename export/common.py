@@ -18,7 +18,8 @@ from core.errors import CheckpointError, ConfigError
 from trainers import registry
 
 VALUE_RANGE = (-1.0, 1.0)
-FORMATS = ('saved_model', 'tflite')
+FORMATS = ('saved_model', 'tflite', 'web')
+DEFAULT_FORMATS = ('saved_model', 'tflite')  # web (export/web.py) needs `make web` first
 QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')  # TFLite (export/tflite.py)
 
 
@@ -60,6 +61,11 @@ def load_run(workdir: str, checkpoint: str = ''):
       'dataset': d.dataset,
       'nets': sorted(nets),
   }
+  geometry_dim = getattr(nets['generator'], 'geometry_dim', 0)
+  if geometry_dim:  # the deformable generator: z = [appearance, geometry] (models/deformable)
+    dim = meta['latent_dim']
+    meta['latent_parts'] = {'appearance': [0, dim - geometry_dim],
+                            'geometry': [dim - geometry_dim, dim]}
   if 'views' in nets:  # the multi-view generator g((h1, h2)): z = h1, the view fixed or chosen
     names = list(cfg.data.views)
     meta.update(latent_dim=meta['latent_dim'] - int(cfg.model.view_dim), views=names,
@@ -71,10 +77,12 @@ def load_run(workdir: str, checkpoint: str = ''):
 
 
 def bases(workdir: str, algo: str, export_dir: str = '', name: str = '') -> dict:
-  """format → the folder its versions go in: EXPORT_DIR/NAME and EXPORT_DIR/tflite/NAME."""
+  """format → the folder its versions go in: EXPORT_DIR/NAME, EXPORT_DIR/tflite/NAME and
+  EXPORT_DIR/web/NAME."""
   root = export_dir or os.path.join(workdir, 'exports')
   return {'saved_model': os.path.join(root, name or algo),
-          'tflite': os.path.join(root, 'tflite', name or algo)}
+          'tflite': os.path.join(root, 'tflite', name or algo),
+          'web': os.path.join(root, 'web', name or algo)}
 
 
 def next_version(*folders: str) -> int:
@@ -140,35 +148,61 @@ def write_metadata(directory: str, meta: dict):
 
 def find_export(path: str):
   """('tflite' | 'saved_model', path) of an export a reader was given: a .tflite file, a
-  SavedModel directory, or a TF Serving model directory (its newest version). ConfigError
-  for anything else."""
-  path = path.rstrip('/')
+  folder of .tflite files with their metadata.json (its first file: a TFLite or web
+  export's model folder), a SavedModel directory, or a TF Serving model directory (its
+  newest version). ConfigError for anything else."""
+  path = path.rstrip('/') or '/'
   if path.endswith('.tflite'):
     if not os.path.isfile(path):
       raise ConfigError(f'--model={path}: no such .tflite file')
     return 'tflite', path
+  # A TFLite export's folder, or a web export (its model/ folder).
+  tflite_file = _first_tflite(path) or _first_tflite(os.path.join(path, 'model'))
+  if tflite_file:
+    return 'tflite', tflite_file
   if os.path.isdir(path) and not os.path.isfile(os.path.join(path, 'saved_model.pb')):
     versions = [int(v) for v in os.listdir(path) if v.isdigit()]
-    if versions:  # a TF Serving model directory: its newest version
+    if versions:  # a TF Serving model directory (or a TFLite one): its newest version
       path = os.path.join(path, str(max(versions)))
+      tflite_file = _first_tflite(path) or _first_tflite(os.path.join(path, 'model'))
+      if tflite_file:
+        return 'tflite', tflite_file
   if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
-    raise ConfigError(f'--model={path} is neither a .tflite file nor a SavedModel directory '
-                      f'(no saved_model.pb)')
+    raise ConfigError(f'--model={path} is neither a .tflite file, a folder of them with its '
+                      f'metadata.json, nor a SavedModel directory (no saved_model.pb)')
   return 'saved_model', path
+
+
+def _first_tflite(folder: str):
+  """The first file metadata.json lists in a folder of .tflite files, else None."""
+  meta_path = os.path.join(folder, 'metadata.json')
+  if not os.path.isfile(meta_path) or os.path.isfile(os.path.join(folder, 'saved_model.pb')):
+    return None
+  try:
+    with open(meta_path) as f:
+      files = list(json.load(f).get('files', {}).values())
+  except (OSError, ValueError, AttributeError) as e:
+    raise ConfigError(f'--model={folder}: its metadata.json cannot be read ({e}); export it '
+                      f'again (tools/export)') from None
+  if not files or not str(files[0]).endswith('.tflite'):
+    return None
+  path = os.path.join(folder, files[0])
+  if not os.path.isfile(path):
+    raise ConfigError(f'--model={folder}: metadata.json lists {files[0]}, which is missing; '
+                      f'export it again (tools/export)')
+  return path
 
 
 def sample_export(path: str, n: int, seed: int):
   """(images in [-1, 1], the export's path) of n samples from an exported SavedModel or
-  .tflite (no training code); z ~ N(0, I) from numpy's generator seeded by `seed`, so a
-  SavedModel and its .tflite files draw the same z."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  .tflite (no training code); z = export/latents.latents(seed, n, d), the seeded latents
+  the web page and any app can reproduce, so every format draws the same z for a seed."""
+  from export import latents  # pylint: disable=g-import-not-at-top
   kind, path = find_export(path)
   if kind == 'tflite':
     from export import litert  # pylint: disable=g-import-not-at-top  (the LiteRT runtime)
     interp = litert.interpreter(path)
-    z = np.random.default_rng(seed).standard_normal(
-        (n, litert.latent_dim(interp))).astype(np.float32)
-    return litert.run(interp, z), path
+    return litert.run(interp, latents.latents(seed, n, litert.latent_dim(interp))), path
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:
     loaded = tf.saved_model.load(path)
@@ -182,5 +216,4 @@ def sample_export(path: str, n: int, seed: int):
   except (KeyError, OSError, ValueError, tf.errors.OpError) as e:
     raise ConfigError(f'--model={path} is not a twonets export (a serving_default signature '
                       f'taking z): {type(e).__name__}: {str(e)[:200]}') from None
-  z = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
-  return fn(z=tf.constant(z))['images'].numpy(), path
+  return fn(z=tf.constant(latents.latents(seed, n, d)))['images'].numpy(), path

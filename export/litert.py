@@ -17,13 +17,35 @@ def latent_dim(interp) -> int:
   return int(interp.get_input_details()[0]['shape'][-1])
 
 
+def fixed_batch(interp) -> int:
+  """The batch size a model's input is fixed at (web exports: 1), or 0 when it is dynamic."""
+  signature = interp.get_input_details()[0].get('shape_signature')
+  rows = int(signature[0]) if signature is not None and len(signature) else -1
+  return max(rows, 0)
+
+
 def run(interp, z: np.ndarray) -> np.ndarray:
-  """Images [batch, H, W, C] in [-1, 1] of latents z [batch, d] (any batch size)."""
+  """Images [batch, H, W, C] in [-1, 1] of latents z [batch, d] (any batch size; a model
+  with a fixed batch runs chunk by chunk, the last one padded)."""
+  z = np.asarray(z, np.float32)
   inp = interp.get_input_details()[0]
+  fixed = fixed_batch(interp)
+  if fixed:
+    if not getattr(interp, '_twonets_allocated', False):
+      interp.allocate_tensors()
+      interp._twonets_allocated = True  # pylint: disable=protected-access
+    out = []
+    for i in range(0, len(z), fixed):
+      chunk = z[i:i + fixed]
+      padded = np.concatenate([chunk, np.zeros((fixed - len(chunk),) + z.shape[1:], z.dtype)])
+      interp.set_tensor(inp['index'], padded)
+      interp.invoke()
+      out.append(interp.get_tensor(interp.get_output_details()[0]['index'])[:len(chunk)])
+    return np.concatenate(out)
   if list(inp['shape']) != list(z.shape) or not getattr(interp, '_twonets_allocated', False):
     interp.resize_tensor_input(inp['index'], list(z.shape), strict=True)
     interp.allocate_tensors()
     interp._twonets_allocated = True  # pylint: disable=protected-access
-  interp.set_tensor(inp['index'], np.asarray(z, np.float32))
+  interp.set_tensor(inp['index'], z)
   interp.invoke()
   return interp.get_tensor(interp.get_output_details()[0]['index'])

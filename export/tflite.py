@@ -39,10 +39,15 @@ def check_quantizations(names):
                       f'{", ".join(QUANTIZATIONS)}')
 
 
-def convert(generator, quantization: str, seed: int = 0) -> bytes:
-  """The generator z → images in [-1, 1] as a TFLite flatbuffer."""
+def convert(generator, quantization: str, seed: int = 0, batch: int = 0) -> bytes:
+  """The generator z → images in [-1, 1] as a TFLite flatbuffer; its batch dimension is
+  dynamic, or fixed at `batch` (runtimes that cannot resize inputs: LiteRT.js)."""
   check_quantizations([quantization])
   d = int(generator.input_shape[-1])
+  if batch:
+    import keras  # pylint: disable=g-import-not-at-top
+    z = keras.Input(batch_shape=(batch, d), name='z')
+    generator = keras.Model(z, generator(z), name=f'{generator.name}_batch{batch}')
   # from_keras_model bakes the weights in. (from_concrete_functions on a Keras 3 model leaves
   # READ_VARIABLE ops without their variables: NaN output in float32, a failed int8 calibration.)
   converter = tf.lite.TFLiteConverter.from_keras_model(generator)
@@ -53,8 +58,9 @@ def convert(generator, quantization: str, seed: int = 0) -> bytes:
   elif quantization == 'int8':
     latents = np.random.default_rng(seed).standard_normal(
         (CALIBRATION_LATENTS, d)).astype(np.float32)
-    converter.representative_dataset = lambda: ([latents[i:i + 1]]
-                                                 for i in range(len(latents)))
+    step = batch or 1
+    converter.representative_dataset = lambda: ([latents[i:i + step]]
+                                                 for i in range(0, len(latents), step))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
   try:
     return converter.convert()
@@ -64,10 +70,10 @@ def convert(generator, quantization: str, seed: int = 0) -> bytes:
                       f'export the other quantisations (--quantize=...)') from None
 
 
-def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',
-           checkpoint: str = '', log=print, version: int = 0) -> str:
-  """Writes generator_QUANT.tflite for each quantisation and metadata.json into
-  EXPORT_DIR/tflite/NAME/VERSION; returns that directory."""
+def convert_run(workdir: str, quantizations=QUANTIZATIONS, checkpoint: str = '',
+                batch: int = 0):
+  """(cfg, metadata, {file name: flatbuffer}) of a run's generator in each quantisation (one
+  file per view for a multi-view run); the batch dimension dynamic, or fixed at `batch`."""
   quantizations = list(dict.fromkeys(quantizations))
   check_quantizations(quantizations)
   cfg, nets, meta = common.load_run(workdir, checkpoint)
@@ -81,25 +87,41 @@ def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name
     meta['view_files'] = {name: {q: f'generator_{q}{"" if v == 0 else "_" + name}.tflite'
                                  for q in quantizations}
                           for v, name in enumerate(cfg.data.views)}
-  files = {f'generator_{q}{suffix}.tflite': convert(g, q, cfg.seed)
+  files = {f'generator_{q}{suffix}.tflite': convert(g, q, cfg.seed, batch)
            for suffix, g in generators.items() for q in quantizations}
-  flatbuffers = {q: files[f'generator_{q}.tflite'] for q in quantizations}
+  rows = str(batch) if batch else 'batch'
   meta = dict(meta, format='tflite', files={
       q: f'generator_{q}.tflite' for q in quantizations},
-      inputs={'z': f'float32 [batch, {meta["latent_dim"]}], z ~ N(0, I); batch is dynamic'},
-      outputs={'images': f'float32 [batch, {h}, {w}, {c}] in [-1, 1]'})
+      inputs={'z': f'float32 [{rows}, {meta["latent_dim"]}], z ~ N(0, I); ' + (
+          f'the batch is fixed at {batch}' if batch else 'batch is dynamic')},
+      outputs={'images': f'float32 [{rows}, {h}, {w}, {c}] in [-1, 1]'})
+  if batch:
+    meta['batch'] = batch
+  return cfg, meta, files
+
+
+def write_files(directory: str, files: dict, meta: dict):
+  """The flatbuffers and metadata.json into `directory` (created)."""
+  os.makedirs(directory)
+  for name, flatbuffer in files.items():
+    with open(os.path.join(directory, name), 'wb') as f:
+      f.write(flatbuffer)
+  common.write_metadata(directory, meta)
+
+
+def sizes(files: dict, meta: dict) -> str:
+  """'float32 2.84 MB, ...' of the standard files (× N views where there are several)."""
+  views = f' × {len(meta["view_files"])} views' if 'view_files' in meta else ''
+  return ', '.join(f'{q} {len(files[f]) / 1e6:.2f} MB'
+                   for q, f in meta['files'].items()) + views
+
+
+def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',
+           checkpoint: str = '', log=print, version: int = 0) -> str:
+  """Writes generator_QUANT.tflite for each quantisation and metadata.json into
+  EXPORT_DIR/tflite/NAME/VERSION; returns that directory."""
+  cfg, meta, files = convert_run(workdir, quantizations, checkpoint)
   base = common.bases(workdir, cfg.algo, export_dir, name)['tflite']
-
-  def write(tmp):
-    os.makedirs(tmp)
-    for name, flatbuffer in files.items():
-      with open(os.path.join(tmp, name), 'wb') as f:
-        f.write(flatbuffer)
-    common.write_metadata(tmp, meta)
-
-  path = common.write_versioned(base, write, version)
-  views = f' × {len(generators)} views' if len(generators) > 1 else ''
-  log(f'wrote TFLite {path}: ' + ', '.join(
-      f'{q} {len(b) / 1e6:.2f} MB' for q, b in flatbuffers.items()) + views)
+  path = common.write_versioned(base, lambda tmp: write_files(tmp, files, meta), version)
+  log(f'wrote TFLite {path}: {sizes(files, meta)}')
   return path
-

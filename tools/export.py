@@ -4,10 +4,14 @@
   tools/export --workdir=runs/main --formats=saved_model            # TF Serving only
   tools/export --workdir=runs/main --formats=tflite --quantize=float16,int8
   tools/export --workdir=runs/main --checkpoint=1000 --export_dir=/models --name=garments
+  tools/export --workdir=runs/main --formats=web --quantize=float32,int8   # a browser demo
 
 SavedModel: EXPORT_DIR/NAME/VERSION/ (TF Serving's layout; signatures serving_default, sample,
 and encode/reconstruct/energy where the algorithm has them). TFLite: EXPORT_DIR/tflite/NAME/
-VERSION/generator_QUANT.tflite. VERSION is the next free number; metadata.json beside each.
+VERSION/generator_QUANT.tflite. Web (not in the default formats; `make web` first):
+EXPORT_DIR/web/NAME/VERSION/, the LiteRT.js page with the generator at batch 1 in model/
+(serve that folder with `python3 -m http.server`). VERSION is the next free number;
+metadata.json beside each.
 Check an export without the training code: tools/sample --model=PATH.
 """
 import sys
@@ -17,12 +21,13 @@ from absl import flags
 
 from core.errors import ConfigError
 from export import common  # no TensorFlow: flags and the workdir are checked before it starts
-from export.common import FORMATS, QUANTIZATIONS
+from export.common import DEFAULT_FORMATS, FORMATS, QUANTIZATIONS
 from tools import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A trained run (config.json and checkpoints).')
-flags.DEFINE_list('formats', list(FORMATS), f'Formats: {", ".join(FORMATS)}.')
+flags.DEFINE_list('formats', list(DEFAULT_FORMATS), f'Formats: {", ".join(FORMATS)} '
+                  f'(default {",".join(DEFAULT_FORMATS)}).')
 flags.DEFINE_list('quantize', list(QUANTIZATIONS),
                   f'TFLite quantisations: {", ".join(QUANTIZATIONS)}.')
 flags.DEFINE_string('export_dir', '', 'Where exports go (default WORKDIR/exports).')
@@ -40,10 +45,13 @@ def main(argv):
     raise ConfigError(f'unknown format {", ".join(unknown) or "(none given)"}; known: '
                       f'{", ".join(FORMATS)}')
   bad = [q for q in FLAGS.quantize if q not in QUANTIZATIONS]
-  if bad or (not FLAGS.quantize and 'tflite' in FLAGS.formats):
+  if bad or (not FLAGS.quantize and {'tflite', 'web'} & set(FLAGS.formats)):
     raise ConfigError(f'unknown quantisation {", ".join(bad) or "(none given)"}; known: '
                       f'{", ".join(QUANTIZATIONS)}')
   cfg = common.exportable_run(FLAGS.workdir)  # fail before TensorFlow starts
+  if 'web' in FLAGS.formats:
+    from export import web  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+    web.app_dir()  # the page and its runtime are installed (make web)
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
   # One version number for the SavedModel and the TFLite files of this export.
@@ -57,6 +65,8 @@ def main(argv):
   if 'tflite' in FLAGS.formats:
     from export import tflite  # pylint: disable=g-import-not-at-top
     tflite.export(FLAGS.workdir, FLAGS.quantize, **kw)
+  if 'web' in FLAGS.formats:
+    web.export(FLAGS.workdir, FLAGS.quantize, **kw)
 
 
 if __name__ == '__main__':

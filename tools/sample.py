@@ -9,8 +9,10 @@
   tools/sample --model=runs/main/exports/triangle/1          # an exported SavedModel
   tools/sample --model=runs/main/exports/tflite/triangle/1/generator_int8.tflite
                       # a .tflite under LiteRT; neither needs the code that trained it
-With --model, the latents z ~ N(0, I) come from numpy's generator seeded by --seed, so a
-SavedModel and its .tflite files draw the same z.
+  tools/sample        # the bundled model (apps/web/model: a make train run, float16)
+With --model (or the bundled model), z = the seeded latents of export/latents.py (mulberry32
+and Box–Muller, written out in the README), so every export format, the web page and any
+app that follows the README draw the same z for the same --seed.
 """
 import os
 import sys
@@ -26,14 +28,16 @@ from trainers import registry
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A trained generator run.')
 flags.DEFINE_string('model', None, 'An exported SavedModel directory (or its model '
-                    'directory: the newest version) or a .tflite file, instead of --workdir.')
+                    'directory: the newest version), a .tflite file or a folder of them '
+                    '(metadata.json: its first file), instead of --workdir. Default: the '
+                    'bundled model (apps/web/model).')
 flags.DEFINE_bool('interpolate', False, 'Latent interpolation grid.')
 flags.DEFINE_bool('swap_geometry', False, 'Deformable generator: swap geometry latents.')
 flags.DEFINE_integer('rows', 8, 'Rows (interpolations, swapped pairs, or identities).')
 flags.DEFINE_list('views', [], 'Multi-view runs: the grid\'s columns, views by name or index '
                   '(default: all of the run\'s views).')
 flags.DEFINE_integer('steps', 10, 'Images per interpolation.')
-flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
+flags.DEFINE_integer('seed', 0, 'Seed of the latents (with --model: 0..4294967295).')
 flags.DEFINE_string('out', '', 'PNG path (default: WORKDIR/<kind>.png).')
 
 
@@ -44,13 +48,17 @@ def main(argv):
     raise ConfigError('choose one of --interpolate and --swap_geometry')
   if FLAGS.rows <= 0 or FLAGS.steps < 2:
     raise ConfigError('--rows must be positive and --steps at least 2')
-  if bool(FLAGS.workdir) == bool(FLAGS.model):
+  if FLAGS.workdir and FLAGS.model:
     raise ConfigError('pass one of --workdir=RUN and --model=EXPORT')
-  if FLAGS.model:
+  if not FLAGS.workdir:
     if FLAGS.interpolate or FLAGS.swap_geometry or FLAGS.views:
-      raise ConfigError('--model draws samples only; --interpolate, --swap_geometry and '
-                        '--views need --workdir')
-    return sample_export(FLAGS.model, FLAGS.rows * 8, FLAGS.seed, FLAGS.out)
+      raise ConfigError('--model (and the bundled model) draws samples only; --interpolate, '
+                        '--swap_geometry and --views need --workdir')
+    if not 0 <= FLAGS.seed <= 0xFFFFFFFF:
+      raise ConfigError(f'--seed={FLAGS.seed}: an export\'s seed is 0..4294967295')
+    # The bundled model's grid goes to runs/ (ignored by git), not into apps/web/model.
+    out = FLAGS.out or ('' if FLAGS.model else os.path.join('runs', 'bundled_samples.png'))
+    return sample_export(FLAGS.model or bundled_model(), FLAGS.rows * 8, FLAGS.seed, out)
   cfg = registry.stored_config(FLAGS.workdir)
   if cfg is not None and cfg.algo == 'multiview':
     return sample_views(cfg)
@@ -88,6 +96,14 @@ def sample_views(cfg):
   columns = [cfg.data.views[v] for v in views] if views else list(cfg.data.views)
   images.save_png(out, images.grid(x, len(columns)))
   print(f'wrote {out} ({FLAGS.rows} identities × views {", ".join(columns)})')
+
+
+def bundled_model():
+  from export import web  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+  if not os.path.isfile(os.path.join(web.BUNDLED, 'metadata.json')):
+    raise ConfigError(f'the bundled model is missing ({web.BUNDLED}/metadata.json); pass '
+                      f'--workdir=RUN or --model=EXPORT')
+  return web.BUNDLED
 
 
 def sample_export(path, n, seed, out):

@@ -1,0 +1,168 @@
+"""The web page of export/web.py in a real browser: a loopback HTTP server and headless
+Chromium driven by Selenium (Debian's chromium and chromium-driver), for the tests, the
+latency benchmark and the screenshot in docs/figures.
+
+    with serve(folder) as url, open_page(url + 'index.html?variant=int8') as page:
+      out = page.generate(z)                        # the page's output tensor for z
+      page.requests()                               # every URL the browser asked for
+
+Nothing here leaves 127.0.0.1: the server binds it, and Chromium runs with background
+networking off and a host-resolver rule that fails every other host name.
+"""
+import contextlib
+import functools
+import http.server
+import json
+import os
+import shutil
+import tempfile
+import threading
+
+import numpy as np
+
+CHROMIUM = ('chromium', 'chromium-browser', 'google-chrome')
+CHROMEDRIVER = ('chromedriver',)
+FLAGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+         '--no-first-run', '--disable-background-networking', '--disable-component-update',
+         '--disable-sync', '--disable-default-apps', '--disable-extensions',
+         '--disable-quic', '--window-size=1200,860',
+         '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1')
+
+
+class BrowserMissing(RuntimeError):
+  """No Chromium, ChromeDriver or Selenium here (why: the message)."""
+
+
+def find_browser():
+  """(chromium, chromedriver) paths; BrowserMissing names what to install."""
+  chromium = next((p for p in map(shutil.which, CHROMIUM) if p), None)
+  driver = next((p for p in map(shutil.which, CHROMEDRIVER) if p), None)
+  missing = [n for n, p in (('chromium', chromium), ('chromium-driver', driver)) if not p]
+  if missing:
+    raise BrowserMissing(f'{" and ".join(missing)} not installed (apt-get install chromium '
+                         f'chromium-driver)')
+  try:
+    import selenium  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    raise BrowserMissing('selenium is not installed (pip install selenium; make setup)') from None
+  return chromium, driver
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+  """Static files with the cross-origin-isolation headers (so the threaded LiteRT.js build
+  could run too) and no caching; quiet."""
+  extensions_map = dict(http.server.SimpleHTTPRequestHandler.extensions_map,
+                        **{'.js': 'text/javascript', '.wasm': 'application/wasm',
+                           '.tflite': 'application/octet-stream'})
+
+  def end_headers(self):
+    self.send_header('Cross-Origin-Opener-Policy', 'same-origin')
+    self.send_header('Cross-Origin-Embedder-Policy', 'require-corp')
+    self.send_header('Cache-Control', 'no-store')
+    super().end_headers()
+
+  def log_message(self, *args):  # pylint: disable=arguments-differ
+    pass
+
+
+@contextlib.contextmanager
+def serve(directory: str):
+  """Serves `directory` on http://127.0.0.1:<free port>/ while the block runs."""
+  server = http.server.ThreadingHTTPServer(
+      ('127.0.0.1', 0), functools.partial(_Handler, directory=directory))
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  try:
+    yield f'http://127.0.0.1:{server.server_address[1]}/'
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+class Page:
+  """The twonets page open in Chromium; its methods call the page's window.twonets hook."""
+
+  def __init__(self, driver, url):
+    self.driver, self.url = driver, url
+
+  def call(self, expression: str, *args, timeout: float = 300):
+    """Awaits `expression` (JavaScript; `args` are arguments[0..]) in the page."""
+    self.driver.set_script_timeout(timeout)
+    result = self.driver.execute_async_script(
+        'const done = arguments[arguments.length - 1];'
+        'const args = Array.from(arguments).slice(0, -1);'
+        f'Promise.resolve().then(() => ({expression}))'
+        '.then(v => done({value: v}), e => done({error: String(e && e.stack || e)}));', *args)
+    if 'error' in result:
+      raise RuntimeError(f'the page failed: {result["error"]}')
+    return result['value']
+
+  def wait_ready(self, timeout: float = 120) -> dict:
+    """The page's info once its first grid is drawn (RuntimeError with its error if not)."""
+    return self.call('new Promise((ok, fail) => { const t0 = Date.now(); (function poll() {'
+                     ' if (window.twonets && window.twonets.ready) window.twonets.ready.then('
+                     'ok, fail); else if (Date.now() - t0 > 60000) fail("window.twonets never '
+                     'appeared (app.js or the LiteRT.js runtime did not load)"); else '
+                     'setTimeout(poll, 50); })(); })', timeout=timeout)
+
+  def generate(self, z: np.ndarray) -> np.ndarray:
+    """The page's output tensor [n, H, W, C] for latents z [n, d]."""
+    z = np.asarray(z, np.float32)
+    out = self.call('window.twonets.generate(args[0], args[1])', z.ravel().tolist(), len(z))
+    return np.asarray(out['data'], np.float32).reshape(out['shape'])
+
+  def latents(self, seed: int, n: int) -> np.ndarray:
+    return np.asarray(self.call('window.twonets.latents(args[0], args[1])', seed, n),
+                      np.float32).reshape(n, -1)
+
+  def select(self, variant: str, view: str = '') -> dict:
+    return self.call('window.twonets.select(args[0], args[1])', variant, view)
+
+  def benchmark(self, n: int = 64, seed: int = 0) -> dict:
+    return self.call('window.twonets.benchmark(args[0], args[1])', n, seed)
+
+  def error(self) -> str:
+    return self.driver.execute_script('return window.twonets ? window.twonets.error : null')
+
+  def text(self, element_id: str) -> str:
+    return self.driver.execute_script(f'return document.getElementById({json.dumps(element_id)})'
+                                      f'.textContent')
+
+  def screenshot(self, path: str):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if not self.driver.save_screenshot(path):
+      raise RuntimeError(f'Chromium could not write the screenshot {path}')
+
+  def requests(self) -> list:
+    """Every URL the page asked for so far (DevTools Network.requestWillBeSent events)."""
+    urls = []
+    for entry in self.driver.get_log('performance'):
+      message = json.loads(entry['message'])['message']
+      if message.get('method') == 'Network.requestWillBeSent':
+        urls.append(message['params']['request']['url'])
+    self._seen = getattr(self, '_seen', []) + urls  # get_log empties the browser's buffer
+    return list(self._seen)
+
+
+@contextlib.contextmanager
+def open_page(url: str, timeout: float = 120):
+  """Chromium (headless, a fresh profile) showing `url`, as a Page once it is ready."""
+  chromium, chromedriver = find_browser()
+  from selenium import webdriver  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.chrome.service import Service  # pylint: disable=g-import-not-at-top
+  profile = tempfile.mkdtemp(prefix='twonets-chromium-')
+  options = webdriver.ChromeOptions()
+  options.binary_location = chromium
+  for flag in FLAGS + (f'--user-data-dir={profile}',):
+    options.add_argument(flag)
+  options.set_capability('goog:loggingPrefs', {'performance': 'ALL', 'browser': 'ALL'})
+  driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+  try:
+    driver.get_log('performance')  # what the start-up tab asked for is not the page's
+    driver.get(url)
+    page = Page(driver, url)
+    page.info = page.wait_ready(timeout)
+    yield page
+  finally:
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)

@@ -1,0 +1,120 @@
+"""A run's generator as a static web page that samples it in the browser with LiteRT.js.
+
+    EXPORT_DIR/web/NAME/VERSION/index.html, app.js, latents.js     the page (apps/web/)
+    EXPORT_DIR/web/NAME/VERSION/node_modules/@litertjs/...          the LiteRT.js runtime
+    EXPORT_DIR/web/NAME/VERSION/model/generator_QUANT.tflite        one file per quantisation
+    EXPORT_DIR/web/NAME/VERSION/model/metadata.json
+
+`cd` there and `python -m http.server` serves a working demo: nothing is fetched from
+anywhere but that folder. The runtime is copied from apps/web/node_modules (`make web` runs
+`npm ci` there); only its single-threaded WebAssembly builds are copied (relaxed-SIMD and
+the compatibility build), so no COOP/COEP headers are needed.
+
+The .tflite files here have a FIXED batch of 1: LiteRT.js 2.5 compiles a model for the
+shapes in its signature and refuses a [1, d] tensor for a [-1, d] input ("TensorBuffer
+ranked tensor type Float32[1, 100] does not match expected ranked tensor type
+Float32[-1, 100]"), and it has no resize call. The page runs one call per image;
+ai_edge_litert runs these files too (export/litert.py loops over the batch).
+"""
+import json
+import os
+import shutil
+
+from core.errors import ConfigError
+from export import common  # TensorFlow-free: export/tflite.py is imported when converting
+
+# realpath: under Bazel this file is a symlink into the checkout, where npm installed the runtime.
+ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+APP = os.path.join(ROOT, 'apps', 'web')
+PAGE = ('index.html', 'app.js', 'latents.js')
+# The runtime files the page loads (loadLiteRt picks one of the two builds by the browser's
+# relaxed-SIMD support); package.json files carry the version and the licence.
+RUNTIME = (
+    'node_modules/@litertjs/core/package.json',
+    'node_modules/@litertjs/core/dist/index.js',
+    'node_modules/@litertjs/core/wasm/litert_wasm_internal.js',
+    'node_modules/@litertjs/core/wasm/litert_wasm_internal.wasm',
+    'node_modules/@litertjs/core/wasm/litert_wasm_compat_internal.js',
+    'node_modules/@litertjs/core/wasm/litert_wasm_compat_internal.wasm',
+    'node_modules/@litertjs/wasm-utils/package.json',
+    'node_modules/@litertjs/wasm-utils/dist/index.js',
+)
+MODEL_DIR = 'model'
+BATCH = 1
+# The bundled model (a `make train` run's float16 generator at batch 1; its README says
+# which command and commit made it): the page's and tools/sample's default.
+BUNDLED = os.path.join(APP, MODEL_DIR)
+
+
+def app_dir(app: str = '') -> str:
+  """apps/web (or `app`) after checking that the page and its installed runtime are there."""
+  app = app or APP
+  missing = [f for f in PAGE if not os.path.isfile(os.path.join(app, f))]
+  if missing:
+    raise ConfigError(f'the web page is incomplete: {", ".join(missing)} missing in {app}')
+  runtime = [f for f in RUNTIME if not os.path.isfile(os.path.join(app, f))]
+  if runtime:
+    raise ConfigError(f'the LiteRT.js runtime is not installed ({runtime[0]} missing in '
+                      f'{app}); run `make web` (npm ci in apps/web) first')
+  return app
+
+
+def lay_out(directory: str, model_files: dict, meta: dict, app: str = ''):
+  """The page, its runtime and the model into `directory` (created)."""
+  from export import tflite  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
+  app = app_dir(app)
+  os.makedirs(directory)
+  for f in PAGE + RUNTIME:
+    os.makedirs(os.path.dirname(os.path.join(directory, f)) or directory, exist_ok=True)
+    shutil.copyfile(os.path.join(app, f), os.path.join(directory, f))
+  tflite.write_files(os.path.join(directory, MODEL_DIR), model_files, meta)
+
+
+def export(workdir: str, quantizations=common.QUANTIZATIONS, export_dir: str = '',
+           name: str = '', checkpoint: str = '', log=print, version: int = 0) -> str:
+  """Writes the web demo of the run's generator into EXPORT_DIR/web/NAME/VERSION (the
+  quantisations given, batch fixed at 1); returns that directory."""
+  from export import tflite  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
+  app_dir()  # before any conversion
+  cfg, meta, files = tflite.convert_run(workdir, quantizations, checkpoint, batch=BATCH)
+  meta['format'] = 'tflite (web: LiteRT.js)'
+  base = common.bases(workdir, cfg.algo, export_dir, name)['web']
+  path = common.write_versioned(base, lambda tmp: lay_out(tmp, files, meta), version)
+  log(f'wrote web app {path}: {tflite.sizes(files, meta)} (batch 1); try it: '
+      f'cd {path} && python3 -m http.server 8000, then open http://127.0.0.1:8000/')
+  return path
+
+
+def bundle(export_path: str, command: str, commit: str, dest: str = '', log=print) -> str:
+  """Copies a web export's model/ folder (its .tflite files and metadata.json) into
+  `dest` (default: the bundled model, apps/web/model), recording in its metadata.json the
+  command and commit that made it; the old files are replaced only once the new ones are
+  complete. `export_path`: a web export VERSION folder or its NAME folder (newest)."""
+  dest = dest or BUNDLED
+  if os.path.isdir(export_path) and not os.path.isdir(os.path.join(export_path, MODEL_DIR)):
+    versions = [int(v) for v in os.listdir(export_path) if v.isdigit()]
+    if versions:
+      export_path = os.path.join(export_path, str(max(versions)))
+  source = os.path.join(export_path, MODEL_DIR)
+  meta_path = os.path.join(source, 'metadata.json')
+  if not os.path.isfile(meta_path):
+    raise ConfigError(f'{export_path} is not a web export (no {MODEL_DIR}/metadata.json); '
+                      f'make one with tools/export --formats=web')
+  with open(meta_path) as f:
+    meta = json.load(f)
+  files = list(meta['files'].values())
+  meta['made_by'] = {'command': command, 'commit': commit,
+                     'export': os.path.abspath(export_path)}
+  tmp = dest.rstrip('/') + f'.tmp-{os.getpid()}'
+  shutil.rmtree(tmp, ignore_errors=True)
+  tflite_files = {n: open(os.path.join(source, n), 'rb').read() for n in files}
+  from export import tflite  # pylint: disable=g-import-not-at-top
+  tflite.write_files(tmp, tflite_files, meta)
+  old = dest.rstrip('/') + f'.old-{os.getpid()}'
+  if os.path.isdir(dest):
+    os.rename(dest, old)
+  os.rename(tmp, dest)
+  shutil.rmtree(old, ignore_errors=True)
+  size = sum(os.path.getsize(os.path.join(dest, n)) for n in os.listdir(dest))
+  log(f'bundled {", ".join(files)} + metadata.json into {dest} ({size / 1e6:.2f} MB)')
+  return dest

@@ -1,0 +1,204 @@
+"""The exported generator in a real app runtime: the LiteRT.js page (apps/web) in headless
+Chromium, its output tensor against ai_edge_litert on the same .tflite and z, with no
+request leaving 127.0.0.1; the seeded latents; the bundled model; tools/export --formats=web.
+
+The browser tests skip (with the reason) where Chromium, ChromeDriver or the npm-installed
+runtime is missing: .ci/run installs chromium and chromium-driver, `make test` runs npm ci.
+"""
+import json
+import os
+import urllib.parse
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from core.errors import ConfigError
+from export import browser
+from export import latents
+from export import litert
+from export import web
+from tests import helpers
+
+TOLERANCE = 2 / 255  # of the [0, 1] range: the same file in two LiteRT runtimes
+QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')
+# The schemes that go over a network (the others are the browser's own pages, data: and
+# blob: URLs).
+NETWORK_SCHEMES = {'http', 'https', 'ws', 'wss', 'ftp'}
+
+
+def test_seeded_latents_are_standard_normal_and_reproducible():
+  u = latents.uniforms(123, 200_000)
+  assert 0 <= u.min() and u.max() < 1
+  assert abs(u.mean() - 0.5) < 3e-3 and abs(u.var() - 1 / 12) < 1e-3
+  z = latents.latents(7, 2_000, 50)
+  assert z.shape == (2_000, 50) and z.dtype == np.float32
+  assert stats.kstest(z.ravel(), 'norm').pvalue > 1e-3
+  # Image i's latent does not depend on how many images are drawn; another seed differs.
+  np.testing.assert_array_equal(latents.latents(7, 3, 50), z[:3])
+  assert np.abs(latents.latents(8, 3, 50) - z[:3]).mean() > 0.5
+  # An odd count drops the last sine: the first 3 of 4 entries.
+  np.testing.assert_array_equal(latents.latents(5, 1, 3)[0], latents.latents(5, 1, 4)[0, :3])
+  with pytest.raises(ValueError, match='32-bit'):
+    latents.latents(-1, 1, 2)
+
+
+def test_mulberry32_first_draws():
+  # mulberry32's defining recurrence, evaluated by hand for seed 0 (first state 0x6D2B79F5).
+  a = 0x6D2B79F5
+  t = ((a ^ (a >> 15)) * (a | 1)) % 2**32
+  t = t ^ ((t + (t ^ (t >> 7)) * (t | 61)) % 2**32)
+  assert latents.uniforms(0, 1)[0] == ((t ^ (t >> 14)) % 2**32) / 2**32
+  r = np.sqrt(-2 * np.log(1 - latents.uniforms(0, 2)[0]))
+  assert latents.latents(0, 1, 1)[0, 0] == np.float32(r * np.cos(2 * np.pi * latents.uniforms(0, 2)[1]))
+
+
+def test_web_app_needs_its_runtime(tmp_path):
+  for f in web.PAGE:
+    (tmp_path / f).write_text('')
+  with pytest.raises(ConfigError, match='make web'):
+    web.app_dir(str(tmp_path))
+
+
+@pytest.fixture(scope='module')
+def chromium():
+  try:
+    browser.find_browser()
+  except browser.BrowserMissing as e:
+    pytest.skip(f'no browser to test in: {e}')
+  try:
+    web.app_dir()
+  except ConfigError as e:
+    pytest.skip(str(e))
+
+
+@pytest.fixture(scope='module')
+def deformable(tmp_path_factory):
+  """A deformable run (its latent has two parts) and its web export, by the CLI."""
+  root = tmp_path_factory.mktemp('web')
+  digits = helpers.digits_npz(root / 'digits.npz')
+  run = root / 'run'
+  r = helpers.run_tool('train', '--algo=deformable', '--smoke', f'--workdir={run}',
+                       f'--dataset=npz:{digits}', '--set', 'data.image_size=28', '--set',
+                       'data.channels=1', '--set', 'train.steps=40', '--set',
+                       'model.latent_dim=16', '--set', 'optim.lr=0.002')
+  assert r.returncode == 0, r.stderr[-2000:]
+  r = helpers.run_tool('export', f'--workdir={run}', '--formats=web,tflite')
+  assert r.returncode == 0, r.stderr[-2000:]
+  return {'run': str(run), 'web': str(run / 'exports' / 'web' / 'deformable' / '1'),
+          'tflite': str(run / 'exports' / 'tflite' / 'deformable' / '1')}
+
+
+def test_web_export_layout(deformable):
+  folder = deformable['web']
+  for f in web.PAGE + web.RUNTIME:
+    assert os.path.isfile(os.path.join(folder, f)), f
+  with open(os.path.join(folder, 'model', 'metadata.json')) as f:
+    meta = json.load(f)
+  assert meta['batch'] == 1 and meta['latent_dim'] == 16
+  assert meta['latent_parts'] == {'appearance': [0, 12], 'geometry': [12, 16]}
+  for q in QUANTIZATIONS:
+    interp = litert.interpreter(os.path.join(folder, 'model', meta['files'][q]))
+    assert litert.fixed_batch(interp) == 1
+  # The tflite format keeps its dynamic batch.
+  assert litert.fixed_batch(litert.interpreter(
+      os.path.join(deformable['tflite'], 'generator_float32.tflite'))) == 0
+
+
+def test_fixed_batch_file_runs_any_batch_under_litert(deformable):
+  z = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32)
+  fixed = litert.run(litert.interpreter(
+      os.path.join(deformable['web'], 'model', 'generator_float32.tflite')), z)
+  dynamic = litert.run(litert.interpreter(
+      os.path.join(deformable['tflite'], 'generator_float32.tflite')), z)
+  assert fixed.shape == (5, 28, 28, 1)
+  np.testing.assert_allclose(fixed, dynamic, atol=1e-5)
+
+
+def _assert_only_loopback(page, origin):
+  urls = page.requests()
+  assert any(u.startswith(origin) and u.endswith('.wasm') for u in urls), urls
+  assert any(u.startswith(origin) and u.endswith('.tflite') for u in urls), urls
+  remote = [u for u in urls if urllib.parse.urlsplit(u).scheme in NETWORK_SCHEMES
+            and not u.startswith(origin)]
+  assert not remote, f'requests left 127.0.0.1: {remote}'
+
+
+def test_page_output_matches_litert_for_every_variant(chromium, deformable, tmp_path):
+  folder = deformable['web']
+  z = np.random.default_rng(1).standard_normal((3, 16)).astype(np.float32)
+  with browser.serve(folder) as url, browser.open_page(url + 'index.html') as page:
+    assert page.error() == ''
+    assert page.info['latent_dim'] == 16 and page.info['image_shape'] == [28, 28, 1]
+    for q in QUANTIZATIONS:
+      info = page.select(q)
+      assert info['file'] == f'generator_{q}.tflite'
+      got = page.generate(z)
+      want = litert.run(litert.interpreter(os.path.join(folder, 'model', info['file'])), z)
+      assert got.shape == want.shape == (3, 28, 28, 1)
+      assert np.isfinite(got).all()
+      assert np.abs(got - want).max() / 2 <= TOLERANCE, q  # [-1, 1] → [0, 1] units
+      assert got.std(0).mean() > 1e-3, q  # the images depend on z
+    # The page's seeded latents are export/latents.py's.
+    np.testing.assert_allclose(page.latents(42, 4), latents.latents(42, 4, 16), atol=1e-6)
+    # Appearance and geometry move separately: the appearance slider at 1, geometry at 0.
+    za, zb = latents.latents(3, 1, 16)[0], latents.latents(4, 1, 16)[0]
+    mix = np.asarray(page.call('window.twonets.interpolate(3, 4, {appearance: 1})'))
+    np.testing.assert_allclose(mix[:12], zb[:12], atol=1e-6)
+    np.testing.assert_allclose(mix[12:], za[12:], atol=1e-6)
+    half = np.asarray(page.call('window.twonets.interpolate(3, 4, {geometry: 0.5})'))
+    np.testing.assert_allclose(half[12:], (za[12:] + zb[12:]) / 2, atol=1e-6)
+    assert page.driver.find_element('css selector', '#sliders').text.split() == [
+        'appearance', 'geometry']
+    assert 'ms per image' in page.text('latency')
+    shot = tmp_path / 'page.png'
+    page.screenshot(str(shot))
+    _assert_only_loopback(page, url)
+  from skimage import io  # pylint: disable=g-import-not-at-top
+  image = io.imread(shot)
+  assert image.shape[0] > 400 and image.shape[1] > 800 and image.std() > 10
+
+
+def test_bundled_model_in_the_page_and_in_tools_sample(chromium, tmp_path):
+  with open(os.path.join(web.BUNDLED, 'metadata.json')) as f:
+    meta = json.load(f)
+  size = sum(os.path.getsize(os.path.join(web.BUNDLED, n)) for n in os.listdir(web.BUNDLED))
+  assert size <= 2e6
+  assert meta['algorithm'] == 'triangle' and meta['made_by']['commit']
+  d = meta['latent_dim']
+  z = latents.latents(9, 4, d)
+  with browser.serve(web.APP) as url, browser.open_page(url + 'index.html') as page:
+    assert page.info['file'] == meta['files'][page.info['variant']]  # the default model/
+    got = page.generate(z)
+    _assert_only_loopback(page, url)
+  want = litert.run(litert.interpreter(os.path.join(web.BUNDLED, page.info['file'])), z)
+  assert np.abs(got - want).max() / 2 <= TOLERANCE
+  assert got.std(0).mean() > 0.1  # a trained generator: the images vary with z
+  # tools/sample with no --workdir or --model samples the bundled model, seeded as the page.
+  out = tmp_path / 'bundled.png'
+  r = helpers.run_tool('sample', f'--out={out}', '--rows=1', '--seed=9')
+  assert r.returncode == 0, r.stderr[-2000:]
+  from skimage import io  # pylint: disable=g-import-not-at-top
+  grid = io.imread(out).astype(np.float32)
+  grid = grid[..., 0] if grid.ndim == 3 else grid
+  h, w = want.shape[1:3]  # the grid's first image is the page's first: z = latents(9)[0]
+  first = np.round((np.clip(want[0, ..., 0], -1, 1) + 1) * 127.5)
+  assert np.abs(grid[:h, :w] - first).max() <= 1
+
+
+def test_page_refuses_a_dynamic_batch_file(chromium, deformable, tmp_path):
+  """A plain TFLite export (dynamic batch) is named as the problem, with the fix."""
+  with browser.serve(deformable['run'] + '/exports') as url:
+    with pytest.raises(RuntimeError, match='fixed batch of 1.*formats=web'):
+      with browser.open_page(url + 'web/deformable/1/index.html?model=../../../tflite/'
+                             'deformable/1/'):
+        pass
+
+
+def test_export_web_bad_input(deformable, tmp_path):
+  r = helpers.run_tool('export', f'--workdir={deformable["run"]}', '--formats=web',
+                       '--quantize=int4')
+  assert r.returncode == 2 and 'unknown quantisation int4' in r.stderr
+  assert r.stderr.strip().count('\n') == 0, r.stderr
+  r = helpers.run_tool('sample', '--seed=-1')
+  assert r.returncode == 2 and '0..4294967295' in r.stderr
