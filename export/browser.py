@@ -14,7 +14,10 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 
@@ -77,6 +80,31 @@ def serve(directory: str):
   finally:
     server.shutdown()
     server.server_close()
+
+
+@contextlib.contextmanager
+def python_http_server(directory: str, timeout: float = 30):
+  """The README's command, `python3 -m http.server` (no extra headers), in a subprocess on
+  127.0.0.1 and a free port; yields its URL."""
+  proc = subprocess.Popen([sys.executable, '-u', '-m', 'http.server', '0', '--bind', '127.0.0.1',
+                           '--directory', directory], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
+  try:
+    line = ''
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+      line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://...) ..."
+    finally:
+      timer.cancel()
+    port = re.search(r'port (\d+)', line)
+    if not port:
+      raise RuntimeError(f'python -m http.server did not start: {line!r}')
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep its pipe drained
+    yield f'http://127.0.0.1:{port.group(1)}/'
+  finally:
+    proc.kill()
+    proc.wait()
 
 
 class Page:

@@ -107,7 +107,10 @@ def bundle(export_path: str, command: str, commit: str, dest: str = '', log=prin
                      'export': os.path.abspath(export_path)}
   tmp = dest.rstrip('/') + f'.tmp-{os.getpid()}'
   shutil.rmtree(tmp, ignore_errors=True)
-  tflite_files = {n: open(os.path.join(source, n), 'rb').read() for n in files}
+  tflite_files = {}
+  for n in files:
+    with open(os.path.join(source, n), 'rb') as f:
+      tflite_files[n] = f.read()
   from export import tflite  # pylint: disable=g-import-not-at-top
   tflite.write_files(tmp, tflite_files, meta)
   old = dest.rstrip('/') + f'.old-{os.getpid()}'

@@ -167,7 +167,8 @@ def test_bundled_model_in_the_page_and_in_tools_sample(chromium, tmp_path):
   assert meta['algorithm'] == 'triangle' and meta['made_by']['commit']
   d = meta['latent_dim']
   z = latents.latents(9, 4, d)
-  with browser.serve(web.APP) as url, browser.open_page(url + 'index.html') as page:
+  # Served as the README says: `cd apps/web && python3 -m http.server` (no extra headers).
+  with browser.python_http_server(web.APP) as url, browser.open_page(url) as page:
     assert page.info['file'] == meta['files'][page.info['variant']]  # the default model/
     got = page.generate(z)
     _assert_only_loopback(page, url)
