@@ -54,7 +54,7 @@ test: data web
 	$(PY) -m pytest -q tests
 
 # The same suite under Bazel, offline (Debian's bazel-bootstrap, Bazel 4.2.3; see WORKSPACE).
-bazel-test: setup
+bazel-test: setup web
 	@command -v bazel >/dev/null || { echo "installing bazel-bootstrap (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bazel-bootstrap || \
@@ -78,6 +78,8 @@ bench-web: setup web
 # its float16 generator at batch 1, metadata.json recording this command and the commit.
 BUNDLE_RUN ?= runs/bundle
 bundle-model: web
+	@test ! -e $(BUNDLE_RUN) || { echo "$(BUNDLE_RUN) exists: the bundled model comes from a fresh \
+	run; move it away or pass BUNDLE_RUN=another/folder"; exit 2; }
 	$(MAKE) train WORKDIR=$(BUNDLE_RUN)
 	$(PY) -m tools.export --workdir=$(BUNDLE_RUN) --formats=web --quantize=float16 \
 	  --export_dir=$(BUNDLE_RUN)/bundle-export

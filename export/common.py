@@ -146,6 +146,15 @@ def write_metadata(directory: str, meta: dict):
     json.dump(meta, f, indent=2)
 
 
+def write_files(directory: str, files: dict, meta: dict):
+  """Model files ({name: bytes}) and metadata.json into `directory` (created)."""
+  os.makedirs(directory)
+  for name, data in files.items():
+    with open(os.path.join(directory, name), 'wb') as f:
+      f.write(data)
+  write_metadata(directory, meta)
+
+
 def find_export(path: str):
   """('tflite' | 'saved_model', path) of an export a reader was given: a .tflite file, a
   folder of .tflite files with their metadata.json (its first file: a TFLite or web

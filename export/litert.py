@@ -31,6 +31,8 @@ def run(interp, z: np.ndarray) -> np.ndarray:
   inp = interp.get_input_details()[0]
   fixed = fixed_batch(interp)
   if fixed:
+    if not len(z):
+      raise ValueError('no latents to run (z has 0 rows)')
     if not getattr(interp, '_twonets_allocated', False):
       interp.allocate_tensors()
       interp._twonets_allocated = True  # pylint: disable=protected-access

@@ -20,8 +20,6 @@ Converted with TFLiteConverter.from_keras_model: the concrete-function and Saved
 can leave the weights out of a Keras 3 model and output NaN (tests/test_export.py compares
 every file with TensorFlow).
 """
-import os
-
 import numpy as np
 import tensorflow as tf
 
@@ -100,15 +98,6 @@ def convert_run(workdir: str, quantizations=QUANTIZATIONS, checkpoint: str = '',
   return cfg, meta, files
 
 
-def write_files(directory: str, files: dict, meta: dict):
-  """The flatbuffers and metadata.json into `directory` (created)."""
-  os.makedirs(directory)
-  for name, flatbuffer in files.items():
-    with open(os.path.join(directory, name), 'wb') as f:
-      f.write(flatbuffer)
-  common.write_metadata(directory, meta)
-
-
 def sizes(files: dict, meta: dict) -> str:
   """'float32 2.84 MB, ...' of the standard files (× N views where there are several)."""
   views = f' × {len(meta["view_files"])} views' if 'view_files' in meta else ''
@@ -122,6 +111,7 @@ def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name
   EXPORT_DIR/tflite/NAME/VERSION; returns that directory."""
   cfg, meta, files = convert_run(workdir, quantizations, checkpoint)
   base = common.bases(workdir, cfg.algo, export_dir, name)['tflite']
-  path = common.write_versioned(base, lambda tmp: write_files(tmp, files, meta), version)
+  path = common.write_versioned(base, lambda tmp: common.write_files(tmp, files, meta),
+                                version)
   log(f'wrote TFLite {path}: {sizes(files, meta)}')
   return path

@@ -59,15 +59,14 @@ def app_dir(app: str = '') -> str:
   return app
 
 
-def lay_out(directory: str, model_files: dict, meta: dict, app: str = ''):
+def lay_out(directory: str, files: dict, meta: dict, app: str = ''):
   """The page, its runtime and the model into `directory` (created)."""
-  from export import tflite  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   app = app_dir(app)
   os.makedirs(directory)
   for f in PAGE + RUNTIME:
     os.makedirs(os.path.dirname(os.path.join(directory, f)) or directory, exist_ok=True)
     shutil.copyfile(os.path.join(app, f), os.path.join(directory, f))
-  tflite.write_files(os.path.join(directory, MODEL_DIR), model_files, meta)
+  common.write_files(os.path.join(directory, MODEL_DIR), files, meta)
 
 
 def export(workdir: str, quantizations=common.QUANTIZATIONS, export_dir: str = '',
@@ -85,12 +84,27 @@ def export(workdir: str, quantizations=common.QUANTIZATIONS, export_dir: str = '
   return path
 
 
+BUNDLE_LIMIT = 2_000_000  # bytes: the bundled model stays small enough to commit
+
+
+def model_files(meta: dict) -> list:
+  """Every .tflite file a model folder's metadata.json lists (each view's, for multi-view)."""
+  names = list(meta['files'].values())
+  for files in meta.get('view_files', {}).values():
+    names += list(files.values())
+  return list(dict.fromkeys(names))
+
+
 def bundle(export_path: str, command: str, commit: str, dest: str = '', log=print) -> str:
   """Copies a web export's model/ folder (its .tflite files and metadata.json) into
   `dest` (default: the bundled model, apps/web/model), recording in its metadata.json the
-  command and commit that made it; the old files are replaced only once the new ones are
-  complete. `export_path`: a web export VERSION folder or its NAME folder (newest)."""
-  dest = dest or BUNDLED
+  command and commit that made it and, when the run's metrics.json is still beside its
+  checkpoint, the run's sample scores. Every file is checked first (a LiteRT model with a
+  batch of 1; BUNDLE_LIMIT bytes in all); the old folder is replaced only by a complete new
+  one, and put back if the swap fails. `export_path`: a web export VERSION folder or its
+  NAME folder (the newest version)."""
+  from export import litert  # pylint: disable=g-import-not-at-top  (LiteRT, no TensorFlow)
+  dest = (dest or BUNDLED).rstrip('/')
   if os.path.isdir(export_path) and not os.path.isdir(os.path.join(export_path, MODEL_DIR)):
     versions = [int(v) for v in os.listdir(export_path) if v.isdigit()]
     if versions:
@@ -100,24 +114,50 @@ def bundle(export_path: str, command: str, commit: str, dest: str = '', log=prin
   if not os.path.isfile(meta_path):
     raise ConfigError(f'{export_path} is not a web export (no {MODEL_DIR}/metadata.json); '
                       f'make one with tools/export --formats=web')
-  with open(meta_path) as f:
-    meta = json.load(f)
-  files = list(meta['files'].values())
+  try:
+    with open(meta_path) as f:
+      meta = json.load(f)
+    names = model_files(meta)
+  except (OSError, ValueError, KeyError, AttributeError) as e:
+    raise ConfigError(f'{meta_path} cannot be read ({type(e).__name__}: {e}); export the run '
+                      f'again (tools/export --formats=web)') from None
+  payload = {}
+  for n in names:
+    path = os.path.join(source, n)
+    if not os.path.isfile(path):
+      raise ConfigError(f'{meta_path} lists {n}, which is missing; export the run again '
+                        f'(tools/export --formats=web)')
+    if litert.fixed_batch(litert.interpreter(path)) != BATCH:  # ConfigError if not a model
+      raise ConfigError(f'{path} does not take a batch of {BATCH}, which LiteRT.js needs; '
+                        f'bundle a web export (tools/export --formats=web)')
+    with open(path, 'rb') as f:
+      payload[n] = f.read()
+  size = sum(len(b) for b in payload.values())
+  if size > BUNDLE_LIMIT:
+    raise ConfigError(f'the model files take {size / 1e6:.2f} MB, more than the bundled '
+                      f'model\'s {BUNDLE_LIMIT / 1e6:.0f} MB; export one smaller quantisation '
+                      f'(--quantize=float16 or int8)')
   meta['made_by'] = {'command': command, 'commit': commit,
                      'export': os.path.abspath(export_path)}
-  tmp = dest.rstrip('/') + f'.tmp-{os.getpid()}'
+  run_metrics = os.path.join(os.path.dirname(os.path.dirname(meta.get('checkpoint', ''))),
+                             'metrics.json')
+  if meta.get('checkpoint') and os.path.isfile(run_metrics):
+    with open(run_metrics) as f:
+      scores = json.load(f)
+    meta['made_by']['metrics'] = {k: scores[k] for k in (
+        'fd', 'kid', 'classes_present', 'class_max_share') if k in scores}
+  tmp, old = f'{dest}.tmp-{os.getpid()}', f'{dest}.old-{os.getpid()}'
   shutil.rmtree(tmp, ignore_errors=True)
-  tflite_files = {}
-  for n in files:
-    with open(os.path.join(source, n), 'rb') as f:
-      tflite_files[n] = f.read()
-  from export import tflite  # pylint: disable=g-import-not-at-top
-  tflite.write_files(tmp, tflite_files, meta)
-  old = dest.rstrip('/') + f'.old-{os.getpid()}'
+  common.write_files(tmp, payload, meta)
   if os.path.isdir(dest):
     os.rename(dest, old)
-  os.rename(tmp, dest)
+  try:
+    os.rename(tmp, dest)
+  except OSError:
+    if os.path.isdir(old):
+      os.rename(old, dest)  # the good bundled model back in place
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
   shutil.rmtree(old, ignore_errors=True)
-  size = sum(os.path.getsize(os.path.join(dest, n)) for n in os.listdir(dest))
-  log(f'bundled {", ".join(files)} + metadata.json into {dest} ({size / 1e6:.2f} MB)')
+  log(f'bundled {", ".join(names)} + metadata.json into {dest} ({size / 1e6:.2f} MB)')
   return dest

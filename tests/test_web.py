@@ -7,6 +7,8 @@ runtime is missing: .ci/run installs chromium and chromium-driver, `make test` r
 """
 import json
 import os
+import shutil
+import subprocess
 import urllib.parse
 
 import numpy as np
@@ -15,6 +17,7 @@ from scipy import stats
 
 from core.errors import ConfigError
 from export import browser
+from export import common
 from export import latents
 from export import litert
 from export import web
@@ -53,6 +56,36 @@ def test_mulberry32_first_draws():
   assert latents.latents(0, 1, 1)[0, 0] == np.float32(r * np.cos(2 * np.pi * latents.uniforms(0, 2)[1]))
 
 
+def test_python_and_javascript_latents_agree(tmp_path):
+  """apps/web/latents.js under Node.js against export/latents.py, bit for bit in float32."""
+  node = shutil.which('node')
+  if not node:
+    pytest.skip('node is not installed (the browser tests compare the two as well)')
+  script = tmp_path / 'latents.mjs'
+  script.write_text(f"import {{latents}} from {json.dumps(os.path.join(web.APP, 'latents.js'))};\n"
+                    "const out = {};\n"
+                    "for (const s of [0, 1, 42, 2147483648, 4294967295]) "
+                    "out[s] = Array.from(latents(s, 3, 7));\n"
+                    "console.log(JSON.stringify(out));\n")
+  out = json.loads(subprocess.run([node, str(script)], capture_output=True, text=True,
+                                  check=True, timeout=60).stdout)
+  for seed, values in out.items():
+    np.testing.assert_array_equal(np.float32(values), latents.latents(int(seed), 3, 7).ravel())
+
+
+def test_fixed_batch_model_runs_any_batch_padding_the_last_chunk(tmp_path):
+  import keras  # pylint: disable=g-import-not-at-top
+  from export import tflite  # pylint: disable=g-import-not-at-top
+  z_in = keras.Input((4,), name='z')
+  x = keras.layers.Dense(12, activation='tanh')(z_in)
+  generator = keras.Model(z_in, keras.layers.Reshape((2, 2, 3))(x))
+  (tmp_path / 'g.tflite').write_bytes(tflite.convert(generator, 'float32', batch=2))
+  interp = litert.interpreter(str(tmp_path / 'g.tflite'))
+  assert litert.fixed_batch(interp) == 2
+  z = np.random.default_rng(2).standard_normal((5, 4)).astype(np.float32)  # 2 + 2 + 1
+  np.testing.assert_allclose(litert.run(interp, z), generator(z).numpy(), atol=1e-5)
+
+
 def test_web_app_needs_its_runtime(tmp_path):
   for f in web.PAGE:
     (tmp_path / f).write_text('')
@@ -75,6 +108,10 @@ def chromium():
 @pytest.fixture(scope='module')
 def deformable(tmp_path_factory):
   """A deformable run (its latent has two parts) and its web export, by the CLI."""
+  try:
+    web.app_dir()
+  except ConfigError as e:
+    pytest.skip(str(e))
   root = tmp_path_factory.mktemp('web')
   digits = helpers.digits_npz(root / 'digits.npz')
   run = root / 'run'
@@ -103,6 +140,40 @@ def test_web_export_layout(deformable):
   # The tflite format keeps its dynamic batch.
   assert litert.fixed_batch(litert.interpreter(
       os.path.join(deformable['tflite'], 'generator_float32.tflite'))) == 0
+  # Readers of exports (tools/sample --model) find the first file of a web export's version
+  # folder, of its model/ folder and of its NAME folder (the newest version).
+  first = os.path.join(folder, 'model', 'generator_float32.tflite')
+  for path in (folder, os.path.join(folder, 'model'), os.path.dirname(folder)):
+    assert common.find_export(path) == ('tflite', first)
+
+
+def test_bundle_checks_the_model_and_keeps_the_old_one(deformable, tmp_path):
+  dest = tmp_path / 'model'
+  web.bundle(os.path.dirname(deformable['web']), 'the test', 'abc123', str(dest), log=print)
+  with open(dest / 'metadata.json') as f:
+    meta = json.load(f)
+  assert meta['made_by']['command'] == 'the test' and meta['made_by']['commit'] == 'abc123'
+  assert sorted(os.listdir(dest)) == sorted(['metadata.json'] + list(meta['files'].values()))
+  before = {n: (dest / n).read_bytes() for n in os.listdir(dest)}
+  # A garbled metadata.json, a listed file that is missing, a dynamic-batch model: one line
+  # naming the problem, and the bundled model as it was.
+  bad = tmp_path / 'bad'
+  shutil.copytree(deformable['web'], bad)
+  (bad / 'model' / 'metadata.json').write_text('{"files": ')
+  with pytest.raises(ConfigError, match='cannot be read'):
+    web.bundle(str(bad), 'x', 'y', str(dest))
+  shutil.copy(os.path.join(deformable['web'], 'model', 'metadata.json'), bad / 'model')
+  os.remove(bad / 'model' / 'generator_int8.tflite')
+  with pytest.raises(ConfigError, match='generator_int8.tflite, which is missing'):
+    web.bundle(str(bad), 'x', 'y', str(dest))
+  shutil.copy(os.path.join(deformable['tflite'], 'generator_int8.tflite'), bad / 'model')
+  with pytest.raises(ConfigError, match='batch of 1'):
+    web.bundle(str(bad), 'x', 'y', str(dest))
+  assert {n: (dest / n).read_bytes() for n in os.listdir(dest)} == before
+  r = helpers.run_tool('bundle_model', f'--export={tmp_path / "nothing"}', '--command=x',
+                       '--commit=y', f'--dest={dest}')
+  assert r.returncode == 2 and 'not a web export' in r.stderr
+  assert r.stderr.strip().count('\n') == 0, r.stderr
 
 
 def test_fixed_batch_file_runs_any_batch_under_litert(deformable):
@@ -127,7 +198,8 @@ def _assert_only_loopback(page, origin):
 def test_page_output_matches_litert_for_every_variant(chromium, deformable, tmp_path):
   folder = deformable['web']
   z = np.random.default_rng(1).standard_normal((3, 16)).astype(np.float32)
-  with browser.serve(folder) as url, browser.open_page(url + 'index.html') as page:
+  # A web export served as its log line says: python3 -m http.server in its folder.
+  with browser.python_http_server(folder) as url, browser.open_page(url) as page:
     assert page.error() == ''
     assert page.info['latent_dim'] == 16 and page.info['image_shape'] == [28, 28, 1]
     for q in QUANTIZATIONS:
@@ -169,9 +241,10 @@ def test_bundled_model_in_the_page_and_in_tools_sample(chromium, tmp_path):
   z = latents.latents(9, 4, d)
   # Served as the README says: `cd apps/web && python3 -m http.server` (no extra headers).
   with browser.python_http_server(web.APP) as url, browser.open_page(url) as page:
-    assert page.info['file'] == meta['files'][page.info['variant']]  # the default model/
     got = page.generate(z)
     _assert_only_loopback(page, url)
+    # With no ?model=, the page loads the bundled model.
+    assert url + 'model/' + meta['files']['float16'] in page.requests()
   want = litert.run(litert.interpreter(os.path.join(web.BUNDLED, page.info['file'])), z)
   assert np.abs(got - want).max() / 2 <= TOLERANCE
   assert got.std(0).mean() > 0.1  # a trained generator: the images vary with z
@@ -196,9 +269,8 @@ def test_page_refuses_a_dynamic_batch_file(chromium, deformable, tmp_path):
         pass
 
 
-def test_export_web_bad_input(deformable, tmp_path):
-  r = helpers.run_tool('export', f'--workdir={deformable["run"]}', '--formats=web',
-                       '--quantize=int4')
+def test_export_web_bad_input(tmp_path):
+  r = helpers.run_tool('export', f'--workdir={tmp_path}', '--formats=web', '--quantize=int4')
   assert r.returncode == 2 and 'unknown quantisation int4' in r.stderr
   assert r.stderr.strip().count('\n') == 0, r.stderr
   r = helpers.run_tool('sample', '--seed=-1')

@@ -56,9 +56,7 @@ def main(argv):
                         '--swap_geometry and --views need --workdir')
     if not 0 <= FLAGS.seed <= 0xFFFFFFFF:
       raise ConfigError(f'--seed={FLAGS.seed}: an export\'s seed is 0..4294967295')
-    # The bundled model's grid goes to runs/ (ignored by git), not into apps/web/model.
-    out = FLAGS.out or ('' if FLAGS.model else os.path.join('runs', 'bundled_samples.png'))
-    return sample_export(FLAGS.model or bundled_model(), FLAGS.rows * 8, FLAGS.seed, out)
+    return sample_export(FLAGS.model or bundled_model(), FLAGS.rows * 8, FLAGS.seed, FLAGS.out)
   cfg = registry.stored_config(FLAGS.workdir)
   if cfg is not None and cfg.algo == 'multiview':
     return sample_views(cfg)
@@ -110,7 +108,12 @@ def sample_export(path, n, seed, out):
   """A PNG grid of n images from an exported SavedModel or .tflite (no training code)."""
   from core import images  # pylint: disable=g-import-not-at-top
   from export import common  # pylint: disable=g-import-not-at-top
+  from export import web  # pylint: disable=g-import-not-at-top
   x, path = common.sample_export(path, n, seed)
+  if not out and os.path.realpath(os.path.dirname(path)) == os.path.realpath(web.BUNDLED):
+    # The bundled model's grid goes to the checkout's runs/ (ignored by git), not into
+    # apps/web/model beside the committed files.
+    out = os.path.join(web.ROOT, 'runs', 'bundled_samples.png')
   out = out or (path[:-len('.tflite')] if path.endswith('.tflite') else path) + '_samples.png'
   try:
     images.save_png(out, images.grid(x, 8))

@@ -44,6 +44,7 @@ function fileOf(variant, view) {
 }
 
 async function select(variant, view) {
+  if (state.meta.view_files && !view) view = $('view').value || Object.keys(state.meta.view_files)[0];
   const file = fileOf(variant, view);
   if (!file) throw new Error(`no ${variant} file in ${modelDir}metadata.json (files: ${Object.keys(state.meta.files).join(', ')})`);
   const t0 = performance.now();
@@ -82,11 +83,15 @@ async function generate(z, n) {
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     const input = new Tensor(z32.slice(i * d, (i + 1) * d), [1, d]);
-    const outputs = await model().run(input);
-    data.set(outputs[0].toTypedArray(), i * pixels);
+    let outputs = [];
+    try {
+      outputs = await model().run(input);
+      data.set(outputs[0].toTypedArray(), i * pixels);
+    } finally {
+      input.delete();
+      for (const t of outputs) t.delete();
+    }
     ms.push(performance.now() - t0);
-    input.delete();
-    for (const t of outputs) t.delete();
   }
   return {shape: [n, ...state.shape], data, ms};
 }
@@ -127,7 +132,8 @@ function draw(canvas, out, cols) {
 }
 
 function seedOf(id) {
-  const v = Number($(id).value);
+  const text = $(id).value.trim();
+  const v = text === '' ? NaN : Number(text);
   if (!Number.isInteger(v) || v < 0 || v > 0xFFFFFFFF) throw new Error(`${id}: a seed is an integer 0..4294967295`);
   return v;
 }
@@ -203,13 +209,20 @@ async function drawStrips() {
   }
 }
 
-async function run(fn) {
-  try {
-    await fn();
-  } catch (e) {
+// Every model use goes through one queue, so a redraw never runs while select() swaps the
+// model (or while a hook call is generating); never call run() from inside a queued job.
+let queue = Promise.resolve();
+function run(fn) {
+  const job = queue.then(fn).then((value) => {
+    if (hook.error) setStatus('ready');
+    hook.error = '';
+    return value;
+  }, (e) => {
     setStatus(String(e && e.message || e), true);
     throw e;
-  }
+  });
+  queue = job.catch(() => {});
+  return job;
 }
 
 async function redraw() {
@@ -253,25 +266,25 @@ $('sample').addEventListener('click', () => run(drawGrid));
 for (const id of ['seed-a', 'seed-b']) $(id).addEventListener('change', () => run(async () => { await drawMix(); await drawStrips(); }));
 
 Object.assign(hook, {
-  latents: (seed, n) => Array.from(latents(seed, n, state.d)),
+  latents: (seed, n) => Array.from(latents(seed, n, state.d)),  // no model: not queued
   interpolate: (seedA, seedB, amounts) => Array.from(mixed(
       latents(seedA, 1, state.d), latents(seedB, 1, state.d), amounts)),
   parts: () => parts(),
-  generate: async (z, n) => {
+  generate: (z, n) => run(async () => {
     const out = await generate(z, n);
     return {shape: out.shape, data: Array.from(out.data), ms: out.ms};
-  },
-  select: async (variant, view = '') => {
+  }),
+  select: (variant, view = '') => run(async () => {
     await select(variant, view);
     $('variant').value = variant;
-    if (view) $('view').value = view;
+    if (hook.info.view) $('view').value = hook.info.view;
     await redraw();
     return hook.info;
-  },
-  benchmark: async (n = 64, seed = 0) => {
+  }),
+  benchmark: (n = 64, seed = 0) => run(async () => {
     await generate(latents(seed, 1, state.d), 1);  // warm-up
     const out = await generate(latents(seed, n, state.d), n);
     return {median_ms: median(out.ms), min_ms: Math.min(...out.ms), n};
-  },
+  }),
 });
 hook.ready = run(start).then(() => hook.info);
