@@ -184,7 +184,14 @@ def open_page(url: str, timeout: float = 120):
   for flag in FLAGS + (f'--user-data-dir={profile}',):
     options.add_argument(flag)
   options.set_capability('goog:loggingPrefs', {'performance': 'ALL', 'browser': 'ALL'})
-  driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+  from selenium.common import exceptions  # pylint: disable=g-import-not-at-top
+  try:
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+  except exceptions.WebDriverException as e:  # a slow start ("DevToolsActivePort"): once more
+    print(f'Chromium did not start ({str(e).strip().splitlines()[0][:200]}); trying again',
+          file=sys.stderr)
+    shutil.rmtree(profile, ignore_errors=True)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
   try:
     driver.get_log('performance')  # what the start-up tab asked for is not the page's
     driver.get(url)
