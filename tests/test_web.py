@@ -222,6 +222,19 @@ def test_page_output_matches_litert_for_every_variant(chromium, deformable, tmp_
     np.testing.assert_allclose(half[12:], (za[12:] + zb[12:]) / 2, atol=1e-6)
     assert page.driver.find_element('css selector', '#sliders').text.split() == [
         'appearance', 'geometry']
+    # Dragging the geometry slider to the end redraws the big image as g(z_A with z_B's
+    # geometry): its canvas pixels against the output tensor for that z.
+    page.driver.execute_script(
+        "const s = document.querySelector('#sliders input[data-part=\"geometry\"]');"
+        "s.value = 100; s.dispatchEvent(new Event('input'));")
+    z_geometry = np.asarray(page.call('window.twonets.interpolate(0, 1, {geometry: 1})'))
+    want = page.generate(z_geometry[None])[0, ..., 0]  # queued behind the slider's redraw
+    pixels = np.asarray(page.call(
+        "Array.from(document.getElementById('mix').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data)")).reshape(28, 28, 4)[..., 0]
+    assert np.abs(pixels - np.round((np.clip(want, -1, 1) + 1) * 127.5)).max() <= 1
+    z_start = latents.latents(0, 1, 16)
+    assert np.abs(page.generate(z_start)[0, ..., 0] - want).max() > 0.05  # the slider mattered
     assert 'ms per image' in page.text('latency')
     shot = tmp_path / 'page.png'
     page.screenshot(str(shot))
