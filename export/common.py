@@ -165,21 +165,32 @@ def find_export(path: str):
     if not os.path.isfile(path):
       raise ConfigError(f'--model={path}: no such .tflite file')
     return 'tflite', path
-  # A TFLite export's folder, or a web export (its model/ folder).
-  tflite_file = _first_tflite(path) or _first_tflite(os.path.join(path, 'model'))
+  tflite_file = _tflite_in(path)
   if tflite_file:
     return 'tflite', tflite_file
-  if os.path.isdir(path) and not os.path.isfile(os.path.join(path, 'saved_model.pb')):
-    versions = [int(v) for v in os.listdir(path) if v.isdigit()]
-    if versions:  # a TF Serving model directory (or a TFLite one): its newest version
-      path = os.path.join(path, str(max(versions)))
-      tflite_file = _first_tflite(path) or _first_tflite(os.path.join(path, 'model'))
-      if tflite_file:
-        return 'tflite', tflite_file
+  if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
+    # A TF Serving model directory (or a TFLite or web one): its newest version.
+    path = newest_version(path) or path
+    tflite_file = _tflite_in(path)
+    if tflite_file:
+      return 'tflite', tflite_file
   if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
     raise ConfigError(f'--model={path} is neither a .tflite file, a folder of them with its '
                       f'metadata.json, nor a SavedModel directory (no saved_model.pb)')
   return 'saved_model', path
+
+
+def newest_version(folder: str):
+  """folder/N for the highest numbered version N in `folder`, or None."""
+  if not os.path.isdir(folder):
+    return None
+  versions = [int(v) for v in os.listdir(folder) if v.isdigit()]
+  return os.path.join(folder, str(max(versions))) if versions else None
+
+
+def _tflite_in(folder: str):
+  """The first .tflite file of a TFLite export's folder or of a web export's model/."""
+  return _first_tflite(folder) or _first_tflite(os.path.join(folder, 'model'))
 
 
 def _first_tflite(folder: str):

@@ -59,9 +59,9 @@ def app_dir(app: str = '') -> str:
   return app
 
 
-def lay_out(directory: str, files: dict, meta: dict, app: str = ''):
-  """The page, its runtime and the model into `directory` (created)."""
-  app = app_dir(app)
+def lay_out(directory: str, files: dict, meta: dict, app: str):
+  """The page and its runtime from `app` (checked by app_dir) and the model into
+  `directory` (created)."""
   os.makedirs(directory)
   for f in PAGE + RUNTIME:
     os.makedirs(os.path.dirname(os.path.join(directory, f)) or directory, exist_ok=True)
@@ -74,11 +74,11 @@ def export(workdir: str, quantizations=common.QUANTIZATIONS, export_dir: str = '
   """Writes the web demo of the run's generator into EXPORT_DIR/web/NAME/VERSION (the
   quantisations given, batch fixed at 1); returns that directory."""
   from export import tflite  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
-  app_dir()  # before any conversion
+  app = app_dir()  # before any conversion
   cfg, meta, files = tflite.convert_run(workdir, quantizations, checkpoint, batch=BATCH)
   meta['format'] = 'tflite (web: LiteRT.js)'
   base = common.bases(workdir, cfg.algo, export_dir, name)['web']
-  path = common.write_versioned(base, lambda tmp: lay_out(tmp, files, meta), version)
+  path = common.write_versioned(base, lambda tmp: lay_out(tmp, files, meta, app), version)
   log(f'wrote web app {path}: {tflite.sizes(files, meta)} (batch 1); try it: '
       f'cd {path} && python3 -m http.server 8000, then open http://127.0.0.1:8000/')
   return path
@@ -105,10 +105,8 @@ def bundle(export_path: str, command: str, commit: str, dest: str = '', log=prin
   NAME folder (the newest version)."""
   from export import litert  # pylint: disable=g-import-not-at-top  (LiteRT, no TensorFlow)
   dest = (dest or BUNDLED).rstrip('/')
-  if os.path.isdir(export_path) and not os.path.isdir(os.path.join(export_path, MODEL_DIR)):
-    versions = [int(v) for v in os.listdir(export_path) if v.isdigit()]
-    if versions:
-      export_path = os.path.join(export_path, str(max(versions)))
+  if not os.path.isdir(os.path.join(export_path, MODEL_DIR)):  # NAME: its newest version
+    export_path = common.newest_version(export_path) or export_path
   source = os.path.join(export_path, MODEL_DIR)
   meta_path = os.path.join(source, 'metadata.json')
   if not os.path.isfile(meta_path):

@@ -199,9 +199,12 @@ def test_page_output_matches_litert_for_every_variant(chromium, deformable, tmp_
   folder = deformable['web']
   z = np.random.default_rng(1).standard_normal((3, 16)).astype(np.float32)
   # A web export served as its log line says: python3 -m http.server in its folder.
-  with browser.python_http_server(folder) as url, browser.open_page(url) as page:
+  with browser.python_http_server(folder) as url, browser.open_page(
+      url + '?variant=int8&seed=5') as page:
     assert page.error() == ''
     assert page.info['latent_dim'] == 16 and page.info['image_shape'] == [28, 28, 1]
+    assert page.info['file'] == 'generator_int8.tflite'  # ?variant= picks the first file
+    assert page.driver.find_element('id', 'seed').get_attribute('value') == '5'
     for q in QUANTIZATIONS:
       info = page.select(q)
       assert info['file'] == f'generator_{q}.tflite'
@@ -273,12 +276,16 @@ def test_bundled_model_in_the_page_and_in_tools_sample(chromium, tmp_path):
   assert np.abs(grid[:h, :w] - first).max() <= 1
 
 
-def test_page_refuses_a_dynamic_batch_file(chromium, deformable, tmp_path):
-  """A plain TFLite export (dynamic batch) is named as the problem, with the fix."""
+def test_page_refuses_a_dynamic_batch_file_and_unknown_variants(chromium, deformable):
+  """A plain TFLite export (dynamic batch), or a file the folder does not have, is named as
+  the problem, with the fix."""
   with browser.serve(deformable['run'] + '/exports') as url:
     with pytest.raises(RuntimeError, match='fixed batch of 1.*formats=web'):
       with browser.open_page(url + 'web/deformable/1/index.html?model=../../../tflite/'
                              'deformable/1/'):
+        pass
+    with pytest.raises(RuntimeError, match=r'no int4 file .*files: float32, float16'):
+      with browser.open_page(url + 'web/deformable/1/index.html?variant=int4'):
         pass
 
 
