@@ -1,8 +1,117 @@
-"""Test set-up: quiet TF, the repository root importable, and small shared fixtures."""
+"""Test set-up: quiet TF, the repository root importable, and the trained runs the tests share.
+
+The suite has two tiers: `make test` runs every test not marked `slow` (minutes), `make
+test-slow` the rest; each slow test's docstring says why it cannot be fast. A test that only
+needs *a* trained run takes one of the session's runs below (read-only: copy it with
+helpers.copy_run before changing or writing into it) instead of training its own. Under
+pytest-xdist each run is made once for all workers (a file lock beside it)."""
 import os
+import shutil
 import sys
+
+import pytest
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+from tests import helpers  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# 28×28 grey digits: folder/npz sources default to 32×32×3.
+SIZE = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def two_logical_cpus():
+  """Splits the CPU into helpers.REPLICAS logical devices before any test runs a TensorFlow op
+  (devices are only configurable before TensorFlow initialises them; one device is what
+  everything else uses, so nothing else changes: measured, no step got slower). Only where the
+  collected modules imported TensorFlow: a session without it does not start it."""
+  if 'tensorflow' not in sys.modules:
+    return
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  cpu = tf.config.list_physical_devices('CPU')[0]
+  try:
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * helpers.REPLICAS)
+  except RuntimeError:  # a module ran an op at import: mirrored tests then fail, saying so
+    pass
+
+
+@pytest.fixture(scope='session')
+def shared(tmp_path_factory):
+  """shared(name, make) → the folder `make(folder)` filled, made once per test session (once
+  for all pytest-xdist workers: they share the parent of their temporary folders)."""
+  import filelock  # pylint: disable=g-import-not-at-top
+  base = tmp_path_factory.getbasetemp()
+  root = (base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base) / 'shared'
+  root.mkdir(exist_ok=True)
+
+  def once(name, make):
+    path, done = root / name, root / f'{name}.made'
+    with filelock.FileLock(str(root / f'{name}.lock')):
+      if not done.exists():
+        if path.exists():  # a try that failed half-way
+          shutil.rmtree(path)
+        path.mkdir()
+        make(path)
+        done.touch()
+    return path
+
+  return once
+
+
+@pytest.fixture(scope='session')
+def digits(shared):
+  """scikit-learn's 600 digits at 28×28 (helpers.digits_npz), one file for the session."""
+  return str(shared('digits', lambda p: helpers.digits_npz(p / 'digits.npz')) / 'digits.npz')
+
+
+def _train(workdir, *args):
+  r = helpers.tool('train', f'--workdir={workdir}', *args)
+  assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.fixture(scope='session')
+def triangle_run(shared, digits):
+  """A divergence-triangle run by tools/train (in this process): 120 steps on 500 digits, a
+  checkpoint at 60 and 120, long enough to learn (test_triangle) and for its generator's
+  images to depend on z (test_export)."""
+  return str(shared('triangle', lambda p: _train(
+      p / 'run', '--algo=triangle', '--smoke', f'--dataset=npz:{digits}', *SIZE,
+      '--steps=120', *[a for o in (
+          'model.latent_dim=16', 'model.generator_widths=32,16', 'model.encoder_widths=16,32',
+          'data.max_examples=500', 'data.batch_size=50', 'optim.gen_lr=0.002',
+          'optim.enc_lr=0.002', 'train.log_every=10', 'train.sample_every=60',
+          'train.ckpt_every=60') for a in ('--set', o)])) / 'run')
+
+
+@pytest.fixture(scope='session')
+def generator_run(shared, digits):
+  """A generator (alternating back-propagation) run learning from digits with half their
+  pixels missing: 120 steps, latent 16 (test_generator's learning, test_evaluate's tasks,
+  tools/sample)."""
+  return str(shared('generator', lambda p: _train(
+      p / 'run', '--algo=generator', f'--dataset=npz:{digits}', *SIZE, '--steps=120',
+      '--mask=pixels:0.5', *[a for o in (
+          'data.max_examples=500', 'data.batch_size=50', 'model.latent_dim=16',
+          'model.widths=64,32', 'langevin.steps=10', 'train.log_every=10',
+          'train.sample_every=1000',
+          'train.ckpt_every=1000') for a in ('--set', o)])) / 'run')
+
+
+@pytest.fixture(scope='session')
+def deformable_run(shared, digits):
+  """A deformable-generator run (its latent has appearance and geometry parts), 40 steps."""
+  return str(shared('deformable', lambda p: _train(
+      p / 'run', '--algo=deformable', '--smoke', f'--dataset=npz:{digits}', *SIZE,
+      '--steps=40', '--set', 'model.latent_dim=16', '--set', 'optim.lr=0.002')) / 'run')
+
+
+@pytest.fixture(scope='session')
+def descriptor_run(shared, digits):
+  """A --smoke descriptor run (6 steps): a run with no generator, for the tools' refusals
+  and for resume tests (copy it first)."""
+  return str(shared('descriptor', lambda p: _train(
+      p / 'run', '--algo=descriptor', '--smoke', f'--dataset=npz:{digits}', *SIZE)) / 'run')

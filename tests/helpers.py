@@ -1,11 +1,19 @@
-"""Small real data sets made on the fly, shared by the tests."""
+"""Small real data sets made on the fly, the tools run in this process or in a fresh one, and
+the toy task of the loop's tests."""
+import contextlib
+import io
 import os
+import shutil
 import subprocess
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The logical CPUs of the test process (tests/conftest.py splits the CPU before TensorFlow
+# starts), so MirroredStrategy runs in process: test_mirrored, --strategy=mirrored runs.
+REPLICAS = 2
 
 
 def digits_npz(path, size=28, n=600):
@@ -26,6 +34,69 @@ def run_tool(name, *args, timeout=300, env=None):
   full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=ROOT, **(env or {}))
   return subprocess.run([sys.executable, '-m', f'tools.{name}', *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+class Result(NamedTuple):
+  """What a tool run gives: its exit code and its two streams (as subprocess's)."""
+  returncode: int
+  stdout: str
+  stderr: str
+
+
+def _forget_other_tools(name):
+  """Every tool defines its flags in absl's one FLAGS when imported, several under the same
+  names (--workdir): before importing tools/<name>, the other tools' flags and modules go."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  fv = flags.FLAGS
+  for module in [m for m in fv.flags_by_module_dict() if m.startswith('tools.')]:
+    if module == f'tools.{name}':
+      continue
+    for flag in list(fv.flags_by_module_dict().get(module, ())):
+      if flag.name in fv:
+        delattr(fv, flag.name)
+    sys.modules.pop(module, None)
+
+
+def tool(name, *args):
+  """tools/<name> with `args`, run in this process as its command line runs it
+  (tools/cli.run_main around absl's app.run): Result(returncode, stdout, stderr).
+
+  TensorFlow is already started here, so this costs what the tool does and nothing of a
+  process start (~7 s each on 2 cores). What only a fresh process shows (the exit code seen
+  by a shell, nothing but the one line on stderr, kill -9) is tested with run_tool."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from tools import cli  # pylint: disable=g-import-not-at-top
+  _forget_other_tools(name)
+  module = importlib.import_module(f'tools.{name}')
+  flags.FLAGS.unparse_flags()
+  # Text streams over bytes, as sys.stdout is (tools/evaluate reconfigures its buffering).
+  out, err = (io.TextIOWrapper(io.BytesIO(), encoding='utf-8') for _ in range(2))
+  code = 0
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    try:
+      cli.run_main(lambda argv: app.run(module.main, argv=argv), argv=[f'tools/{name}', *args])
+    except SystemExit as e:
+      code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+  texts = []
+  for stream in (out, err):
+    stream.flush()
+    texts.append(stream.buffer.getvalue().decode('utf-8', 'replace'))
+  return Result(code, *texts)
+
+
+def copy_run(workdir, dest):
+  """A copy of a (shared, read-only) trained run to change or write into; returns its path."""
+  shutil.copytree(workdir, dest)
+  return str(dest)
+
+
+def one_line_error(result, message):
+  """`result` failed with exit 2 and one stderr line holding `message`."""
+  err = result.stderr.strip()
+  assert result.returncode == 2, (result.returncode, err[-2000:])
+  assert message in err and err.count('\n') == 0, err[-2000:]
 
 
 # ------------------------------------------------------------------ the loop, on a toy task

@@ -3,7 +3,9 @@ default strategy (one replica), with Langevin noise off and the same inputs (sam
 global batch, same initial weights); prints per algorithm the largest differences of the
 first step's losses and of the updated weights, as JSON.
 
-Run in a fresh process (logical CPUs must be configured before TensorFlow starts):
+tests/test_mirrored.py calls one_step and compare in the test process (tests/conftest.py
+splits the CPU into 2 logical devices first); alone, in a fresh process (logical CPUs must be
+configured before TensorFlow starts):
   python -m tests.mirrored_equivalence DIGITS.npz
 tests/multiworker_equivalence.py reuses one_step and compare for 2 worker processes.
 """

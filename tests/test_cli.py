@@ -1,4 +1,8 @@
-"""tools/train from the command line, in fresh processes: runs, resume, mirrored, bad input."""
+"""tools/train from the command line: runs, resume, mirrored, bad input.
+
+Run in this process (helpers.tool: absl's flags, tools/cli's exit codes, the streams) but for
+what only a fresh process shows: --help, the exit-2 contract of a bad value and of a missing
+dataset with nothing else on stderr, and a missing TensorFlow."""
 import json
 import os
 import time
@@ -9,13 +13,8 @@ from tests import helpers
 from trainers import registry
 
 
-@pytest.fixture(scope='module')
-def digits(tmp_path_factory):
-  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
-
-
-def train(*args, **kw):
-  return helpers.run_tool('train', *args, **kw)
+def train(*args):
+  return helpers.tool('train', *args)
 
 
 # The digits npz holds 28×28 grey images; folder/npz sources default to 32×32×3.
@@ -23,7 +22,7 @@ SIZE = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
 
 
 def test_help_lists_algorithms_and_datasets():
-  r = train('--help')
+  r = helpers.run_tool('train', '--help')  # a fresh process: the help is its __main__'s
   assert r.returncode == 0
   assert 'descriptor' in r.stdout and 'folder:PATH' in r.stdout and 'texture:' in r.stdout
 
@@ -55,7 +54,7 @@ def test_smoke_run_then_resume_then_fresh(digits, tmp_path):
 
 def test_mirrored_over_two_logical_cpus(digits, tmp_path):
   r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={tmp_path}',
-            '--smoke', '--strategy=mirrored', '--replicas=2')
+            '--smoke', '--strategy=mirrored', f'--replicas={helpers.REPLICAS}')
   assert r.returncode == 0, r.stderr
   assert '2 replica(s)' in r.stdout
   final = json.load(open(tmp_path / 'metrics.json'))
@@ -63,13 +62,14 @@ def test_mirrored_over_two_logical_cpus(digits, tmp_path):
   logged = [json.loads(line)['step'] for line in open(tmp_path / 'metrics.jsonl')]
   assert logged == [2, 4, 6]  # every log step once, across both replicas' reduction
   r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={tmp_path / "odd"}',
-            '--smoke', '--strategy=mirrored', '--replicas=3')
-  assert r.returncode == 2 and 'does not split over 3 replicas' in r.stderr
+            '--smoke', '--strategy=mirrored', f'--replicas={helpers.REPLICAS}',
+            '--batch_size=21')
+  helpers.one_line_error(r, 'data.batch_size=21 does not split over 2 replicas')
 
 
-def fails_fast(args, message, within=None):
+def fails_fast(args, message, within=None, fresh=False):
   start = time.time()
-  r = train(*args)
+  r = helpers.run_tool('train', *args) if fresh else train(*args)
   took = time.time() - start
   assert r.returncode != 0, r.stdout
   assert message in r.stderr, r.stderr
@@ -80,10 +80,22 @@ def fails_fast(args, message, within=None):
 
 
 def test_missing_dataset_fails_within_seconds_with_the_ways_to_get_it(tmp_path):
+  """A fresh process: the exit code a shell sees, within seconds, one line on stderr."""
   r = fails_fast(['--algo=descriptor', '--dataset=cifar10', f'--data_dir={tmp_path}',
-                  f'--workdir={tmp_path / "w"}'], 'dataset cifar10 not found', within=5)
+                  f'--workdir={tmp_path / "w"}'], 'dataset cifar10 not found', within=5,
+                 fresh=True)
   assert r.returncode == 2 and '--download' in r.stderr
+  assert r.stderr.strip().count('\n') == 0, r.stderr
   assert not os.path.exists(tmp_path / 'w')  # nothing was written
+
+
+def test_a_bad_value_in_a_fresh_process_is_one_line_and_exit_2(tmp_path):
+  """The exit-2 contract as a shell sees it: the code, and nothing on stderr but the line
+  (no TensorFlow start-up noise, no traceback); no file written."""
+  r = fails_fast(['--algo=descriptor', '--set', 'optim.lr=-1', f'--workdir={tmp_path / "w"}'],
+                 'error: optim.lr must be > 0', within=20, fresh=True)
+  assert r.returncode == 2 and r.stderr.strip().count('\n') == 0, r.stderr
+  assert not os.path.exists(tmp_path / 'w' / 'config.json')
 
 
 @pytest.mark.parametrize('args,message', [
@@ -98,17 +110,25 @@ def test_missing_dataset_fails_within_seconds_with_the_ways_to_get_it(tmp_path):
     (['--algo=triangle', '--set', 'optim.ema_decay=1'], 'optim.ema_decay is the weight'),
     (['--algo=triangle', '--set', 'optim.r1_penalty=-1'], 'optim.r1_penalty must be >= 0'),
     (['--dataset=folder:/nonexistent/imgs'], 'folder /nonexistent/imgs does not exist'),
+    (['--set', 'optim.lr=-1'], 'optim.lr must be > 0'),
+    (['--set', 'optim.beta1=5'], 'optim.beta1 is an Adam decay rate in [0, 1)'),
+    (['--set', 'data.test_fraction=2'], 'data.test_fraction is the held-out share'),
+    (['--set', 'data.max_examples=-1'], 'data.max_examples caps the training set'),
+    (['--algo=generator', '--set', 'model.latent_dim=0'], 'model.latent_dim must be positive'),
+    (['--algo=generator', '--set', 'model.latent_dim=-4'], 'model.latent_dim must be positive'),
+    (['--replicas=-2'], 'train.replicas (--replicas) is a count'),
+    (['--mask=block:10'], '--mask is not an option of --algo=descriptor'),
+    (['--set', 'train.rollback_factor=2'], 'train.rollback_factor in (0, 1)'),
 ])
 def test_bad_flags_and_values(tmp_path, args, message):
   r = fails_fast(['--algo=descriptor', f'--workdir={tmp_path / "w"}', *args], message,
                  within=5)
-  assert r.returncode == 2
+  helpers.one_line_error(r, message)
+  assert not os.path.exists(tmp_path / 'w' / 'config.json')
 
 
-def test_incompatible_resume_requests(digits, tmp_path):
-  wd = str(tmp_path / 'run')
-  assert train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}',
-               '--smoke').returncode == 0
+def test_incompatible_resume_requests(digits, descriptor_run, tmp_path):
+  wd = helpers.copy_run(descriptor_run, tmp_path / 'run')
   r = fails_fast([f'--workdir={wd}', '--set', 'model.out_units=50'],
                  'model.out_units: 100 in the checkpoint, 50 requested', within=5)
   assert r.returncode == 2 and '--fresh' in r.stderr
@@ -141,7 +161,7 @@ def test_smoke_does_not_resume_a_full_size_run(tmp_path):
   (wd / 'checkpoints').mkdir(parents=True)
   (wd / 'checkpoints' / 'ckpt-1.index').write_bytes(b'')
   config_lib.save(registry.defaults('generator', 'fashion_mnist'), str(wd / 'config.json'))
-  r = train(f'--workdir={wd}', '--smoke', timeout=60)
+  r = train(f'--workdir={wd}', '--smoke')
   assert r.returncode == 2, r.stderr[-2000:]
   assert r.stderr.strip().splitlines()[-1] == (
       f'error: --smoke cannot resume {wd}, a full-size run; drop --smoke to resume it, or use '

@@ -5,9 +5,7 @@ import os
 import numpy as np
 import pytest
 
-import configs
 from evaluation import baselines
-from core import config as config_lib
 from core import stats
 from core.errors import CheckpointError, ConfigError
 from tests import helpers
@@ -48,17 +46,9 @@ def test_fills_on_cases_with_known_answers():
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-  """A small generator trained on digits (shared by the evaluation tests)."""
-  digits = helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz', n=500)
-  workdir = str(tmp_path_factory.mktemp('abp'))
-  cfg = configs.get('generator', f'npz:{digits}')
-  config_lib.apply_overrides(cfg, [
-      'data.image_size=28', 'data.channels=1', 'data.batch_size=50', 'model.latent_dim=16',
-      'model.widths=64,32', 'train.steps=200', 'train.log_every=50',
-      'train.sample_every=1000', 'train.ckpt_every=1000'])
-  generator.train(config_lib.validate(cfg), workdir, log=lambda *_: None)
-  return workdir
+def trained(generator_run, tmp_path_factory):
+  """A copy of the session's generator run (tests/conftest.py): the tasks write into it."""
+  return helpers.copy_run(generator_run, tmp_path_factory.mktemp('abp') / 'run')
 
 
 def test_reconstruct_writes_results_and_beats_the_mean_image(trained):
@@ -93,17 +83,12 @@ def test_evaluate_bad_input(trained, tmp_path):
     generator.recover(trained, 'block:30')
   with pytest.raises(CheckpointError, match='has no checkpoint; train first'):
     generator.reconstruct(str(tmp_path))
-  r = helpers.run_tool('evaluate', '--task=reconstruct', f'--workdir={tmp_path}')
-  assert r.returncode == 2 and 'has no checkpoint' in r.stderr, r.stderr
-  r = helpers.run_tool('evaluate', '--task=denoise', f'--workdir={tmp_path}')
+  r = helpers.tool('evaluate', '--task=reconstruct', f'--workdir={tmp_path}')
+  helpers.one_line_error(r, 'has no checkpoint')
+  r = helpers.tool('evaluate', '--task=denoise', f'--workdir={tmp_path}')
   assert r.returncode != 0 and 'task' in r.stderr
 
 
-def test_evaluate_refuses_a_descriptor_run(tmp_path):
-  digits = helpers.digits_npz(tmp_path / 'd.npz', n=100)
-  r = helpers.run_tool('train', '--algo=descriptor', f'--dataset=npz:{digits}', '--smoke',
-                       '--set', 'data.image_size=28', '--set', 'data.channels=1',
-                       f'--workdir={tmp_path / "run"}')
-  assert r.returncode == 0, r.stderr
-  r = helpers.run_tool('evaluate', '--task=reconstruct', f'--workdir={tmp_path / "run"}')
-  assert r.returncode == 2 and 'holds a descriptor run' in r.stderr, r.stderr
+def test_evaluate_refuses_a_descriptor_run(descriptor_run):
+  r = helpers.tool('evaluate', '--task=reconstruct', f'--workdir={descriptor_run}')
+  helpers.one_line_error(r, 'holds a descriptor run')

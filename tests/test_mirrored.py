@@ -1,29 +1,29 @@
-"""Every trainer's first step under MirroredStrategy (2 logical CPUs) equals the one-replica
-step with the same global batch: Langevin noise off, same seeds, same initial weights."""
-import json
-import subprocess
-import sys
-
+"""Every trainer's first step under MirroredStrategy (2 logical CPUs, set up by
+tests/conftest.py before TensorFlow starts) equals the one-replica step with the same global
+batch: Langevin noise off, same seeds, same initial weights (tests/mirrored_equivalence.py)."""
 import pytest
 
 from tests import helpers
+from tests import mirrored_equivalence as eq
+
+# The fast tier keeps the two cheapest (~5 s each): Langevin on the samples (descriptor) and
+# on persistent latents (generator); each trainer scales its own loss, so the rest are slow.
+FAST = ('descriptor', 'generator')
 
 
 @pytest.fixture(scope='module')
-def report(tmp_path_factory):
-  digits = helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
-  r = subprocess.run([sys.executable, '-m', 'tests.mirrored_equivalence', digits],
-                     cwd=helpers.ROOT, capture_output=True, text=True, timeout=600,
-                     env=dict(helpers.os.environ, TF_CPP_MIN_LOG_LEVEL='2',
-                              PYTHONPATH=helpers.ROOT))
-  assert r.returncode == 0, r.stderr[-3000:]
-  return json.loads(r.stdout.strip().splitlines()[-1])
+def strategy():
+  from core import runtime  # pylint: disable=g-import-not-at-top
+  return runtime.make_strategy('mirrored', helpers.REPLICAS)
 
 
-@pytest.mark.parametrize('algo', ['descriptor', 'conditional', 'generator', 'coopnets',
-                                  'triangle', 'multigrid', 'multiview'])
-def test_two_replicas_match_one(report, algo):
-  row = report[algo]
+@pytest.mark.parametrize('algo', [a if a in FAST else pytest.param(a, marks=pytest.mark.slow)
+                                  for a in eq.MIRRORED_ALGOS])
+def test_two_replicas_match_one(digits, strategy, algo):
+  """(Slow for the trainers FAST leaves out: 4-10 s each here.)"""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  one = eq.one_step(algo, digits, tf.distribute.get_strategy())
+  row = eq.compare(algo, one, eq.one_step(algo, digits, strategy), strategy)
   assert row['replicas'] == 2
   if algo == 'multigrid':  # its default clamps half the chains: the clamped path is checked
     assert row['clamped_share'] == 0.5, row

@@ -106,24 +106,23 @@ def chromium():
 
 
 @pytest.fixture(scope='module')
-def deformable(tmp_path_factory):
-  """A deformable run (its latent has two parts) and its web export, by the CLI."""
+def deformable(deformable_run, tmp_path_factory):
+  """The session's deformable run (its latent has two parts) and its web and tflite exports,
+  by tools/export."""
   try:
     web.app_dir()
   except ConfigError as e:
     pytest.skip(str(e))
-  root = tmp_path_factory.mktemp('web')
-  digits = helpers.digits_npz(root / 'digits.npz')
-  run = root / 'run'
-  r = helpers.run_tool('train', '--algo=deformable', '--smoke', f'--workdir={run}',
-                       f'--dataset=npz:{digits}', '--set', 'data.image_size=28', '--set',
-                       'data.channels=1', '--set', 'train.steps=40', '--set',
-                       'model.latent_dim=16', '--set', 'optim.lr=0.002')
-  assert r.returncode == 0, r.stderr[-2000:]
-  r = helpers.run_tool('export', f'--workdir={run}', '--formats=web,tflite')
-  assert r.returncode == 0, r.stderr[-2000:]
-  return {'run': str(run), 'web': str(run / 'exports' / 'web' / 'deformable' / '1'),
-          'tflite': str(run / 'exports' / 'tflite' / 'deformable' / '1')}
+  exports = tmp_path_factory.mktemp('exports')
+  # Every quantisation for the web; the tflite format (dynamic batch) as version 2 beside it
+  # (exports share one version numbering), two quantisations of it are all the tests read.
+  for formats in (['--formats=web'], ['--formats=tflite', '--quantize=float32,int8']):
+    r = helpers.tool('export', f'--workdir={deformable_run}', *formats,
+                     f'--export_dir={exports}')
+    assert r.returncode == 0, r.stderr[-2000:]
+  return {'run': deformable_run, 'exports': str(exports),
+          'web': str(exports / 'web' / 'deformable' / '1'),
+          'tflite': str(exports / 'tflite' / 'deformable' / '2')}
 
 
 def test_web_export_layout(deformable):
@@ -170,10 +169,9 @@ def test_bundle_checks_the_model_and_keeps_the_old_one(deformable, tmp_path):
   with pytest.raises(ConfigError, match='batch of 1'):
     web.bundle(str(bad), 'x', 'y', str(dest))
   assert {n: (dest / n).read_bytes() for n in os.listdir(dest)} == before
-  r = helpers.run_tool('bundle_model', f'--export={tmp_path / "nothing"}', '--command=x',
-                       '--commit=y', f'--dest={dest}')
-  assert r.returncode == 2 and 'not a web export' in r.stderr
-  assert r.stderr.strip().count('\n') == 0, r.stderr
+  r = helpers.tool('bundle_model', f'--export={tmp_path / "nothing"}', '--command=x',
+                   '--commit=y', f'--dest={dest}')
+  helpers.one_line_error(r, 'not a web export')
 
 
 def test_fixed_batch_file_runs_any_batch_under_litert(deformable):
@@ -195,7 +193,11 @@ def _assert_only_loopback(page, origin):
   assert not remote, f'requests left 127.0.0.1: {remote}'
 
 
+@pytest.mark.slow
 def test_page_output_matches_litert_for_every_variant(chromium, deformable, tmp_path):
+  """Slow: the browser matrix (every quantisation in the page against ai_edge_litert, the
+  sliders, a screenshot). test_bundled_model_in_the_page_and_in_tools_sample keeps the page
+  against LiteRT, and its network, in the fast tier."""
   folder = deformable['web']
   z = np.random.default_rng(1).standard_normal((3, 16)).astype(np.float32)
   # A web export served as its log line says: python3 -m http.server in its folder.
@@ -266,7 +268,7 @@ def test_bundled_model_in_the_page_and_in_tools_sample(chromium, tmp_path):
   assert got.std(0).mean() > 0.1  # a trained generator: the images vary with z
   # tools/sample with no --workdir or --model samples the bundled model, seeded as the page.
   out = tmp_path / 'bundled.png'
-  r = helpers.run_tool('sample', f'--out={out}', '--rows=1', '--seed=9')
+  r = helpers.tool('sample', f'--out={out}', '--rows=1', '--seed=9')
   assert r.returncode == 0, r.stderr[-2000:]
   from skimage import io  # pylint: disable=g-import-not-at-top
   grid = io.imread(out).astype(np.float32)
@@ -279,10 +281,10 @@ def test_bundled_model_in_the_page_and_in_tools_sample(chromium, tmp_path):
 def test_page_refuses_a_dynamic_batch_file_and_unknown_variants(chromium, deformable):
   """A plain TFLite export (dynamic batch), or a file the folder does not have, is named as
   the problem, with the fix."""
-  with browser.serve(deformable['run'] + '/exports') as url:
+  with browser.serve(deformable['exports']) as url:
     with pytest.raises(RuntimeError, match='fixed batch of 1.*formats=web'):
       with browser.open_page(url + 'web/deformable/1/index.html?model=../../../tflite/'
-                             'deformable/1/'):
+                             'deformable/2/'):
         pass
     with pytest.raises(RuntimeError, match=r'no int4 file .*files: float32, float16'):
       with browser.open_page(url + 'web/deformable/1/index.html?variant=int4'):
@@ -290,8 +292,7 @@ def test_page_refuses_a_dynamic_batch_file_and_unknown_variants(chromium, deform
 
 
 def test_export_web_bad_input(tmp_path):
-  r = helpers.run_tool('export', f'--workdir={tmp_path}', '--formats=web', '--quantize=int4')
-  assert r.returncode == 2 and 'unknown quantisation int4' in r.stderr
-  assert r.stderr.strip().count('\n') == 0, r.stderr
-  r = helpers.run_tool('sample', '--seed=-1')
-  assert r.returncode == 2 and '0..4294967295' in r.stderr
+  r = helpers.tool('export', f'--workdir={tmp_path}', '--formats=web', '--quantize=int4')
+  helpers.one_line_error(r, 'unknown quantisation int4')
+  r = helpers.tool('sample', '--seed=-1')
+  helpers.one_line_error(r, '0..4294967295')
