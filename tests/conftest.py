@@ -39,6 +39,14 @@ def two_logical_cpus():
     pass
 
 
+@pytest.fixture(scope='session', autouse=True)
+def private_cache(tmp_path_factory):
+  """No test reads or writes the user's ~/.cache/twonets (scoring classifiers)."""
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv('TWONETS_CACHE', str(tmp_path_factory.mktemp('twonets-cache')))
+    yield
+
+
 @pytest.fixture(scope='session')
 def shared(tmp_path_factory):
   """shared(name, make) → the folder `make(folder)` filled, made once per test session (once
@@ -66,6 +74,18 @@ def shared(tmp_path_factory):
 def digits(shared):
   """scikit-learn's 600 digits at 28×28 (helpers.digits_npz), one file for the session."""
   return str(shared('digits', lambda p: helpers.digits_npz(p / 'digits.npz')) / 'digits.npz')
+
+
+@pytest.fixture(scope='session')
+def scoring_cache(shared, digits):
+  """A TWONETS_CACHE holding the scoring classifier of the session's digits (3 epochs, the
+  default), for the final evaluations that score samples: set it with monkeypatch."""
+  def make(path):
+    from evaluation import scoring  # pylint: disable=g-import-not-at-top
+    with pytest.MonkeyPatch.context() as mp:
+      mp.setenv('TWONETS_CACHE', str(path))
+      scoring.train_classifier(f'npz:{digits}', 28, 1, log=lambda *_: None)
+  return str(shared('scoring_cache', make))
 
 
 def _train(workdir, *args):

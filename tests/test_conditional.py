@@ -16,11 +16,6 @@ from tests import helpers
 from trainers import conditional
 
 
-@pytest.fixture(scope='module')
-def digits(tmp_path_factory):
-  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
-
-
 def tiny_net(num_classes=3, seed=0):
   tf.keras.utils.set_random_seed(seed)
   return descriptor_nets.conditional_descriptor((8, 8, 1), num_classes, widths=(4, 4))
@@ -69,10 +64,10 @@ def test_each_chain_follows_the_gradient_of_its_own_class_score():
       assert float(tf.norm(moves[a] - moves[b])) > 1e-3 * float(tf.norm(moves[a]))
 
 
-def test_learns_to_classify_and_to_sample_each_class(digits, tmp_path, monkeypatch):
+def test_learns_to_classify_and_to_sample_each_class(digits, tmp_path, monkeypatch, scoring_cache):
   """On 540 digits: test accuracy far above chance, and each class's samples resemble that
   class's digits more than the other classes' (so the per-class ML term did its job)."""
-  monkeypatch.setenv('TWONETS_CACHE', str(tmp_path / 'cache'))  # the scoring classifier
+  monkeypatch.setenv('TWONETS_CACHE', scoring_cache)  # the scoring classifier
   tf.keras.utils.set_random_seed(0)
   cfg = descriptor_config.get_config(f'npz:{digits}', conditional=True)
   config_lib.apply_overrides(cfg, [
@@ -101,25 +96,25 @@ def test_learns_to_classify_and_to_sample_each_class(digits, tmp_path, monkeypat
 def test_command_line_run_resume_guard_and_unlabelled_data(digits, tmp_path):
   size = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
   wd = str(tmp_path / 'run')
-  r = helpers.run_tool('train', '--algo=descriptor', '--conditional', f'--dataset=npz:{digits}',
-                       *size, f'--workdir={wd}', '--smoke')
+  r = helpers.tool('train', '--algo=descriptor', '--conditional', f'--dataset=npz:{digits}',
+                   *size, f'--workdir={wd}', '--smoke')
   assert r.returncode == 0, r.stderr
   final = json.load(open(os.path.join(wd, 'metrics.json')))
   assert 0 <= final['test_accuracy'] <= 1 and 'class_mean_mse' in final
   assert json.load(open(os.path.join(wd, 'config.json')))['algo'] == 'conditional'
   # The checkpoint holds K class scores and per-class chains: resuming as the unconditional
   # descriptor is refused.
-  r = helpers.run_tool('train', f'--workdir={wd}', '--algo=descriptor', '--steps=8')
+  r = helpers.tool('train', f'--workdir={wd}', '--algo=descriptor', '--steps=8')
   assert r.returncode == 2 and 'holds a run with --algo=conditional, not descriptor' in (
       r.stderr), r.stderr
   # Unlabelled data: one clear line, before (texture) or after (npz) TensorFlow starts.
   images = np.load(digits)['images']
   np.savez(tmp_path / 'unlabelled.npz', images=images)
   for dataset in ('texture:brick', f'npz:{tmp_path / "unlabelled.npz"}'):
-    r = helpers.run_tool('train', '--algo=descriptor', '--conditional', f'--dataset={dataset}',
-                         *size, f'--workdir={tmp_path / "bad"}', '--smoke')
+    r = helpers.tool('train', '--algo=descriptor', '--conditional', f'--dataset={dataset}',
+                     *size, f'--workdir={tmp_path / "bad"}', '--smoke')
     assert r.returncode == 2, r.stderr
     assert f'the conditional descriptor needs labelled data, and {dataset} has no ' \
            f'labels' in r.stderr and 'Traceback' not in r.stderr, r.stderr
-  r = helpers.run_tool('train', '--algo=generator', '--conditional', f'--workdir={tmp_path / "g"}')
+  r = helpers.tool('train', '--algo=generator', '--conditional', f'--workdir={tmp_path / "g"}')
   assert r.returncode == 2 and '--algo=generator has no conditional mode' in r.stderr, r.stderr

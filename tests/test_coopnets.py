@@ -16,11 +16,6 @@ from trainers import coopnets
 from trainers import nets
 
 
-@pytest.fixture(scope='module')
-def digits(tmp_path_factory):
-  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
-
-
 def smoke_config(digits, *overrides):
   cfg = configs.get('coopnets', f'npz:{digits}', smoke=True)
   config_lib.apply_overrides(cfg, ['data.image_size=28', 'data.channels=1', *overrides])
@@ -89,23 +84,23 @@ def test_end_to_end_with_tools(digits, tmp_path):
   wd = str(tmp_path / 'coop')
   flags = [f'--dataset=npz:{digits}', '--set', 'data.image_size=28', '--set',
            'data.channels=1']
-  r = helpers.run_tool('train', '--algo=coopnets', '--smoke', f'--workdir={wd}', *flags)
+  r = helpers.tool('train', '--algo=coopnets', '--smoke', f'--workdir={wd}', *flags)
   assert r.returncode == 0, r.stderr
   for name in ('samples/step_6.png', 'interpolation.png', 'metrics.json'):
     assert os.path.isfile(os.path.join(wd, name)), name
-  r = helpers.run_tool('evaluate', '--task=sample', '--num_images=30', f'--workdir={wd}')
+  r = helpers.tool('evaluate', '--task=sample', '--num_images=30', f'--workdir={wd}')
   assert r.returncode == 0, r.stderr
   with np.load(os.path.join(wd, 'samples.npz')) as f:
     images, net = f['images'], f['net']
   assert images.dtype == np.uint8 and images.shape == (60, 28, 28, 1)
   assert sorted(set(net)) == ['descriptor', 'generator'] and (net == 'descriptor').sum() == 30
-  r = helpers.run_tool('evaluate', '--task=complete', '--mask=block:10', '--num_images=20',
-                       '--steps=20', f'--workdir={wd}')
+  r = helpers.tool('evaluate', '--task=complete', '--mask=block:10', '--num_images=20',
+                   '--steps=20', f'--workdir={wd}')
   assert r.returncode == 0, r.stderr
   with open(os.path.join(wd, 'complete_block-10.json')) as f:
     out = json.load(f)
   assert out['num_images'] == 20
   for method in ('coopnets', 'mean image', 'nearest neighbour', 'biharmonic diffusion'):
     assert 0 < out['methods'][method]['completion_mae'] < 1
-  r = helpers.run_tool('evaluate', '--task=complete', f'--workdir={wd}')
+  r = helpers.tool('evaluate', '--task=complete', f'--workdir={wd}')
   assert r.returncode == 2 and 'needs --mask=block:K' in r.stderr, r.stderr

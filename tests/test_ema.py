@@ -1,5 +1,6 @@
 """The weight average of trainers/ema.py against its closed form on toy sequences, the `auto`
-precision that picks bfloat16 only where it is native, and stored configs gaining new keys."""
+precision that picks bfloat16 only where it is native, train.deterministic, and stored
+configs gaining new keys."""
 import numpy as np
 import tensorflow as tf
 
@@ -63,3 +64,17 @@ def test_a_stored_config_gains_the_keys_added_since_with_their_defaults():
   assert sorted(added) == ['optim.ema_decay', 'optim.r1_penalty']
   assert stored.optim.ema_decay == 0.999 and stored.optim.lr == 0.5
   assert config_lib.fill_missing(stored, configs.get('triangle', 'fashion_mnist')) == []
+
+
+def test_train_deterministic_turns_on_op_determinism(monkeypatch):
+  """train.deterministic=true (runtime.seed) calls TensorFlow's op determinism; off, it does
+  not (it is process-wide and sticky, so it is recorded here rather than turned on)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from core import runtime  # pylint: disable=g-import-not-at-top
+  calls = []
+  monkeypatch.setattr(tf.config.experimental, 'enable_op_determinism',
+                      lambda: calls.append('on'))
+  runtime.seed(3, deterministic=False)
+  assert calls == []
+  runtime.seed(3, deterministic=True)
+  assert calls == ['on']

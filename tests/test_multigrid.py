@@ -21,11 +21,6 @@ from trainers import nets
 from trainers import registry
 
 
-@pytest.fixture(scope='module')
-def digits(tmp_path_factory):
-  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
-
-
 def smoke_config(digits, *overrides):
   cfg = configs.get('multigrid', f'npz:{digits}', smoke=True)
   config_lib.apply_overrides(cfg, ['data.image_size=28', 'data.channels=1', *overrides])
@@ -161,19 +156,30 @@ def test_doodle_and_pepper_masks():
 # ------------------------------------------------------------------ learning, end to end
 
 
-def test_learning_happens_at_every_grid(digits, tmp_path):
+@pytest.fixture(scope='module')
+def run(digits, tmp_path_factory):
+  """A multi-grid run by tools/train: 120 steps on all 540 training digits, half the chains
+  clamped (the default). Read-only: the tools' test copies it."""
+  wd = str(tmp_path_factory.mktemp('multigrid') / 'run')
+  r = helpers.tool('train', '--algo=multigrid', f'--dataset=npz:{digits}', '--smoke',
+                   f'--workdir={wd}', *[a for o in (
+                   'data.image_size=28', 'data.channels=1', 'model.widths=16,32,32',
+                   'data.batch_size=50', 'data.max_examples=0', 'langevin.steps=10',
+                   'train.steps=120', 'optim.lr=0.003', 'train.log_every=40',
+                   'train.sample_every=120', 'train.ckpt_every=120',
+                   'eval.num_samples=200') for a in ('--set', o)])
+  assert r.returncode == 0, r.stderr[-2000:]
+  return wd
+
+
+def test_learning_happens_at_every_grid(run):
   """After a short run, at every grid the chain's samples are closer to the data down-sampled
   to that grid than the same chain with the untrained nets (same starts, same settings)."""
-  cfg = smoke_config(digits, 'model.widths=16,32,32', 'data.batch_size=50',
-                     'data.max_examples=0', 'langevin.steps=10', 'train.steps=150',
-                     'optim.lr=0.003',
-                     'train.log_every=50', 'train.sample_every=150', 'train.ckpt_every=150',
-                     'eval.num_samples=200')
-  keras.utils.set_random_seed(0)
+  cfg = registry.stored_config(run)
+  assert cfg.langevin.clamped_share == 0.5
+  keras.utils.set_random_seed(cfg.seed)  # the run's initial nets
   untrained = nets.build(cfg, 'descriptors')
-  keras.utils.set_random_seed(0)
-  out = multigrid.train(cfg, str(tmp_path / 'run'), log=lambda *a: None)
-  _, trained = multigrid.restore(str(tmp_path / 'run'))
+  _, trained = multigrid.restore(run)
   real = data_lib.to_float(data_lib.from_config(cfg).images)
   steps = multigrid.steps_of(cfg)
   before = multigrid.synthesize(untrained, steps, cfg, real, 200, seed=5)
@@ -182,10 +188,12 @@ def test_learning_happens_at_every_grid(digits, tmp_path):
     data_k = mg.downsample(tf.constant(real), size).numpy()
     gap = lambda x: np.mean((x.mean(0) - data_k.mean(0))**2) + abs(x.std() - data_k.std())
     assert gap(after[k]) < 0.6 * gap(before[k]), (size, gap(after[k]), gap(before[k]))
+  with open(os.path.join(run, 'metrics.json')) as f:
+    out = json.load(f)
   assert out['grids'] == [1, 7, 14, 28]
   assert set(out) >= {'grid_7', 'grid_14', 'grid_28'}
-  grid_png = tmp_path / 'run' / 'samples' / 'step_150.png'
-  assert grid_png.exists()
+  grid_png = os.path.join(run, 'samples', 'step_120.png')
+  assert os.path.exists(grid_png)
   from core import images as images_lib  # pylint: disable=g-import-not-at-top
   # ROWS chains, each row shows the 4 grid levels side by side: 4·(28+1)−1 pixels wide
   assert images_lib.read_png(str(grid_png)).shape[1] == 4 * 29 - 1
@@ -194,37 +202,33 @@ def test_learning_happens_at_every_grid(digits, tmp_path):
 # ------------------------------------------------------------------ tools
 
 
-def test_tools_train_then_features_and_inpaint(digits, tmp_path):
-  wd = str(tmp_path / 'mg')
-  r = helpers.run_tool('train', '--algo=multigrid', f'--dataset=npz:{digits}', '--smoke',
-                       f'--workdir={wd}', '--set', 'data.image_size=28', '--set',
-                       'data.channels=1', '--set', 'langevin.clamped_share=0.5')
-  assert r.returncode == 0, r.stderr[-2000:]
-  r = helpers.run_tool('evaluate', '--task=features', f'--workdir={wd}', '--labels=20,40',
-                       '--num_test=50')
+def test_tools_features_and_inpaint(run, tmp_path):
+  wd = helpers.copy_run(run, tmp_path / 'mg')  # the tools write into it
+  r = helpers.tool('evaluate', '--task=features', f'--workdir={wd}', '--labels=20,40',
+                   '--num_test=50')
   assert r.returncode == 0, r.stderr[-2000:]
   out = json.load(open(os.path.join(wd, 'features.json')))
   for method in ('multigrid descriptors', 'raw pixels',
                  'random descriptors (same nets, untrained)'):
     for n in (20, 40):
       assert 0.0 <= out['methods'][method][f'labels={n}']['svm_test_error_pct'] <= 100.0
-  r = helpers.run_tool('evaluate', '--task=inpaint', '--mask=doodle', f'--workdir={wd}',
-                       '--num_images=10', '--chains=2')
+  r = helpers.tool('evaluate', '--task=inpaint', '--mask=doodle', f'--workdir={wd}',
+                   '--num_images=10', '--chains=2')
   assert r.returncode == 0, r.stderr[-2000:]
   out = json.load(open(os.path.join(wd, 'inpaint_doodle.json')))
   assert set(out['methods']) == {'multigrid descriptors', 'mean image', 'nearest neighbour',
                                  'biharmonic diffusion'}
   assert out['chains_per_image'] == 2 and out['num_images'] == 10
   assert os.path.exists(os.path.join(wd, 'inpaint_doodle.png'))
-  r = helpers.run_tool('evaluate', '--task=inpaint', '--mask=doodle', f'--workdir={wd}',
-                       '--chains=0')
+  r = helpers.tool('evaluate', '--task=inpaint', '--mask=doodle', f'--workdir={wd}',
+                   '--chains=0')
   assert r.returncode != 0 and '--chains must be at least 1' in r.stderr
   # bad input: one clear line, non-zero exit
-  r = helpers.run_tool('evaluate', '--task=inpaint', f'--workdir={wd}')
+  r = helpers.tool('evaluate', '--task=inpaint', f'--workdir={wd}')
   assert r.returncode != 0 and 'needs --mask=block:K, doodle or pepper:P' in r.stderr
-  r = helpers.run_tool('evaluate', '--task=features', f'--workdir={wd}', '--labels=many')
+  r = helpers.tool('evaluate', '--task=features', f'--workdir={wd}', '--labels=many')
   assert r.returncode != 0 and '--labels takes numbers' in r.stderr
-  r = helpers.run_tool('train', '--algo=multigrid', f'--workdir={tmp_path / "bad"}',
-                       '--set', 'model.grids=1,5,28')
+  r = helpers.tool('train', '--algo=multigrid', f'--workdir={tmp_path / "bad"}',
+                   '--set', 'model.grids=1,5,28')
   assert r.returncode != 0 and 'nearest up-sampling from 5 to 28 is not whole' in r.stderr
   assert 'Traceback' not in r.stderr

@@ -18,11 +18,6 @@ from trainers import nets
 from trainers import registry
 
 
-@pytest.fixture(scope='module')
-def digits(tmp_path_factory):
-  return helpers.digits_npz(tmp_path_factory.mktemp('digits') / 'digits.npz')
-
-
 def smoke(algo, digits, *overrides):
   """The smoke config of `algo` on the digits (multi-view trainers: the built-in views)."""
   if registry.get(algo).multiview:

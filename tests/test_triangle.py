@@ -79,8 +79,8 @@ def test_vae_has_no_descriptor_and_stops_at_the_time_budget(digits, tmp_path):
   assert not roots & {'descriptor', 'desc_opt'}
 
 
-def test_final_evaluation_has_every_reference_row(digits, tmp_path, monkeypatch):
-  monkeypatch.setenv('TWONETS_CACHE', str(tmp_path / 'cache'))
+def test_final_evaluation_has_every_reference_row(digits, tmp_path, monkeypatch, scoring_cache):
+  monkeypatch.setenv('TWONETS_CACHE', scoring_cache)  # the scoring classifier
   cfg = smoke_config(digits, 'triangle', 'eval.score=true', 'eval.num_samples=200',
                      'train.steps=4')
   out = triangle.train(cfg, str(tmp_path / 'run'))
