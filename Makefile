@@ -1,5 +1,6 @@
 # twonets: `make train` (set up, fetch the default data, run the main job) and
-# `make test` (set up, run the whole suite). Everything runs from the project's .venv.
+# `make test` (set up, run the fast tier of the suite; `make test-slow` runs the rest).
+# Everything runs from the project's .venv.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -12,7 +13,8 @@ EXTRAS   := test$(comma)$(if $(GPU),gpu,cpu)
 OTHER_TF := $(if $(GPU),tensorflow-cpu,tensorflow)
 STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 
-.PHONY: setup data web train test bazel-test bench bench-export bench-web bundle-model clean-venv
+.PHONY: setup data web train test test-slow test-all bazel-check bazel-test bench bench-export \
+        bench-web bundle-model clean-venv
 
 setup: $(STAMP)
 
@@ -50,17 +52,43 @@ $(WEB_STAMP): apps/web/package.json apps/web/package-lock.json
 	cd apps/web && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The suite's two tiers (pyproject.toml's `slow` marker; tests/conftest.py says how a test
+# stays fast). The fast tier runs on pytest-xdist workers, one per core up to 4, a test
+# module per worker at a time (its module-scoped runs are made once); PYTEST_FLAGS adds
+# options (CI: --durations=25).
+TEST_WORKERS ?= auto
+PYTEST_FLAGS ?=
 test: data web
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m 'not slow' -n $(TEST_WORKERS) --maxprocesses=4 --dist=loadfile \
+	  $(PYTEST_FLAGS) tests
 
-# The same suite under Bazel, offline (Debian's bazel-bootstrap, Bazel 4.2.3; see WORKSPACE).
-bazel-test: setup web
+# The slow tier (kill -9 and exact resume, multi-worker launches, the browser matrix, long
+# learning runs) in one process: its tests start worker processes of their own.
+test-slow: data web
+	$(PY) -m pytest -q -m slow $(PYTEST_FLAGS) tests
+
+test-all: test test-slow
+
+# Bazel's graph without running the suite again: every target builds, every Python file is
+# in a BUILD target, the layering holds, and one TensorFlow test runs through its declared
+# deps and the venv toolchain.
+bazel-check: setup web bazel
+	bazel build //... && \
+	  bazel test //tests:test_build_files //tests:test_layering //tests:test_ema; \
+	  rc=$$?; bazel shutdown; exit $$rc
+
+# The whole suite (both tiers) under Bazel, offline (Debian's bazel-bootstrap, Bazel 4.2.3;
+# see WORKSPACE): one target per test file.
+bazel-test: setup web bazel
+	bazel test //...; rc=$$?; bazel shutdown; exit $$rc
+
+.PHONY: bazel
+bazel:
 	@command -v bazel >/dev/null || { echo "installing bazel-bootstrap (apt)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bazel-bootstrap || \
 	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
 	      apt-get install -y -qq bazel-bootstrap; }; }
-	bazel test //...; rc=$$?; bazel shutdown; exit $$rc
 
 bench: setup
 	$(PY) bench/langevin.py

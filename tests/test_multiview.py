@@ -201,7 +201,7 @@ BASELINE_IDENTITIES = 5000
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
   """A small multi-view run on the built-in set (400 identities, 300 steps) and its rotate
-  report on 200 held-out items, both by the tools."""
+  report on 100 held-out items, both by the tools."""
   workdir = str(tmp_path_factory.mktemp('multiview') / 'run')
   r = helpers.tool('train', '--algo=multiview', '--smoke', f'--workdir={workdir}',
                    '--steps=300', '--set', 'data.max_examples=400', '--set',
@@ -213,8 +213,8 @@ def trained(tmp_path_factory):
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(mv_lib, 'from_config', lambda cfg, split='train', whole=False, limit=0: read(
         cfg, split, whole, BASELINE_IDENTITIES if whole else limit))
-    r = helpers.tool('evaluate', '--task=rotate', f'--workdir={workdir}', '--num_images=200',
-                     '--steps=200', '--view=roll+90')
+    r = helpers.tool('evaluate', '--task=rotate', f'--workdir={workdir}', '--num_images=100',
+                     '--steps=100', '--view=roll+90')
   assert r.returncode == 0, r.stderr[-2000:]
   with open(os.path.join(workdir, 'rotate.json')) as f:
     return workdir, json.load(f)
@@ -246,11 +246,11 @@ def test_training_learns_and_new_views_beat_the_mean_view(trained):
     # small to beat the nearest identity, docs/RESULTS.md has the full-size runs).
     assert r['multiview']['mae'] < r['mean training view']['mae'], target
     assert np.isfinite(r['multiview']['psnr'])
-  assert report['num_identities'] == 200
+  assert report['num_identities'] == 100
   assert report['baseline_train_identities'] == BASELINE_IDENTITIES
   assert os.path.isfile(os.path.join(workdir, 'rotate.png'))
   with np.load(os.path.join(workdir, 'rotate.npz')) as f:
-    assert f['images'].shape == (200, 5, 28, 28, 1)
+    assert f['images'].shape == (100, 5, 28, 28, 1)
 
 
 def test_changing_h2_alone_changes_the_view_and_not_the_inferred_identity(trained):
