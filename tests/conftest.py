@@ -22,21 +22,32 @@ from tests import helpers  # pylint: disable=g-import-not-at-top,wrong-import-po
 SIZE = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
 
 
-@pytest.fixture(scope='session', autouse=True)
-def two_logical_cpus():
-  """Splits the CPU into helpers.REPLICAS logical devices before any test runs a TensorFlow op
-  (devices are only configurable before TensorFlow initialises them; one device is what
-  everything else uses, so nothing else changes: measured, no step got slower). Only where the
-  collected modules imported TensorFlow: a session without it does not start it."""
-  if 'tensorflow' not in sys.modules:
+def pytest_collection_finish(session):
+  """Where a collected test runs MirroredStrategy in this process (it takes the
+  `mirrored_cpus` fixture), splits the CPU into helpers.REPLICAS logical devices before any
+  test runs: devices are only configurable before TensorFlow initialises them. Everything
+  else runs on the first device as before (measured: no step got slower)."""
+  if not any('mirrored_cpus' in getattr(item, 'fixturenames', ()) for item in session.items):
     return
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  cpu = tf.config.list_physical_devices('CPU')[0]
   try:
     tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * helpers.REPLICAS)
-  except RuntimeError:  # a module ran an op at import: mirrored tests then fail, saying so
+        tf.config.list_physical_devices('CPU')[0],
+        [tf.config.LogicalDeviceConfiguration()] * helpers.REPLICAS)
+  except RuntimeError:  # devices already initialised: mirrored_cpus says so
     pass
+
+
+@pytest.fixture
+def mirrored_cpus():
+  """helpers.REPLICAS, the logical CPUs MirroredStrategy splits a batch over in this process
+  (set up by pytest_collection_finish)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  have = len(tf.config.list_logical_devices('CPU'))
+  if have < helpers.REPLICAS:
+    pytest.fail(f'this test process has {have} logical CPU(s), not {helpers.REPLICAS}: a '
+                f'module ran a TensorFlow op while being imported, before the CPU was split')
+  return helpers.REPLICAS
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -52,9 +52,9 @@ def test_smoke_run_then_resume_then_fresh(digits, tmp_path):
   assert os.path.isfile(os.path.join(wd, 'previous', stamp, 'checkpoints', 'ckpt-8.index'))
 
 
-def test_mirrored_over_two_logical_cpus(digits, tmp_path):
+def test_mirrored_over_two_logical_cpus(digits, tmp_path, mirrored_cpus):
   r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={tmp_path}',
-            '--smoke', '--strategy=mirrored', f'--replicas={helpers.REPLICAS}')
+            '--smoke', '--strategy=mirrored', f'--replicas={mirrored_cpus}')
   assert r.returncode == 0, r.stderr
   assert '2 replica(s)' in r.stdout
   final = json.load(open(tmp_path / 'metrics.json'))
@@ -62,8 +62,7 @@ def test_mirrored_over_two_logical_cpus(digits, tmp_path):
   logged = [json.loads(line)['step'] for line in open(tmp_path / 'metrics.jsonl')]
   assert logged == [2, 4, 6]  # every log step once, across both replicas' reduction
   r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={tmp_path / "odd"}',
-            '--smoke', '--strategy=mirrored', f'--replicas={helpers.REPLICAS}',
-            '--batch_size=21')
+            '--smoke', '--strategy=mirrored', f'--replicas={mirrored_cpus}', '--batch_size=21')
   helpers.one_line_error(r, 'data.batch_size=21 does not split over 2 replicas')
 
 

@@ -3,7 +3,6 @@ tests/conftest.py before TensorFlow starts) equals the one-replica step with the
 batch: Langevin noise off, same seeds, same initial weights (tests/mirrored_equivalence.py)."""
 import pytest
 
-from tests import helpers
 from tests import mirrored_equivalence as eq
 
 # The fast tier keeps the two cheapest (~5 s each): Langevin on the samples (descriptor) and
@@ -11,10 +10,10 @@ from tests import mirrored_equivalence as eq
 FAST = ('descriptor', 'generator')
 
 
-@pytest.fixture(scope='module')
-def strategy():
+@pytest.fixture
+def strategy(mirrored_cpus):
   from core import runtime  # pylint: disable=g-import-not-at-top
-  return runtime.make_strategy('mirrored', helpers.REPLICAS)
+  return runtime.make_strategy('mirrored', mirrored_cpus)
 
 
 @pytest.mark.parametrize('algo', [a if a in FAST else pytest.param(a, marks=pytest.mark.slow)
