@@ -22,6 +22,11 @@ from tests import helpers  # pylint: disable=g-import-not-at-top,wrong-import-po
 SIZE = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
 
 
+def pytest_configure(config):
+  config.addinivalue_line('markers', 'slow: the slow tier (make test-slow); the test\'s '
+                          'docstring says why it cannot be fast')
+
+
 def pytest_collection_finish(session):
   """Where a collected test runs MirroredStrategy in this process (it takes the
   `mirrored_cpus` fixture), splits the CPU into helpers.REPLICAS logical devices before any
