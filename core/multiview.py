@@ -207,6 +207,10 @@ def _read_folder(path: str, size: int, channels: int):
   order = [(i, v, files[ident][view]) for i, ident in enumerate(identities)
            for v, view in enumerate(views) if view in files[ident]]
   names, decoded, sides = data_lib.read_files([p for _, _, p in order], size, channels)
+  if not names:
+    raise DataError(f'multiview:{path}: none of its {len(order)} image files could be read '
+                    f'(corrupt, not PNG/JPEG, not regular files, or over the size limits); put '
+                    f'readable .png/.jpg/.jpeg images in its identity folders')
   if (sides < size).any():
     example = names[int(np.argmax(sides < size))]
     raise DataError(f'multiview:{path}: {int((sides < size).sum())} images are smaller than '

@@ -2,7 +2,9 @@
 import gzip
 import os
 import struct
+import threading
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -36,6 +38,71 @@ def write_png(path, array):
 def write_jpg(path, array):
   os.makedirs(os.path.dirname(path), exist_ok=True)
   tf.io.write_file(path, tf.io.encode_jpeg(array))
+
+
+def forge_png(path, width, height):
+  """A valid 2×2 PNG at `path` whose IHDR (its CRC fixed) claims width × height."""
+  raw = bytearray(tf.io.encode_png(np.zeros((2, 2, 1), np.uint8)).numpy())
+  assert raw[12:16] == b'IHDR'
+  raw[16:24] = struct.pack('>II', width, height)
+  raw[29:33] = struct.pack('>I', zlib.crc32(bytes(raw[12:29])))
+  with open(path, 'wb') as f:
+    f.write(raw)
+
+
+def forge_jpg(path, width, height, comment=0):
+  """A valid 8×8 JPEG at `path` whose frame header claims width × height, with a comment
+  segment of `comment` bytes before it when comment > 0."""
+  raw = bytearray(tf.io.encode_jpeg(np.zeros((8, 8, 3), np.uint8)).numpy())
+  sof = raw.index(b'\xff\xc0')
+  raw[sof + 5:sof + 9] = struct.pack('>HH', height, width)
+  if comment:
+    raw[2:2] = b'\xff\xfe' + struct.pack('>H', comment + 2) + b'x' * comment
+  with open(path, 'wb') as f:
+    f.write(raw)
+
+
+def within(seconds, fn, *args, fifos=(), **kw):
+  """fn(*args, **kw) run in a daemon thread: the test fails, rather than hangs, when the call
+  has not returned after `seconds` (then a reader blocked on one of `fifos` is let go)."""
+  out = {}
+
+  def call():
+    try:
+      out['value'] = fn(*args, **kw)
+    except BaseException as e:  # pylint: disable=broad-except
+      out['error'] = e
+
+  thread = threading.Thread(target=call, daemon=True)
+  thread.start()
+  thread.join(seconds)
+  if thread.is_alive():
+    for fifo in fifos:  # a writer that opens and closes: the blocked open sees end of file
+      try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+      except OSError:
+        pass
+    pytest.fail(f'{fn.__name__} still running after {seconds} s')
+  if 'error' in out:
+    raise out['error']
+  return out['value']
+
+
+def hostile_files(folder):
+  """In `folder`: a FIFO, links to /dev/zero and /dev/urandom, a link loop, a folder named
+  like an image (walked, not a file) and PNG/JPEG headers that claim 10^10 and 3.6·10^9
+  pixels. Returns the FIFOs and the number of files among them that are to be skipped."""
+  os.makedirs(folder, exist_ok=True)
+  fifo = os.path.join(folder, 'fifo.png')
+  os.mkfifo(fifo)
+  os.symlink('/dev/zero', os.path.join(folder, 'zero.png'))
+  os.symlink('/dev/urandom', os.path.join(folder, 'urandom.jpg'))
+  loop = os.path.join(folder, 'loop.png')
+  os.symlink(loop, loop)
+  os.mkdir(os.path.join(folder, 'folder.png'))
+  forge_png(os.path.join(folder, 'huge.png'), 100000, 100000)
+  forge_jpg(os.path.join(folder, 'huge.jpg'), 60000, 60000)
+  return [fifo], 6
 
 
 @pytest.fixture
@@ -168,6 +235,98 @@ def test_folder_errors(tmp_path):
     data.load(f'folder:{small}', image_size=32, channels=3)
   with pytest.raises(DataError, match='does not exist'):
     data.load(f'folder:{tmp_path / "nowhere"}', image_size=32, channels=3)
+
+
+def test_image_headers_give_the_claimed_size_without_decoding(tmp_path):
+  write_png(str(tmp_path / 'a.png'), np.zeros((40, 50, 3), np.uint8))
+  write_jpg(str(tmp_path / 'b.jpg'), np.zeros((36, 44, 3), np.uint8))
+  forge_png(str(tmp_path / 'huge.png'), 100000, 70000)
+  forge_jpg(str(tmp_path / 'huge.jpg'), 60000, 50000, comment=20000)  # SOF after 20 KB
+  (tmp_path / 'short.png').write_bytes(data.PNG_SIGNATURE + b'\0\0\0\x0dIH')
+  (tmp_path / 'x.gif').write_bytes(b'GIF89a\xff\xff\xff\xff' + b'\0' * 20)
+  (tmp_path / 'scan.jpg').write_bytes(b'\xff\xd8\xff\xda\x00\x08' + b'\0' * 20)
+
+  def size(name):
+    with open(tmp_path / name, 'rb') as f:
+      return data._header_size(f)
+
+  assert size('a.png') == (50, 40) and size('b.jpg') == (44, 36)
+  assert size('huge.png') == (100000, 70000) and size('huge.jpg') == (60000, 50000)
+  assert size('short.png') is None and size('x.gif') is None and size('scan.jpg') is None
+
+
+def test_a_folder_with_hostile_files_is_read_in_bounded_time_and_skips_them(tmp_path):
+  rng = np.random.default_rng(5)
+  root = tmp_path / 'imgs'
+  for i in range(4):
+    write_png(str(root / f'{i}.png'), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+  write_jpg(str(root / 'sub' / 'j.jpg'), rng.integers(0, 255, (36, 36, 3), dtype=np.uint8))
+  write_png(str(tmp_path / 'outside.png'), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+  os.symlink(tmp_path / 'outside.png', root / 'link.png')  # a link to a file: read
+  os.symlink(tmp_path, root / 'dirlink.png')  # a link to a folder: neither walked nor read
+  fifos, bad = hostile_files(str(root / 'sub'))
+  start = time.time()
+  train = within(60, data.load, f'folder:{root}', 'train', image_size=32, channels=3,
+                 test_fraction=0.2, fifos=fifos)
+  test = within(60, data.load, f'folder:{root}', 'test', image_size=32, channels=3,
+                test_fraction=0.2, fifos=fifos)
+  assert time.time() - start < 30
+  assert len(train) + len(test) == 6
+  assert train.skipped == test.skipped == bad
+
+
+def test_a_folder_of_only_hostile_files_is_a_one_line_error(tmp_path):
+  fifos, bad = hostile_files(str(tmp_path / 'bad'))
+  with pytest.raises(DataError) as e:
+    within(60, data.load, f'folder:{tmp_path / "bad"}', image_size=32, channels=3, fifos=fifos)
+  message = str(e.value)
+  assert '\n' not in message
+  assert message.startswith(f'folder {tmp_path / "bad"}: none of its {bad} image files could '
+                            f'be read')
+  assert 'megapixels' in message and 'put readable .png/.jpg/.jpeg images in it' in message
+
+
+def test_files_over_the_byte_or_pixel_limit_are_skipped_before_decoding(tmp_path, monkeypatch):
+  root = tmp_path / 'imgs'
+  rng = np.random.default_rng(6)
+  write_png(str(root / 'small.png'), np.full((40, 40, 3), 7, np.uint8))
+  write_png(str(root / 'wide.png'), np.full((40, 60, 3), 9, np.uint8))
+  write_jpg(str(root / 'big.jpg'), np.full((64, 64, 3), 9, np.uint8))  # over in pixels
+  heavy = rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)  # in pixels, over in bytes
+  write_png(str(root / 'heavy.png'), heavy)
+  monkeypatch.setattr(data, 'MAX_PIXELS', 40 * 60)  # wide.png is at the limit
+  monkeypatch.setattr(data, 'MAX_FILE_BYTES', os.path.getsize(root / 'heavy.png') - 1)
+  assert os.path.getsize(root / 'wide.png') < data.MAX_FILE_BYTES
+  names, images, _ = data.read_files(data._list_images(str(root)), 32, 3)
+  assert [os.path.basename(n) for n in names] == ['small.png', 'wide.png']
+  assert images.shape == (2, 32, 32, 3)
+  assert data.load(f'folder:{root}', image_size=32, channels=3).skipped == 2
+
+
+def test_a_multiview_folder_takes_hostile_view_files_as_missing_views(tmp_path):
+  from core import multiview  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(7)
+  for i in range(3):
+    for view in ('back', 'front'):
+      write_png(str(tmp_path / f'id{i}' / f'{view}.png'),
+                rng.integers(0, 255, (16, 16, 1), dtype=np.uint8))
+  os.remove(tmp_path / 'id1' / 'front.png')
+  os.mkfifo(tmp_path / 'id1' / 'front.png')
+  os.remove(tmp_path / 'id2' / 'back.png')
+  os.symlink('/dev/zero', tmp_path / 'id2' / 'back.png')
+  present = {}
+  for split in ('train', 'test'):  # one identity is held out
+    mv = within(60, multiview.load, f'multiview:{tmp_path}', split, image_size=16, channels=1,
+                fifos=[str(tmp_path / 'id1' / 'front.png')])
+    assert mv.skipped == 2
+    present.update(zip(mv.identities, mv.present.tolist()))
+  assert present == {'id0': [True, True], 'id1': [True, False], 'id2': [False, True]}
+  # Nothing left to read: one line, not a set with no view present.
+  for path in ('id0/back.png', 'id1/back.png', 'id0/front.png', 'id2/front.png'):
+    os.remove(tmp_path / path)
+    os.symlink('/dev/zero', tmp_path / path)
+  with pytest.raises(DataError, match=r'multiview:.*: none of its 6 image files could be read'):
+    multiview.load(f'multiview:{tmp_path}', 'train', image_size=16, channels=1)
 
 
 # ------------------------------------------------------------------ npz
