@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 
+from core import files
 from core.errors import ConfigError
 from export import common  # TensorFlow-free: export/tflite.py is imported when converting
 
@@ -87,20 +88,39 @@ def export(workdir: str, quantizations=common.QUANTIZATIONS, export_dir: str = '
 BUNDLE_LIMIT = 2_000_000  # bytes: the bundled model stays small enough to commit
 
 
-def model_files(meta: dict) -> list:
-  """Every .tflite file a model folder's metadata.json lists (each view's, for multi-view)."""
-  names = list(meta['files'].values())
-  for files in meta.get('view_files', {}).values():
-    names += list(files.values())
-  return list(dict.fromkeys(names))
+def model_files(meta: dict, where: str = 'metadata.json') -> list:
+  """Every .tflite file a model folder's metadata.json (`where`, for the message) lists
+  (each view's, for multi-view). ConfigError, naming the entry, for any name that is not a
+  plain file name ending in .tflite: no folder part (`../x`, `/abs/x`, `sub/x`), since a
+  web export writes its files beside metadata.json."""
+  entries = [(f'files.{k}', v) for k, v in meta['files'].items()]
+  for view, view_names in meta.get('view_files', {}).items():
+    entries += [(f'view_files.{view}.{k}', v) for k, v in view_names.items()]
+  for entry, name in entries:
+    if not (isinstance(name, str) and name.endswith('.tflite') and name != '.tflite'
+            and not any(c in name for c in '/\\\x00') and name == os.path.basename(name)):
+      raise ConfigError(f'{where} lists {entry} = {json.dumps(name)}, which is not a plain '
+                        f'.tflite file name in its folder; export the run again '
+                        f'(tools/export --formats=web)')
+  return list(dict.fromkeys(name for _, name in entries))
+
+
+def _write_model(directory: str, payload: dict, meta: dict):
+  """The model files ({name: bytes}, names checked by model_files) and metadata.json into
+  `directory` (created; it must not exist), each joined by core.files.inside."""
+  os.makedirs(directory)
+  for name, data in payload.items():
+    files.write_bytes(files.inside(directory, name, 'a model file name'), data)
+  files.write_json(os.path.join(directory, 'metadata.json'), meta)
 
 
 def bundle(export_path: str, command: str, commit: str, dest: str = '', log=print) -> str:
   """Copies a web export's model/ folder (its .tflite files and metadata.json) into
   `dest` (default: the bundled model, apps/web/model), recording in its metadata.json the
   command and commit that made it and, when the run's metrics.json is still beside its
-  checkpoint, the run's sample scores. Every file is checked first (a LiteRT model with a
-  batch of 1; BUNDLE_LIMIT bytes in all); the old folder is replaced only by a complete new
+  checkpoint, the run's sample scores. Every file is checked first (a plain .tflite name
+  inside model/, no link out of it; a LiteRT model with a batch of 1; BUNDLE_LIMIT bytes in
+  all), so nothing is written outside `dest`; the old folder is replaced only by a complete new
   one, and put back if the swap fails. `export_path`: a web export VERSION folder or its
   NAME folder (the newest version)."""
   from export import litert  # pylint: disable=g-import-not-at-top  (LiteRT, no TensorFlow)
@@ -115,13 +135,16 @@ def bundle(export_path: str, command: str, commit: str, dest: str = '', log=prin
   try:
     with open(meta_path) as f:
       meta = json.load(f)
-    names = model_files(meta)
-  except (OSError, ValueError, KeyError, AttributeError) as e:
+    names = model_files(meta, meta_path)  # ConfigError for a name that is not plain
+  except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
     raise ConfigError(f'{meta_path} cannot be read ({type(e).__name__}: {e}); export the run '
                       f'again (tools/export --formats=web)') from None
   payload = {}
   for n in names:
-    path = os.path.join(source, n)
+    try:  # a link out of the export's model/ folder is not followed
+      path = files.inside(source, n, f'{meta_path}: the model file')
+    except ConfigError as e:
+      raise ConfigError(f'{e}; export the run again (tools/export --formats=web)') from None
     if not os.path.isfile(path):
       raise ConfigError(f'{meta_path} lists {n}, which is missing; export the run again '
                         f'(tools/export --formats=web)')
@@ -146,7 +169,11 @@ def bundle(export_path: str, command: str, commit: str, dest: str = '', log=prin
         'fd', 'kid', 'classes_present', 'class_max_share') if k in scores}
   tmp, old = f'{dest}.tmp-{os.getpid()}', f'{dest}.old-{os.getpid()}'
   shutil.rmtree(tmp, ignore_errors=True)
-  common.write_files(tmp, payload, meta)
+  try:
+    _write_model(tmp, payload, meta)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
   if os.path.isdir(dest):
     os.rename(dest, old)
   try:

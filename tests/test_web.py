@@ -5,10 +5,13 @@ request leaving 127.0.0.1; the seeded latents; the bundled model; tools/export -
 The browser tests skip (with the reason) where Chromium, ChromeDriver or the npm-installed
 runtime is missing: .ci/run installs chromium and chromium-driver, `make test` runs npm ci.
 """
+import contextlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
+import threading
 import urllib.parse
 
 import numpy as np
@@ -174,6 +177,58 @@ def test_bundle_checks_the_model_and_keeps_the_old_one(deformable, tmp_path):
   helpers.one_line_error(r, 'not a web export')
 
 
+def test_bundle_refuses_file_names_that_leave_the_folder(deformable, tmp_path):
+  """metadata.json's `files` names are plain .tflite names in model/: `../`, an absolute
+  path, another suffix or a link out of the folder is refused (exit 2, one line naming the
+  entry and the fix) before anything is read or written, and the bundled model stays."""
+  dest = tmp_path / 'a' / 'b' / 'c' / 'model'
+  web.bundle(deformable['web'], 'the test', 'abc123', str(dest), log=lambda *_: None)
+  before = {n: (dest / n).read_bytes() for n in os.listdir(dest)}
+  good = os.path.join(deformable['web'], 'model')
+  with open(os.path.join(good, 'metadata.json')) as f:
+    meta = json.load(f)
+  # A real batch-1 model with shell text appended (LiteRT still loads it), as reported.
+  payload = tmp_path / 'payload.tflite'
+  with open(os.path.join(good, meta['files']['float16']), 'rb') as f:
+    payload.write_bytes(f.read() + b'\n#!/bin/sh\necho pwned\n')
+  bad = tmp_path / 'export'
+  # `../../x/escape.tflite` read from export/model/ is tmp_path/x/escape.tflite; written into
+  # the new folder beside dest (a/b/c/model.tmp-PID) it would land in a/b/x/escape.tflite.
+  (tmp_path / 'x').mkdir()
+  shutil.copy(payload, tmp_path / 'x' / 'escape.tflite')
+  (tmp_path / 'a' / 'b' / 'x').mkdir()
+  escaped = tmp_path / 'a' / 'b' / 'x' / 'escape.tflite'
+  absolute = tmp_path / 'abs' / 'evil.tflite'
+  absolute.parent.mkdir()
+  shutil.copy(payload, absolute)
+  outside = tmp_path / 'outside.tflite'
+  shutil.copy(payload, outside)
+  cases = [
+      ({'files': {'float16': '../../x/escape.tflite'}}, 'files.float16'),
+      ({'files': {'float16': str(absolute)}}, 'files.float16'),
+      ({'files': {'float16': 'x.sh'}}, 'files.float16'),
+      ({'files': {'float16': 'generator_float16.tflite'},
+        'view_files': {'front': {'float16': '../../x/escape.tflite'}}},
+       'view_files.front.float16'),
+      ({'files': {'float16': 'linked.tflite'}}, 'leads out of'),  # a link to outside.tflite
+  ]
+  for change, message in cases:
+    shutil.rmtree(bad, ignore_errors=True)
+    shutil.copytree(deformable['web'], bad)
+    shutil.copy(payload, bad / 'model' / 'x.sh')
+    os.symlink(outside, bad / 'model' / 'linked.tflite')
+    with open(bad / 'model' / 'metadata.json', 'w') as f:
+      json.dump(dict(meta, **change), f)
+    r = helpers.tool('bundle_model', f'--export={bad}', '--command=x', '--commit=y',
+                     f'--dest={dest}')
+    helpers.one_line_error(r, message)
+    assert 'tools/export --formats=web' in r.stderr, r.stderr
+    assert not escaped.exists(), change
+    assert absolute.read_bytes() == payload.read_bytes()
+    assert {n: (dest / n).read_bytes() for n in os.listdir(dest)} == before, change
+    assert sorted(os.listdir(dest.parent)) == ['model'], change  # no leftover folders
+
+
 def test_fixed_batch_file_runs_any_batch_under_litert(deformable):
   z = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32)
   fixed = litert.run(litert.interpreter(
@@ -289,6 +344,62 @@ def test_page_refuses_a_dynamic_batch_file_and_unknown_variants(chromium, deform
     with pytest.raises(RuntimeError, match=r'no int4 file .*files: float32, float16'):
       with browser.open_page(url + 'web/deformable/1/index.html?variant=int4'):
         pass
+
+
+@contextlib.contextmanager
+def _recording_server():
+  """Another origin: an HTTP server on 127.0.0.1 and a free port that records every request
+  line it receives (and answers 404, readable from any origin); yields (url, lines)."""
+  lines = []
+
+  class Handler(http.server.BaseHTTPRequestHandler):
+
+    def parse_request(self):
+      ok = super().parse_request()
+      lines.append(self.requestline)
+      return ok
+
+    def do_GET(self):  # pylint: disable=invalid-name
+      self.send_response(404)
+      self.send_header('Access-Control-Allow-Origin', '*')
+      self.end_headers()
+
+    do_OPTIONS = do_HEAD = do_GET  # pylint: disable=invalid-name
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+      pass
+
+  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  try:
+    yield f'http://127.0.0.1:{server.server_address[1]}/', lines
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def test_page_loads_models_only_from_its_own_origin(chromium):
+  """?model= on another origin (another port of 127.0.0.1 here; a host name, data:,
+  javascript:) is refused with the page's one-line error naming that origin, before any
+  request goes there; the page's own folder still loads."""
+  with browser.serve(web.APP) as url, _recording_server() as (other, lines), \
+      browser.open_page(url) as page:  # the bundled model, from the page's own origin
+    assert page.error() == ''
+    other_origin = other.rstrip('/')  # http://127.0.0.1:PORT
+    for value, named in [(other + 'm/', other_origin),
+                         (other[len('http:'):] + 'm/', other_origin),  # //127.0.0.1:PORT/m/
+                         ('https://evil.example/m/', 'https://evil.example'),
+                         ('data:application/json,{}', 'data:'),
+                         ('javascript:alert(1)//', 'javascript:')]:
+      page.driver.get(url + '?model=' + urllib.parse.quote(value, safe=''))
+      with pytest.raises(RuntimeError, match='not this page') as e:
+        page.wait_ready(timeout=60)
+      assert named in str(e.value), value
+      assert named in page.error() and page.error() == page.text('status'), value
+      assert url.rstrip('/') in page.error()  # and the page's own origin
+    assert lines == [], f'requests reached {other}: {lines}'
+    hosts = {urllib.parse.urlsplit(u).netloc for u in page.requests()}
+    assert not hosts & {urllib.parse.urlsplit(other).netloc, 'evil.example'}, hosts
 
 
 def test_export_web_bad_input(tmp_path):

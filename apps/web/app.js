@@ -1,8 +1,9 @@
 // The twonets web page: a generator exported by `tools/export --formats=web` (or the bundled
 // one in model/) sampled in the browser by LiteRT.js (WebAssembly, CPU).
 //
-// Query parameters: ?model=DIR/ (a folder holding metadata.json and the .tflite files;
-// default model/), ?variant=QUANT (float32, float16, dynamic, int8: whichever the folder
+// Query parameters: ?model=DIR/ (a folder holding metadata.json and the .tflite files,
+// on the server the page came from: resolved against the page's URL and refused on any other
+// origin; default model/), ?variant=QUANT (float32, float16, dynamic, int8: whichever the folder
 // has), ?view=NAME (multi-view exports), ?seed=N.
 //
 // The hook for tests and apps: window.twonets (its `ready` promise resolves when the first
@@ -23,7 +24,8 @@ const modelDir = (params.get('model') || 'model/').replace(/\/?$/, '/');
 const $ = (id) => document.getElementById(id);
 const GRID = 8;
 
-const state = {meta: null, model: null, file: '', d: 0, shape: null, loadMs: 0, runtimeMs: 0};
+const state = {base: null, meta: null, model: null, file: '', d: 0, shape: null, loadMs: 0,
+               runtimeMs: 0};
 const hook = {error: '', info: null};
 window.twonets = hook;
 
@@ -43,12 +45,35 @@ function fileOf(variant, view) {
   return meta.files[variant];
 }
 
+// Where the page is served from: http(s) URLs of its own origin (file: ones when it is a file).
+const here = location.protocol === 'file:' ? 'file:' : location.origin;
+
+/** `path` resolved against `base` (default: the page), as a URL; an Error unless it is on
+ *  the page's own origin, so nothing (?model=, a name in metadata.json) loads from elsewhere. */
+function local(path, base = location.href, what = `?model=${modelDir}`) {
+  let url;
+  try {
+    url = new URL(path, base);
+  } catch (e) {
+    throw new Error(`${what} is not a URL; pass ?model=DIR/, a folder on ${here}`);
+  }
+  const ok = location.protocol === 'file:' ? url.protocol === 'file:' :
+      (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === location.origin;
+  if (!ok) {
+    const there = url.origin !== 'null' ? url.origin : url.protocol;
+    throw new Error(`${what} is on ${there}, not this page's origin ${here}; the page loads ` +
+                    `models only from where it is served (?model=DIR/, a folder there)`);
+  }
+  return url;
+}
+
 async function select(variant, view) {
   if (state.meta.view_files && !view) view = $('view').value || Object.keys(state.meta.view_files)[0];
   const file = fileOf(variant, view);
   if (!file) throw new Error(`no ${variant} file in ${modelDir}metadata.json (files: ${Object.keys(state.meta.files).join(', ')})`);
   const t0 = performance.now();
-  const model = await loadAndCompile(modelDir + file, {accelerator: 'wasm'});
+  const url = local(file, state.base, `${modelDir}metadata.json's file ${file}`);
+  const model = await loadAndCompile(url.href, {accelerator: 'wasm'});
   const input = model.getInputDetails()[0];
   const shape = Array.from(input.shape);
   if (shape.length !== 2 || shape[0] !== 1) {
@@ -232,12 +257,13 @@ async function redraw() {
 }
 
 async function start() {
+  state.base = local(modelDir);  // before anything is fetched
   setStatus('loading the LiteRT.js runtime');
   let t0 = performance.now();
   await loadLiteRt(new URL('node_modules/@litertjs/core/wasm/', location.href).href);
   state.runtimeMs = performance.now() - t0;
   setStatus(`reading ${modelDir}metadata.json`);
-  const response = await fetch(modelDir + 'metadata.json');
+  const response = await fetch(new URL('metadata.json', state.base));
   if (!response.ok) throw new Error(`${modelDir}metadata.json: HTTP ${response.status}; pass ?model=DIR/ of a web export`);
   state.meta = await response.json();
   const variants = Object.keys(state.meta.files);
