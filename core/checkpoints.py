@@ -9,6 +9,7 @@ empty, it raises. Here the files themselves are the truth:
 * `verify` reads every tensor of a checkpoint (the bundle's checksums catch bit flips, a short
   read catches truncation); one that fails is moved aside to `checkpoints/corrupt/` with a
   warning (`quarantine`), never deleted, and the next older one is tried.
+* `newest_readable` makes the same choice for the tools that only read a run, moving nothing.
 * `clean_temp` removes the `ckpt-N_temp/` folders a save killed half-way leaves behind (they
   are never a checkpoint: TF renames the finished shard into place only at the end).
 """
@@ -114,6 +115,20 @@ def quarantine(prefix: str, reason: str, log=print) -> str:
   files = [os.path.join(ckpt_dir, e) for e in sorted(os.listdir(ckpt_dir))
            if e == base + '.index' or e.startswith(base + '.data-')]
   return _move_aside(ckpt_dir, files, log, f'{base} cannot be read ({reason})')
+
+
+def newest_readable(ckpt_dir: str, log=print) -> str | None:
+  """The newest checkpoint that reads back intact, for the tools that only read a run
+  (export, sample, evaluate): the same choice as `newest_intact`, from the files and never
+  the state file, but nothing is moved or rewritten (a live run may own the folder); each
+  newer one that fails is named in a warning. None when none reads back."""
+  for _, prefix in reversed(scan(ckpt_dir)):
+    reason = verify(prefix)
+    if reason is None:
+      return prefix
+    log(f'warning: {os.path.basename(prefix)} cannot be read ({reason}); using the one '
+        f'before it (tools/train moves it aside when the run is resumed)')
+  return None
 
 
 def newest_intact(ckpt_dir: str, log=print) -> str | None:

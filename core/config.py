@@ -10,6 +10,7 @@ import json
 
 import ml_collections
 
+from core import files
 from core import masks
 from core.errors import ConfigError
 
@@ -150,6 +151,9 @@ def apply_overrides(cfg, assignments):
   return cfg
 
 
+MAX_SEED = 2**32 - 1  # numpy's and the exports' seeded latents take 32-bit seeds
+
+
 def validate(cfg):
   """Checks values whose errors would otherwise surface deep inside TF (the keys every
   algorithm shares; an algorithm's own checks are declared with it, trainers/registry.py)."""
@@ -159,6 +163,8 @@ def validate(cfg):
   if cfg.train.strategy not in STRATEGIES:
     raise ConfigError(
         f'train.strategy must be one of {", ".join(STRATEGIES)}, not {cfg.train.strategy!r}')
+  if not 0 <= cfg.seed <= MAX_SEED:
+    raise ConfigError(f'seed is 0..{MAX_SEED}, got {cfg.seed}')
   positive = ['data.batch_size', 'data.image_size', 'train.steps', 'train.log_every',
               'train.sample_every', 'train.ckpt_every', 'train.keep']
   for key in positive:
@@ -213,16 +219,48 @@ def to_dict(cfg) -> dict:
 
 
 def save(cfg, path):
-  with open(path, 'w') as f:
+  """Written whole or not at all (core/files.atomic)."""
+  with files.atomic(path, 'w') as f:
     f.write(cfg.to_json(indent=2, sort_keys=True) + '\n')
 
 
 def load(path) -> ml_collections.ConfigDict:
-  with open(path) as f:
-    try:
-      return ml_collections.ConfigDict(json.load(f))
-    except json.JSONDecodeError as e:
-      raise ConfigError(f'{path} is not valid JSON ({e}); restore it or use --fresh') from None
+  """A config.json, or ConfigError naming the file when it is unreadable, not JSON, or not a
+  config (no object with `algo` and a `data` section naming its dataset)."""
+  try:
+    with open(path, 'rb') as f:
+      raw = json.loads(f.read().decode('utf-8'))
+  except (OSError, ValueError) as e:  # (UnicodeDecodeError and JSONDecodeError included)
+    raise ConfigError(f'{path} cannot be read as JSON ({type(e).__name__}: '
+                      f'{str(e)[:120]}); restore it, or start over with --fresh') from None
+  data = raw.get('data') if isinstance(raw, dict) else None
+  if not (isinstance(raw, dict) and isinstance(raw.get('algo'), str)
+          and isinstance(data, dict) and isinstance(data.get('dataset', ''), str)):
+    raise ConfigError(f'{path} is not a twonets config (an object with "algo" and a "data" '
+                      f'section); restore it, or start over with --fresh')
+  return ml_collections.ConfigDict(raw)
+
+
+def check_types(cfg, defaults, where: str, prefix: str = ''):
+  """ConfigError naming the first key of `cfg` whose value is not of its default's kind (a
+  section, a number, a string, a flag, a list): a hand-edited or damaged config.json."""
+  for k, default in defaults.items():
+    if k not in cfg or default is None:
+      continue
+    have, key = cfg[k], prefix + k
+    if isinstance(default, ml_collections.ConfigDict):
+      if not isinstance(have, ml_collections.ConfigDict):
+        raise ConfigError(f'{where}: {key} is {have!r:.60}, not a section; restore it, or '
+                          f'start over with --fresh')
+      check_types(have, default, where, key + '.')
+      continue
+    kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,),
+             tuple: (list, tuple), list: (list, tuple)}.get(type(default))
+    if kinds and (not isinstance(have, kinds) or (isinstance(have, bool) and bool not in kinds)):
+      kind = {bool: 'true or false', int: 'an integer', float: 'a number', str: 'a string'
+              }.get(type(default), 'a list')
+      raise ConfigError(f'{where}: {key}={have!r:.60} is not {kind} (its default is '
+                        f'{default!r:.60}); restore it, or start over with --fresh')
 
 
 def fill_missing(cfg, defaults):

@@ -29,6 +29,14 @@ class StorageError(UsageError):
   """The workdir cannot be written (disk full, read-only): the older checkpoints are intact."""
 
 
+class Terminated(KeyboardInterrupt):
+  """SIGTERM (docker stop, Kubernetes, Slurm, systemd, `timeout`), raised in the main thread
+  where Ctrl-C raises KeyboardInterrupt, so that both take the same path: the run saves a
+  checkpoint and stops (exit 143, 128 + SIGTERM)."""
+
+  exit_code = 143
+
+
 class WorkerLost(RuntimeError):
   """A multi-worker job lost a worker mid-run; the message names the checkpoint to resume."""
 

@@ -1,8 +1,9 @@
 """Image grids and PNG files (samples/step_N.png, TensorBoard images)."""
 import math
-import os
 
 import numpy as np
+
+from core import files
 
 
 def grid(images, ncol: int = 0) -> np.ndarray:
@@ -24,10 +25,7 @@ def grid(images, ncol: int = 0) -> np.ndarray:
 def save_png(path: str, image: np.ndarray):
   """Writes a uint8 [H, W, C] image; the folder is created; written atomically."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  tmp = path + '.tmp'
-  tf.io.write_file(tmp, tf.io.encode_png(image))
-  os.replace(tmp, path)
+  files.write_bytes(path, tf.io.encode_png(image).numpy())
 
 
 def read_png(path: str) -> np.ndarray:

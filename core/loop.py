@@ -9,7 +9,7 @@ this session have passed.
 Every step returns a metrics dict; a NaN/inf in any of them (or an energy beyond
 train.energy_bound) rolls back to the last good checkpoint with lowered rates
 (core/recovery), at most train.max_rollbacks times, then stops naming the step. Ctrl-C
-saves a checkpoint first. A run whose training finished but whose evaluation did not
+and SIGTERM (tools/cli) save a checkpoint first. A run whose training finished but whose evaluation did not
 (killed) evaluates when rerun.
 
 Under multi_worker (core/runtime.Workers) every worker runs this loop in lockstep, and only
@@ -25,8 +25,10 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from typing import Any, Callable
 
@@ -35,11 +37,12 @@ import tensorflow as tf
 import tqdm
 
 from core import checkpoints as checkpoints_lib
+from core import files
 from core import images as images_lib
 from core import recovery as recovery_lib
 from core import runtime
 from core import workdir as workdir_lib
-from core.errors import CheckpointError, Diverged, StorageError, WorkerLost
+from core.errors import CheckpointError, Diverged, StorageError, Terminated, WorkerLost
 
 
 @dataclasses.dataclass
@@ -105,10 +108,8 @@ def _drop_rows_after(path: str, step: int):
         continue
       if 'step' not in row or row['step'] <= step:
         keep.append(json.dumps(row) + '\n')
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
+  with files.atomic(path, 'w') as f:
     f.writelines(keep)
-  os.replace(tmp, path)
 
 
 def _append_row(path: str, row: dict):
@@ -154,6 +155,37 @@ class _Saver:
                          f'(intact)') from None
 
 
+class _Signals:
+  """While training: SIGTERM and SIGINT (Ctrl-C) only note the signal, and the loop stops at
+  the end of the step, saving it. An exception raised wherever the signal lands could leave
+  TensorFlow's state half-changed (a context stack mid-exit); under multi_worker the workers
+  also agree on the step (runtime.Workers.poll) so that all stop there, where a worker
+  stopped alone mid-collective would leave its peers waiting. A second signal stops at once."""
+
+  def __init__(self):
+    self.got, self._before = None, {}
+
+  def _note(self, signum, frame):  # pylint: disable=unused-argument
+    if self.got is not None:  # asked twice: now
+      raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+    self.got = signum
+
+  def stop(self):
+    """Raises the noted signal's exception (KeyboardInterrupt, or Terminated for SIGTERM)."""
+    raise KeyboardInterrupt() if self.got == signal.SIGINT else Terminated()
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._before[sig] = signal.signal(sig, self._note)
+    return self
+
+  def __exit__(self, *exc):
+    for sig, handler in self._before.items():
+      signal.signal(sig, handler)
+    self._before = {}
+
+
 def _diverged(metrics: dict, energy_keys, bound: float) -> list[str]:
   bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
   if bound > 0:
@@ -167,11 +199,7 @@ def evaluate_and_write(task, workdir, step, start, elapsed, metrics) -> dict:
   final = {'steps': step, 'wall_seconds': round(elapsed, 1),
            'steps_per_second': round((step - start) / max(elapsed, 1e-9), 3),
            'last': metrics, **task.evaluate(workdir, elapsed)}
-  path = os.path.join(workdir, 'metrics.json')
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(final, f, indent=2, default=float)
-  os.replace(tmp, path)
+  files.write_json(os.path.join(workdir, 'metrics.json'), final, default=float)
   return final
 
 
@@ -252,10 +280,12 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
     if not chief:
       return {}
     done = _read_json(os.path.join(workdir, 'metrics.json'))
-    if done:
+    if done.get('steps') == start:  # an older finish's scores (a shorter run) are stale
       log(f'{workdir} already finished {start} of {t.steps} steps; raise --steps to continue')
       return done
-    log(f'{workdir} finished training ({start} steps) but not its evaluation: evaluating')
+    log(f'{workdir} finished training ({start} steps) but not its evaluation'
+        + (f' (metrics.json is of step {done["steps"]})' if 'steps' in done else '')
+        + ': evaluating')
     return evaluate_and_write(task, workdir, start, start, 0.0, {})
   if chief:
     _drop_rows_after(jsonl, start)
@@ -274,11 +304,19 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
   began, metrics = time.time(), {}
   step = start
 
-  def out_of_time() -> bool:  # the chief's clock decides for every worker
-    return bool(budget) and bool(workers.broadcast(time.time() - began >= budget))
+  signals = _Signals()
+
+  def out_of_time() -> bool:
+    """Whether the time budget is used up (the chief's clock decides for every worker);
+    raises (at the same step on every worker) once a stop signal came (to any worker)."""
+    over = bool(budget) and time.time() - began >= budget
+    over, stop = workers.poll(over, signals.got is not None)
+    if stop:
+      signals.stop()
+    return bool(over)
 
   try:
-    with writer.as_default():
+    with writer.as_default(), signals:
       while step < t.steps and not out_of_time():
         metrics = {k: float(v) for k, v in task.train_step(iterator).items()}
         bad = _diverged(metrics, task.energy_keys, t.energy_bound)
@@ -332,11 +370,12 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
       raise
     bar.close()
     raise _cluster_failure(e, step, last_good) from None
-  except KeyboardInterrupt:
+  except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (tools/cli: core.errors.Terminated)
     if last_good != os.path.join(ckpt_dir, f'ckpt-{step}'):
       last_good = save(step)
     bar.close()  # before the message, so it is not drawn over
-    log(f'interrupted at step {step}; saved {last_good}; rerun the same command to resume')
+    how = 'stopped by SIGTERM' if isinstance(e, Terminated) else 'interrupted'
+    log(f'{how} at step {step}; saved {last_good}; rerun the same command to resume')
     raise
   except OSError as e:  # a full disk or a read-only workdir while logging or sampling
     raise StorageError(f'could not write {e.filename or workdir} ({e.strerror or e}); free '
@@ -363,11 +402,11 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
   return final
 
 
-def _read_json(path):
-  if os.path.isfile(path):
+def _read_json(path) -> dict:
+  """The dict a JSON file holds, or {} when it is missing or unreadable (evaluate again)."""
+  try:
     with open(path) as f:
-      try:
-        return json.load(f)
-      except json.JSONDecodeError:  # torn by a kill mid-write: evaluate again
-        return {}
-  return {}
+      out = json.load(f)
+  except (OSError, ValueError):
+    return {}
+  return out if isinstance(out, dict) else {}

@@ -79,6 +79,7 @@ class Workers:
           {j: list(spec[j]) for j in cluster_lib.JOBS if j in spec},
           resolver.task_type, int(resolver.task_id))
     self._broadcast = None
+    self._poll = None
 
   @property
   def count(self) -> int:
@@ -109,6 +110,30 @@ class Workers:
                                strategy.run(first_replica, args=(v,)), axis=None)
       self._broadcast = broadcast
     return int(self._broadcast(tf.constant(int(value), tf.int64)))
+
+  def poll(self, chief_value: int, flag: bool) -> tuple[int, bool]:
+    """(the chief's `chief_value`, whether any worker's `flag` is set), on every worker: one
+    all-reduce (every worker must call it). The run loop's question at each step under
+    multi_worker: is the time budget used up (the chief's clock), and did any worker get a
+    stop signal (so that all stop at the same step and the chief saves it)."""
+    if self.count == 1:
+      return int(chief_value), bool(flag)
+    if self._poll is None:
+      strategy = self.strategy
+
+      def packed(chief, local):
+        ctx = tf.distribute.get_replica_context()
+        return tf.where(ctx.replica_id_in_sync_group == 0, chief, tf.zeros_like(chief)) * (
+            1 << 20) + local
+
+      @tf.function
+      def poll(chief, local):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM,
+                               strategy.run(packed, args=(chief, local)), axis=None)
+      self._poll = poll
+    total = int(self._poll(tf.constant(int(chief_value), tf.int64),
+                           tf.constant(int(bool(flag)), tf.int64)))
+    return total >> 20, bool(total & ((1 << 20) - 1))
 
 
 def check_batch(batch_size: int, strategy: tf.distribute.Strategy):

@@ -8,9 +8,11 @@
     WORKDIR/metrics.json       the final evaluation
     WORKDIR/previous/STAMP/    what `--fresh` moved aside (nothing is ever deleted)
 """
+import errno
 import fcntl
 import os
 import re
+import stat
 import time
 
 from core import config as config_lib
@@ -48,6 +50,9 @@ def stored_run(workdir: str):
   A config.json binds the algorithm and the dataset even before the run's first checkpoint
   (a rerun without --algo continues that algorithm; another one needs --fresh); only with a
   checkpoint does it bind the rest (resumable)."""
+  if os.path.lexists(workdir) and not os.path.isdir(workdir):
+    raise CheckpointError(f'--workdir={workdir} is not a folder (a file, or a link to none); '
+                          f'pass a folder (it is created if missing)')
   path = os.path.join(workdir, CONFIG)
   resumable = has_checkpoint(workdir)
   if not os.path.isfile(path):
@@ -55,7 +60,29 @@ def stored_run(workdir: str):
       raise CheckpointError(f'{workdir} has checkpoints but no {CONFIG}, so they cannot be '
                             f'rebuilt; restore {CONFIG}, or use --fresh or another --workdir')
     return None, False
+  if not resumable:
+    lost = trained_without_checkpoint(workdir)
+    if lost:  # a rerun must not start a different run over this one's record
+      raise CheckpointError(f'{workdir} holds a run that trained ({lost}) but has no readable '
+                            f'checkpoint left; start over with --fresh (the old run is kept '
+                            f'under {PREVIOUS}/) or use another --workdir')
   return config_lib.load(path), resumable
+
+
+def trained_without_checkpoint(workdir: str) -> str:
+  """What shows that the run in `workdir` trained though no checkpoint is left ('' if
+  nothing): checkpoints moved to checkpoints/corrupt/, or logged steps in metrics.jsonl (a
+  run logs only after its first save, so a run that failed before it leaves neither)."""
+  corrupt = os.path.join(workdir, CHECKPOINTS, 'corrupt')
+  if os.path.isdir(corrupt) and any(files for _, _, files in os.walk(corrupt)):
+    return f'its unreadable checkpoints are in {corrupt}'
+  log = os.path.join(workdir, 'metrics.jsonl')
+  try:
+    with open(log, 'rb') as f:
+      steps = sum(1 for line in f if line.startswith(b'{"step"'))
+  except OSError:
+    steps = 0
+  return f'{log} logs {steps} step(s)' if steps else ''
 
 
 def archive(workdir: str) -> str | None:
@@ -87,10 +114,7 @@ def check_compatible(stored, requested, workdir: str):
 
 
 def write_config(workdir: str, cfg):
-  os.makedirs(workdir, exist_ok=True)
-  tmp = os.path.join(workdir, CONFIG + '.tmp')
-  config_lib.save(cfg, tmp)
-  os.replace(tmp, os.path.join(workdir, CONFIG))
+  config_lib.save(cfg, os.path.join(workdir, CONFIG))
 
 
 _HELD = {}  # workdir → open lock file, held until the process exits
@@ -104,7 +128,19 @@ def lock(workdir: str):
   key = os.path.realpath(workdir)
   if key in _HELD:
     return
-  f = open(os.path.join(workdir, LOCK), 'a+')
+  path = os.path.join(workdir, LOCK)
+  try:  # never through a link: a link planted at .lock would have its target overwritten
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+  except OSError as e:
+    if e.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+      raise
+    raise CheckpointError(f'{path} is not a plain file (a link, a folder or a device); '
+                          f'remove it and rerun') from None
+  if not stat.S_ISREG(os.fstat(fd).st_mode):
+    os.close(fd)
+    raise CheckpointError(f'{path} is not a plain file (a FIFO or a device); remove it and '
+                          f'rerun')
+  f = os.fdopen(fd, 'r+')
   try:
     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:

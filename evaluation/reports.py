@@ -7,13 +7,13 @@ second half of the test split; reference rows: the first half of the test split 
 real, the floor) and the first half blurred by a Gaussian of σ = 1.5 px. Every row states
 its counts.
 """
-import json
 import os
 import time
 
 import numpy as np
 
 from core import data as data_lib
+from core import files
 from core import images as images_lib
 from core import masks as masks_lib
 from core import stats
@@ -59,8 +59,7 @@ def masked_test_images(cfg, mask_spec: str, num_images: int):
 def write_report(workdir: str, name: str, out: dict, log=print) -> dict:
   """WORKDIR/NAME.json holding `out`; logs each method's numeric metrics; returns `out`."""
   path = os.path.join(workdir, f'{name}.json')
-  with open(path, 'w') as f:
-    json.dump(out, f, indent=2)
+  files.write_json(path, out)
   for method, v in out.get('methods', {}).items():
     numbers = {m: val for m, val in v.items() if isinstance(val, float)}
     if numbers:
@@ -84,8 +83,8 @@ def fill_report(cfg, workdir: str, name: str, header: dict, idx, x, mask, fills:
                          f'{metric}_psnr': stats.psnr(v, x)} for k, v in fills.items()}}
   out['seconds'] = round(time.time() - began, 1)
   own = next(iter(fills.values()))
-  np.savez_compressed(os.path.join(workdir, f'{name}.npz'), indices=idx,
-                      images=data_lib.to_uint8(own), masks=mask.astype(np.uint8))
+  files.write_npz(os.path.join(workdir, f'{name}.npz'), indices=idx,
+                  images=data_lib.to_uint8(own), masks=mask.astype(np.uint8))
   k = min(16, len(idx))
   rows = [x[:k], np.where(mask[:k] > 0, x[:k], -1.0)] + [fills[m][:k] for m in shown]
   images_lib.save_png(os.path.join(workdir, f'{name}.png'),

@@ -7,6 +7,8 @@ docs/RESULTS.md is generated from all of them (tools/reproduce, bench/export.py)
 import json
 import os
 
+from core import files
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'docs', 'results')
 RESULTS_MD = os.path.join(ROOT, 'docs', 'RESULTS.md')
@@ -65,7 +67,7 @@ def render(results_dir: str = RESULTS, out_path: str = RESULTS_MD):
           what = ', '.join(dict.fromkeys(r['method'] for r in rs)) + f' ({what})'
         lines.append(f'- {what}, {rs[0]["seconds"]:.0f} s: `{command}`')
       lines.append('')
-  with open(out_path, 'w') as f:
+  with files.atomic(out_path, 'w') as f:
     f.write('\n'.join(lines))
 
 

@@ -10,14 +10,13 @@ tools/evaluate use (the maths is in evaluation/scores.py).
 TensorFlow is imported only by the functions that need it.
 """
 import hashlib
-import json
 import os
 import re
-import tempfile
 import time
 
 import numpy as np
 
+from core import files
 from core.errors import CheckpointError
 from core.errors import ConfigError
 from core.errors import DataError
@@ -52,10 +51,7 @@ def _sidecar(path: str) -> str:
 
 
 def _write_json_atomic(path: str, payload: dict):
-  fd_, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.json.tmp')
-  with os.fdopen(fd_, 'w') as f:
-    json.dump(payload, f, indent=2)
-  os.replace(tmp, path)
+  files.write_json(path, payload)
 
 
 def _labelled(dataset, split, image_size, channels, data_dir, max_examples):

@@ -8,13 +8,18 @@ A version is written into EXPORT_DIR/NAME/.tmp-VERSION-PID and renamed when comp
 killed export never leaves a half-written VERSION directory (TF Serving loads only numeric
 directories); leftovers of dead exports are removed by the next one.
 """
+import contextlib
+import copy
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 
+from core import files as core_files
 from core import workdir as workdir_lib
-from core.errors import CheckpointError, ConfigError
+from core.errors import CheckpointError, ConfigError, StorageError
 from trainers import registry
 
 VALUE_RANGE = (-1.0, 1.0)
@@ -36,13 +41,29 @@ def exportable_run(workdir: str):
   return cfg
 
 
+_LOADED = {}  # (workdir, checkpoint path) → load_run's result, for the formats of one export
+
+
 def load_run(workdir: str, checkpoint: str = ''):
   """(cfg, {role: net}, metadata) of the run in `workdir` (every net its checkpoint holds);
-  ConfigError if it has no generator."""
+  ConfigError if it has no generator. The formats of one export (one process) share one
+  restore of one checkpoint: `checkpoint` resolved once (tools/export) and its nets kept, so
+  a SavedModel and the TFLite files of a version come from the same weights even while a live
+  run saves newer checkpoints or rotates this one out."""
   exportable_run(workdir)
   from trainers import nets as nets_lib  # pylint: disable=g-import-not-at-top  (starts TF)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   path = nets_lib.checkpoint_path(workdir, checkpoint)
+  stat = os.stat(path + '.index')  # (a checkpoint rewritten under the same name: reload)
+  key = (os.path.realpath(workdir), os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+  if key not in _LOADED:
+    _LOADED.clear()
+    _LOADED[key] = _load(workdir, path, nets_lib, tf)
+  cfg, nets, meta = _LOADED[key]
+  return cfg.copy_and_resolve_references(), dict(nets), copy.deepcopy(meta)
+
+
+def _load(workdir, path, nets_lib, tf):
   cfg, nets = nets_lib.restore(workdir, checkpoint=path)
   step = int(tf.train.load_checkpoint(path).get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE'))
   with open(os.path.join(workdir, workdir_lib.CONFIG), 'rb') as f:
@@ -85,6 +106,29 @@ def bases(workdir: str, algo: str, export_dir: str = '', name: str = '') -> dict
           'web': os.path.join(root, 'web', name or algo)}
 
 
+@contextlib.contextmanager
+def export_lock(root: str, log=print):
+  """Holds an exclusive lock on ROOT/.export.lock (waiting for another export into the same
+  root to finish), so that concurrent exports take whole version numbers one after the other
+  and never cross them between formats."""
+  try:
+    os.makedirs(root, exist_ok=True)
+    fd = os.open(os.path.join(root, '.export.lock'),
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+  except OSError as e:
+    raise ConfigError(f'cannot write exports to {root} ({e.strerror or e}); pass a writable '
+                      f'--export_dir') from None
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      log(f'waiting for another export into {root} to finish')
+      fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)  # (closing drops the lock)
+
+
 def next_version(*folders: str) -> int:
   """One more than the highest finished version in any of the folders, so that a SavedModel
   and the TFLite files of one export share a number (a killed export's leftovers take none)."""
@@ -113,14 +157,31 @@ def write_versioned(base: str, write, version: int = 0) -> str:
       write(tmp)
       os.rename(tmp, os.path.join(base, str(version)))  # atomic; fails if N appeared meanwhile
       return os.path.join(base, str(version))
-    except OSError:
-      if os.path.isdir(os.path.join(base, str(version))):
+    except Exception as e:  # pylint: disable=broad-except  (sorted below; the rest re-raised)
+      if isinstance(e, OSError) and os.path.isdir(os.path.join(base, str(version))):
         shutil.rmtree(tmp, ignore_errors=True)
         continue  # another export took this number first: take the next
+      if _storage_failure(e):
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise StorageError(f'could not write the export into {base} ({first}); free space or '
+                           f'pass a writable --export_dir; no version was written and the '
+                           f'earlier ones are intact') from None
       raise
     finally:
       if os.path.isdir(tmp):
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
+
+
+def _storage_failure(e: Exception) -> bool:
+  """Whether `e` is the disk's failure (full, read-only, not ours), from Python or from
+  TensorFlow's file system."""
+  if isinstance(e, OSError):
+    return e.errno in STORAGE_ERRNOS
+  return type(e).__name__ in ('ResourceExhaustedError', 'PermissionDeniedError') or (
+      'No space left' in str(e) or 'Read-only file system' in str(e))
 
 
 def _remove_dead_leftovers(base: str):
@@ -206,7 +267,7 @@ def _first_tflite(folder: str):
                       f'again (tools/export)') from None
   if not files or not str(files[0]).endswith('.tflite'):
     return None
-  path = os.path.join(folder, files[0])
+  path = core_files.inside(folder, files[0], f'--model={folder}: metadata.json lists')
   if not os.path.isfile(path):
     raise ConfigError(f'--model={folder}: metadata.json lists {files[0]}, which is missing; '
                       f'export it again (tools/export)')
@@ -221,7 +282,7 @@ def sample_export(path: str, n: int, seed: int):
   kind, path = find_export(path)
   if kind == 'tflite':
     from export import litert  # pylint: disable=g-import-not-at-top  (the LiteRT runtime)
-    interp = litert.interpreter(path)
+    interp = litert.generator(path)
     return litert.run(interp, latents.latents(seed, n, litert.latent_dim(interp))), path
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:

@@ -13,6 +13,32 @@ def interpreter(path: str):
     raise ConfigError(f'{path} is not a valid .tflite model ({e})') from None
 
 
+def generator(path: str):
+  """interpreter(path), checked to be a generator as tools/export writes them: one float32
+  input of latents [batch, d] and one float32 output of images [batch, H, W, 1 or 3];
+  ConfigError naming what differs otherwise."""
+  interp = interpreter(path)
+  ins, outs = interp.get_input_details(), interp.get_output_details()
+  problem = ''
+  if len(ins) != 1 or len(outs) != 1:
+    problem = f'{len(ins)} input(s) and {len(outs)} output(s), not 1 and 1'
+  elif len(ins[0]['shape']) != 2 or ins[0]['dtype'] != np.float32:
+    problem = (f'its input is {np.dtype(ins[0]["dtype"]).name} of shape '
+               f'{_shape(ins[0])}, not float32 latents [batch, d]')
+  elif len(outs[0]['shape']) != 4 or outs[0]['shape'][-1] not in (1, 3) or (
+      outs[0]['dtype'] != np.float32):
+    problem = (f'its output is {np.dtype(outs[0]["dtype"]).name} of shape '
+               f'{_shape(outs[0])}, not float32 images [batch, H, W, 1 or 3]')
+  if problem:
+    raise ConfigError(f'{path} is not a twonets generator: {problem}; pass a .tflite that '
+                      f'tools/export wrote')
+  return interp
+
+
+def _shape(detail) -> list[int]:
+  return [int(n) for n in detail.get('shape_signature', detail['shape'])]
+
+
 def latent_dim(interp) -> int:
   return int(interp.get_input_details()[0]['shape'][-1])
 

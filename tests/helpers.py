@@ -76,7 +76,8 @@ def tool(name, *args):
   code = 0
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
     try:
-      cli.run_main(lambda argv: app.run(module.main, argv=argv), argv=[f'tools/{name}', *args])
+      cli.run_main(lambda argv: app.run(module.main, argv=argv, flags_parser=cli.parse_flags),
+                   argv=[f'tools/{name}', *args])
     except SystemExit as e:
       code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
   texts = []

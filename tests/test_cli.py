@@ -179,3 +179,121 @@ def test_a_tool_without_tensorflow_installed_says_so(digits, tmp_path):
   assert r.returncode == 2, r.stderr[-2000:]
   assert r.stderr.strip().splitlines()[-1].startswith(
       'error: TensorFlow is not installed here; make setup'), r.stderr[-2000:]
+
+
+def _edit_config(wd, change):
+  path = os.path.join(wd, 'config.json')
+  cfg = json.load(open(path))
+  json.dump(change(cfg), open(path, 'w'))
+
+
+def _no_data(cfg):
+  del cfg['data']
+  return cfg
+
+
+def _tflite(path, dtype, shape):
+  """A .tflite that is not a twonets generator: input `dtype` of `shape` (batch aside)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  z = keras.Input(shape, dtype=dtype)
+  x = keras.layers.Flatten()(keras.ops.cast(z, 'float32'))
+  y = keras.layers.Reshape((28, 28, 1))(keras.layers.Dense(28 * 28)(x))
+  with open(path, 'wb') as f:
+    f.write(tf.lite.TFLiteConverter.from_keras_model(keras.Model(z, y)).convert())
+  return path
+
+
+def _fail_to_write(monkeypatch):
+  """The disk refuses the next output file: core/files.atomic's temporary file (Python's
+  OSError), or a SavedModel's files (TensorFlow's own error, as its file system raises it)."""
+  import errno  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from export import saved_model  # pylint: disable=g-import-not-at-top
+
+  def refuse(*args, **kw):
+    raise OSError(errno.EROFS, 'Read-only file system')
+
+  def full(*args, **kw):
+    raise tf.errors.ResourceExhaustedError(None, None, 'saved_model.pb; No space left on device')
+  monkeypatch.setattr(tempfile, 'mkstemp', refuse)
+  monkeypatch.setattr(saved_model.Servable, 'write', full)
+
+
+BAD_RUN_INPUTS = {
+    # case: (prepare(wd, tmp_path, monkeypatch) → (tool, args), the line's text)
+    'config value of the wrong kind, sample': (
+        lambda wd, t, m: _edit_config(wd, lambda c: {**c, 'data': {**c['data'],
+                                                                   'image_size': 'big'}})
+        or ('sample', [f'--workdir={wd}']),
+        "data.image_size='big' is not an integer"),
+    'config value of the wrong kind, train': (
+        lambda wd, t, m: _edit_config(wd, lambda c: {**c, 'train': {**c['train'],
+                                                                    'steps': 'abc'}})
+        or ('train', [f'--workdir={wd}']),
+        "train.steps='abc' is not an integer"),
+    'config without its data section': (
+        lambda wd, t, m: _edit_config(wd, _no_data)
+        or ('evaluate', ['--task=sample', f'--workdir={wd}']),
+        'config.json is not a twonets config'),
+    'config that is a list': (
+        lambda wd, t, m: _edit_config(wd, lambda c: [c]) or ('export', [f'--workdir={wd}']),
+        'config.json is not a twonets config'),
+    'config that is not UTF-8': (
+        lambda wd, t, m: open(os.path.join(wd, 'config.json'), 'wb').write(b'\xff\xfe{')
+        and ('train', [f'--workdir={wd}']),
+        'config.json cannot be read as JSON (UnicodeDecodeError'),
+    'a workdir that is a file': (
+        lambda wd, t, m: open(t / 'file', 'w').close() or ('sample', [f'--workdir={t}/file']),
+        'is not a folder'),
+    'a workdir that is a link loop': (
+        lambda wd, t, m: os.symlink(t / 'loop', t / 'loop')
+        or ('train', [f'--workdir={t}/loop', '--smoke']),
+        'is not a folder'),
+    'a negative seed in the config': (
+        lambda wd, t, m: ('train', [f'--workdir={t}/new', '--algo=descriptor', '--smoke',
+                                    '--set', 'seed=-5']),
+        'seed is 0..4294967295, got -5'),
+    'a negative seed to sample a run': (
+        lambda wd, t, m: ('sample', [f'--workdir={wd}', '--seed=-1']),
+        '--seed=-1: a seed is 0..4294967295'),
+    'a torn samples npz to score': (
+        lambda wd, t, m: open(t / 'torn.npz', 'wb').write(b'PK\x03\x04' + b'\0' * 60)
+        and ('evaluate', ['--task=score', f'--workdir={wd}', f'--samples={t}/torn.npz']),
+        'torn.npz is not a readable npz with an `images` array'),
+    'a .tflite of another input shape': (
+        lambda wd, t, m: ('sample', [f'--model={_tflite(t / "m.tflite", "float32", (4, 4))}']),
+        'is not a twonets generator: its input is float32 of shape [-1, 4, 4]'),
+    'a .tflite of another input dtype': (
+        lambda wd, t, m: ('sample', [f'--model={_tflite(t / "m.tflite", "int32", (8,))}']),
+        'is not a twonets generator: its input is int32'),
+    'an unknown flag': (lambda wd, t, m: ('sample', ['--nope']),
+                        "Unknown command line flag 'nope'; see --help"),
+    'a flag value of the wrong type': (
+        lambda wd, t, m: ('evaluate', ['--task=sample', '--num_images=abc']),
+        'flag --num_images=abc: invalid literal for int()'),
+    'sample on a read-only disk': (
+        lambda wd, t, m: _fail_to_write(m) or ('sample', [f'--workdir={wd}']),
+        '(Read-only file system); free space or choose a writable'),
+    'export on a full disk': (
+        lambda wd, t, m: _fail_to_write(m)
+        or ('export', [f'--workdir={wd}', '--formats=saved_model', f'--export_dir={t}/e']),
+        'could not write the export into'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_RUN_INPUTS))
+def test_damaged_run_files_and_out_of_range_inputs_are_one_line(triangle_run, tmp_path,
+                                                                monkeypatch, case):
+  """Every tool's bad input (a damaged config.json, a workdir that is no folder, a seed out of
+  range, a torn npz, a .tflite of another model, a bad flag, a disk that refuses) is one line
+  and exit 2 (absl's flag errors included), and the run is left as it was."""
+  wd = helpers.copy_run(triangle_run, tmp_path / 'run')
+  prepare, message = BAD_RUN_INPUTS[case]
+  name, args = prepare(wd, tmp_path, monkeypatch)
+  before = {f: open(os.path.join(wd, f), 'rb').read() for f in ('config.json', 'metrics.json')}
+  helpers.one_line_error(helpers.tool(name, *args), message)
+  assert before == {f: open(os.path.join(wd, f), 'rb').read() for f in before}
+  if os.path.isdir(tmp_path / 'e'):  # the export: no version, no temporary folder left
+    assert os.listdir(tmp_path / 'e' / 'triangle') == []

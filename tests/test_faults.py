@@ -7,6 +7,7 @@ processes where a process must die (kill -9, the lock held by a live run, exact 
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -446,3 +447,219 @@ def test_a_checkpoint_made_before_exact_resume_resumes_with_a_note(tmp_path):
   assert any('resumed from' in line and 'at step 4' in line for line in lines), lines
   assert any('predates exact resume: its data order restarts' in line for line in lines)
   assert float(w2[0]) > 2.5  # trained on from the restored 2.5 (from 0, 4 steps reach ~0.4)
+
+
+# ------------------------------------------------------------------ around training
+# Signals, the tools that only read a run, and the files they write or trust.
+
+
+def _read_until(stream, needle: bytes, timeout: float) -> bytes:
+  """Reads `stream` (bytes, unbuffered) until `needle` appears; what was read."""
+  seen, end = b'', time.time() + timeout
+  while needle not in seen and time.time() < end:
+    chunk = os.read(stream.fileno(), 4096)
+    if not chunk:
+      break
+    seen += chunk
+  return seen
+
+
+def test_sigterm_saves_a_checkpoint_exits_143_and_the_run_resumes(digits, tmp_path):
+  """A fresh process (the signal is the contract): SIGTERM, what docker stop, Kubernetes,
+  Slurm and `timeout` send, saves the step reached as Ctrl-C does, exit 143; the same
+  command resumes from it."""
+  wd = str(tmp_path / 'run')
+  args = ['--algo=generator', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}', '--smoke',
+          '--set', 'train.ckpt_every=100000']
+  proc = subprocess.Popen([sys.executable, '-m', 'tools.train', *args, '--steps=100000'],
+                          cwd=helpers.ROOT, env=dict(os.environ, PYTHONPATH=helpers.ROOT,
+                                                     TF_CPP_MIN_LOG_LEVEL='2'),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  try:
+    seen = _read_until(proc.stderr, b'it/s', timeout=120)  # the progress bar: training
+    assert b'it/s' in seen, seen[-2000:]
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+  finally:
+    proc.kill()
+  assert proc.returncode == 143, (seen + err)[-2000:]
+  saved = re.search(rf'stopped by SIGTERM at step (\d+); saved {re.escape(wd)}/checkpoints/'
+                    rf'ckpt-(\d+)', out.decode())
+  assert saved and saved.group(1) == saved.group(2) and int(saved.group(1)) > 0, out
+  step = int(saved.group(1))
+  assert checkpoints.verify(os.path.join(wd, 'checkpoints', f'ckpt-{step}')) is None
+  r = train(*args, f'--steps={step + 1}')
+  assert r.returncode == 0 and f'resumed from {wd}/checkpoints/ckpt-{step}' in r.stdout, (
+      r.stdout + r.stderr)[-2000:]
+
+
+@pytest.mark.parametrize('kind', ['link', 'fifo'])
+def test_a_lock_file_that_is_a_link_or_a_fifo_is_refused_and_its_target_kept(digits, tmp_path,
+                                                                            kind):
+  wd, notes = tmp_path / 'run', tmp_path / 'notes.txt'
+  wd.mkdir()
+  notes.write_text('precious\n')
+  if kind == 'link':
+    os.symlink(notes, wd / '.lock')  # a planted link: its target must not be written
+  else:
+    os.mkfifo(wd / '.lock')
+  r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, '--smoke', f'--workdir={wd}')
+  helpers.one_line_error(r, f'{wd}/.lock is not a plain file')
+  assert notes.read_text() == 'precious\n' and not (wd / 'config.json').exists()
+
+
+def test_a_rerun_of_a_run_whose_checkpoints_are_all_corrupt_refuses_and_keeps_its_record(
+    triangle_run, tmp_path):
+  wd = helpers.copy_run(triangle_run, tmp_path / 'run')
+  d = os.path.join(wd, 'checkpoints')
+  for step, _ in checkpoints.scan(d):
+    _truncate(os.path.join(d, f'ckpt-{step}.data-00000-of-00001'))
+  r = train(f'--workdir={wd}')
+  assert r.returncode == 2 and 'no checkpoint in' in r.stderr and '--fresh' in r.stderr, (
+      r.stderr[-2000:])
+  record = {f: open(os.path.join(wd, f), 'rb').read() for f in ('config.json', 'metrics.jsonl')}
+  for again in ([f'--workdir={wd}'], [f'--workdir={wd}', '--algo=triangle', '--steps=5']):
+    r = train(*again)
+    helpers.one_line_error(r, f'{wd} holds a run that trained (its unreadable checkpoints are '
+                              f'in {d}/corrupt)')
+    assert 'start over with --fresh (the old run is kept under previous/)' in r.stderr
+  assert record == {f: open(os.path.join(wd, f), 'rb').read() for f in record}
+  # The record alone (metrics.jsonl's steps) refuses too, the checkpoints deleted by hand.
+  shutil.rmtree(d)
+  helpers.one_line_error(train(f'--workdir={wd}'), 'metrics.jsonl logs 12 step(s)')
+
+
+def test_an_output_file_is_replaced_whole_or_not_at_all(generator_run, tmp_path, monkeypatch):
+  """tools/evaluate's samples.npz (every output goes through core/files.atomic): a full disk
+  half-way through writing a new one leaves the old one as it was, and no temporary file."""
+  wd = helpers.copy_run(generator_run, tmp_path / 'run')
+  evaluate = lambda *a: helpers.tool('evaluate', '--task=sample', '--num_images=20',
+                                    f'--workdir={wd}', *a)
+  assert evaluate().returncode == 0
+  path = os.path.join(wd, 'samples.npz')
+  before = open(path, 'rb').read()
+  real = np.savez_compressed
+
+  def full_disk(file, **arrays):
+    real(file, **arrays)
+    raise OSError(errno.ENOSPC, 'No space left on device', path)
+
+  monkeypatch.setattr(np, 'savez_compressed', full_disk)
+  helpers.one_line_error(evaluate('--seed=1'), 'No space left on device')
+  assert open(path, 'rb').read() == before
+  assert not [f for f in os.listdir(wd) if f.endswith('.tmp')]
+
+
+def test_atomic_writes_keep_the_old_file_on_any_failure(tmp_path):
+  from core import files  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'x.json'
+  files.write_json(str(path), {'a': 1})
+  with pytest.raises(RuntimeError):
+    with files.atomic(str(path), 'w') as f:
+      f.write('{"a": ')
+      raise RuntimeError('killed half-way')
+  assert json.loads(path.read_text()) == {'a': 1} and os.listdir(tmp_path) == ['x.json']
+  files.write_json(str(path), {'a': 2})
+  assert json.loads(path.read_text()) == {'a': 2} and oct(path.stat().st_mode)[-3:] == '644'
+
+
+def test_the_scores_of_an_older_finish_are_not_taken_for_this_one(generator_run, tmp_path):
+  """Finished at 60, continued to 120, killed in the final evaluation: metrics.json is still
+  step 60's. The rerun evaluates instead of calling the run done."""
+  wd = helpers.copy_run(generator_run, tmp_path / 'run')
+  path = os.path.join(wd, 'metrics.json')
+  old = json.load(open(path))
+  assert old['steps'] == 120
+  json.dump({**old, 'steps': 60}, open(path, 'w'))
+  r = train(f'--workdir={wd}')
+  assert r.returncode == 0 and 'not its evaluation (metrics.json is of step 60)' in r.stdout, (
+      r.stdout + r.stderr)[-2000:]
+  assert json.load(open(path))['steps'] == 120
+
+
+def test_one_export_version_is_one_checkpoint_while_the_run_saves(triangle_run, tmp_path,
+                                                                  monkeypatch):
+  """A live run saves a newer checkpoint between the SavedModel and the TFLite files of an
+  export: both formats of the version still come from the checkpoint the export began with."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from export import saved_model  # pylint: disable=g-import-not-at-top
+  wd = helpers.copy_run(triangle_run, tmp_path / 'run')
+  d = os.path.join(wd, 'checkpoints')
+  real = saved_model.export
+
+  def then_the_run_saves(*args, **kw):
+    out = real(*args, **kw)
+    for f in os.listdir(d):
+      if f.startswith('ckpt-60.'):
+        shutil.copy(os.path.join(d, f), os.path.join(d, f.replace('ckpt-60', 'ckpt-999')))
+    tf.compat.v1.train.update_checkpoint_state(d, 'ckpt-999', ['ckpt-60', 'ckpt-120',
+                                                               'ckpt-999'])
+    return out
+
+  monkeypatch.setattr(saved_model, 'export', then_the_run_saves)
+  r = helpers.tool('export', f'--workdir={wd}', '--quantize=float32',
+                   f'--export_dir={tmp_path / "e"}')
+  assert r.returncode == 0, r.stderr[-2000:]
+  sm = json.load(open(tmp_path / 'e' / 'triangle' / '1' / 'metadata.json'))
+  tfl = json.load(open(tmp_path / 'e' / 'tflite' / 'triangle' / '1' / 'metadata.json'))
+  assert sm['checkpoint'] == tfl['checkpoint'] == os.path.join(d, 'ckpt-120')
+  assert sm['training_step'] == tfl['training_step'] == 120
+
+
+def test_concurrent_exports_into_one_folder_take_turns(tmp_path):
+  """export/common.export_lock: a second export into the same root waits for the first, so
+  their version numbers never cross between formats."""
+  import threading  # pylint: disable=g-import-not-at-top
+  from export import common  # pylint: disable=g-import-not-at-top
+  said, order = [], []
+  first_in = threading.Event()
+
+  def first():
+    with common.export_lock(str(tmp_path)):
+      first_in.set()
+      time.sleep(0.5)
+      order.append('first done')
+
+  t = threading.Thread(target=first)
+  t.start()
+  first_in.wait(10)
+  with common.export_lock(str(tmp_path), log=said.append):
+    order.append('second in')
+  t.join()
+  assert order == ['first done', 'second in'] and said == [
+      f'waiting for another export into {tmp_path} to finish']
+
+
+@pytest.mark.parametrize('case', ['truncated data', 'garbled state file', 'empty state file',
+                                  'no state file'])
+def test_the_tools_that_read_a_run_fall_back_past_a_corrupt_checkpoint(triangle_run, tmp_path,
+                                                                       case):
+  """tools/sample (and, truncated, tools/export and tools/evaluate) read the newest checkpoint
+  that reads back, from the files: nothing moved (tools/train repairs when it resumes)."""
+  wd = helpers.copy_run(triangle_run, tmp_path / 'run')
+  d = os.path.join(wd, 'checkpoints')
+  state = os.path.join(d, 'checkpoint')
+  if case == 'truncated data':
+    _truncate(os.path.join(d, 'ckpt-120.data-00000-of-00001'))
+  elif case == 'garbled state file':
+    open(state, 'wb').write(bytes(range(256)))
+  elif case == 'empty state file':
+    open(state, 'wb').close()
+  else:
+    os.remove(state)
+  before = sorted(os.listdir(d))
+  r = helpers.tool('sample', f'--workdir={wd}', f'--out={tmp_path / "s.png"}')
+  assert r.returncode == 0 and (tmp_path / 's.png').is_file(), r.stderr[-2000:]
+  if case == 'truncated data':
+    assert 'warning: ckpt-120 cannot be read' in r.stderr, r.stderr
+    r = helpers.tool('export', f'--workdir={wd}', '--formats=tflite', '--quantize=float32',
+                     f'--export_dir={tmp_path / "e"}')
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.load(open(tmp_path / 'e' / 'tflite' / 'triangle' / '1' / 'metadata.json'))
+    assert meta['training_step'] == 60
+    r = helpers.tool('evaluate', '--task=sample', '--num_images=10', f'--workdir={wd}')
+    assert r.returncode == 0, r.stderr[-2000:]
+  else:
+    assert 'warning' not in r.stderr, r.stderr
+  assert sorted(os.listdir(d)) == before

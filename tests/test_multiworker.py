@@ -204,6 +204,53 @@ class NonChief:
     del value
     return self.values.pop(0) if self.values else 0
 
+  def poll(self, chief_value, flag):  # no time budget, no stop signal
+    del chief_value, flag
+    return 0, False
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_stops_every_worker_at_one_step_saved(digits, tmp_path):
+  """Slow: a 2-worker launch and a resume (~40 s). SIGTERM (docker stop, Kubernetes, Slurm)
+  to tools/launch is passed to both workers; they agree on a step, the chief saves it, all
+  exit (143); the same command resumes from it."""
+  wd = str(tmp_path / 'run')
+  cmd = [sys.executable, '-m', 'tools.launch', '--workers=2', f'--logdir={tmp_path / "logs"}',
+         '--', '--algo=generator', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}',
+         '--smoke', '--steps=100000', '--set', 'train.ckpt_every=100000']
+  proc = subprocess.Popen(cmd, cwd=helpers.ROOT, env=env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  err = []
+  reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
+  reader.start()
+  try:
+    end = time.time() + 180
+    while time.time() < end and not (os.path.isdir(os.path.join(wd, 'checkpoints'))
+                                     and ckpt_steps(wd)):
+      assert proc.poll() is None, ''.join(err)[-3000:]
+      time.sleep(0.2)
+    time.sleep(3)  # some steps past the first save
+    pids = [int(p) for p in re.findall(r'worker \d port \d+ pid (\d+)', ''.join(err))]
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=120)
+  finally:
+    proc.kill()
+  reader.join(timeout=10)
+  text = proc.stdout.read() + ''.join(err)
+  assert rc == 143, text[-3000:]
+  saved = re.search(rf'stopped by SIGTERM at step (\d+); saved {re.escape(wd)}/checkpoints/'
+                    r'ckpt-(\d+)', text)
+  assert saved and saved.group(1) == saved.group(2) and int(saved.group(1)) > 0, text[-3000:]
+  step = int(saved.group(1))
+  assert ckpt_steps(wd)[-1] == step
+  for pid in pids:  # no worker is left behind
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
+  r = subprocess.run([a if a != '--steps=100000' else f'--steps={step + 2}' for a in cmd],
+                     cwd=helpers.ROOT, env=env(), capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert f'resumed from {wd}/checkpoints/ckpt-{step} at step {step}' in r.stdout, r.stdout
+
 
 def test_a_non_chief_worker_writes_nothing_in_the_workdir(tmp_path, monkeypatch):
   import tempfile  # pylint: disable=g-import-not-at-top

@@ -7,9 +7,7 @@
 The page (apps/web) and tools/sample use the bundled model by default. metadata.json gets a
 `made_by` entry: the command and the commit that made it.
 """
-import sys
 
-from absl import app
 from absl import flags
 
 from core.errors import ConfigError
@@ -32,4 +30,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
+  cli.start(main)

@@ -25,7 +25,6 @@ states its sample count and reference set. Results go to WORKDIR/<task>*.json (a
 import json
 import sys
 
-from absl import app
 from absl import flags
 
 from core import masks as masks_lib
@@ -96,6 +95,8 @@ def main(argv):
     raise ConfigError(f'unexpected arguments {" ".join(argv[1:])}')
   if FLAGS.num_images <= 0 or FLAGS.steps <= 0 or FLAGS.num_test <= 0:
     raise ConfigError('--num_images, --num_test and --steps must be positive')
+  if not 0 <= FLAGS.seed <= 0xFFFFFFFF:
+    raise ConfigError(f'--seed={FLAGS.seed}: a seed is 0..4294967295')
   if FLAGS.grid_steps is not None and FLAGS.grid_steps < 0:
     raise ConfigError('--grid_steps must be >= 0')
   labels = _label_counts() if FLAGS.task == 'features' else ()  # before TensorFlow starts
@@ -122,4 +123,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
+  cli.start(main)

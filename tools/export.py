@@ -14,9 +14,8 @@ EXPORT_DIR/web/NAME/VERSION/, the LiteRT.js page with the generator at batch 1 i
 metadata.json beside each.
 Check an export without the training code: tools/sample --model=PATH.
 """
-import sys
+import os
 
-from absl import app
 from absl import flags
 
 from core.errors import ConfigError
@@ -54,20 +53,25 @@ def main(argv):
     web.app_dir()  # the page and its runtime are installed (make web)
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
-  # One version number for the SavedModel and the TFLite files of this export.
-  version = common.next_version(*common.bases(FLAGS.workdir, cfg.algo, FLAGS.export_dir,
-                                              FLAGS.name).values())
-  kw = dict(export_dir=FLAGS.export_dir, name=FLAGS.name, checkpoint=FLAGS.checkpoint,
-            version=version)
-  if 'saved_model' in FLAGS.formats:
-    from export import saved_model  # pylint: disable=g-import-not-at-top
-    saved_model.export(FLAGS.workdir, **kw)
-  if 'tflite' in FLAGS.formats:
-    from export import tflite  # pylint: disable=g-import-not-at-top
-    tflite.export(FLAGS.workdir, FLAGS.quantize, **kw)
-  if 'web' in FLAGS.formats:
-    web.export(FLAGS.workdir, FLAGS.quantize, **kw)
+  from trainers import nets  # pylint: disable=g-import-not-at-top
+  # One checkpoint for every format: resolved once (a live run may save a newer one
+  # meanwhile), restored once (export/common.load_run).
+  checkpoint = nets.checkpoint_path(FLAGS.workdir, FLAGS.checkpoint)
+  bases = common.bases(FLAGS.workdir, cfg.algo, FLAGS.export_dir, FLAGS.name)
+  with common.export_lock(os.path.dirname(bases['saved_model'])):
+    # One version number for the SavedModel and the TFLite files of this export.
+    version = common.next_version(*bases.values())
+    kw = dict(export_dir=FLAGS.export_dir, name=FLAGS.name, checkpoint=checkpoint,
+              version=version)
+    if 'saved_model' in FLAGS.formats:
+      from export import saved_model  # pylint: disable=g-import-not-at-top
+      saved_model.export(FLAGS.workdir, **kw)
+    if 'tflite' in FLAGS.formats:
+      from export import tflite  # pylint: disable=g-import-not-at-top
+      tflite.export(FLAGS.workdir, FLAGS.quantize, **kw)
+    if 'web' in FLAGS.formats:
+      web.export(FLAGS.workdir, FLAGS.quantize, **kw)
 
 
 if __name__ == '__main__':
-  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
+  cli.start(main)

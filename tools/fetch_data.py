@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 
-from absl import app
 from absl import flags
 
 from core import data
@@ -60,4 +59,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
+  cli.start(main)

@@ -19,11 +19,10 @@ import tempfile
 import threading
 import time
 
-from absl import app
 from absl import flags
 
 from core import cluster as cluster_lib
-from core.errors import ConfigError
+from core.errors import ConfigError, Terminated
 from tools import cli
 
 FLAGS = flags.FLAGS
@@ -177,11 +176,12 @@ def launch(n: int, train_args: list[str], logdir: str, retries: int, grace: floa
                         for w, p in zip(workers, ports))
             + f'; worker 0 is the chief and prints here{where}', file=sys.stderr, flush=True)
       bad = supervise(workers, grace)
-    except KeyboardInterrupt:
-      print('launch: Ctrl-C: stopping the workers (each saves a checkpoint if it is between '
-            'steps)', file=sys.stderr)
-      stop(workers, signal.SIGINT, grace=max(grace, 30.0))
-      return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (core.errors.Terminated)
+      sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
+      print(f'launch: {sig.name}: passing it to the workers (the chief saves a checkpoint, '
+            f'then all stop)', file=sys.stderr, flush=True)
+      stop(workers, sig, grace=max(grace, 30.0))
+      return 128 + sig.value
     except BaseException:
       stop(workers, grace=0.0)  # none is left behind
       raise
@@ -224,4 +224,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
+  cli.start(main)

@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 
-from absl import app
 from absl import flags
 
+from core import files
 from core.errors import ConfigError
 from evaluation import results
 from tools import cli
@@ -550,12 +550,10 @@ def main(argv):
                'multigrid': multigrid_table,
                'triangle_recipe': triangle_recipe_table,
                'multiview': multiview_table}[FLAGS.table]()
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f'{FLAGS.table}.json'), 'w') as f:
-      json.dump(records, f, indent=1)
+    files.write_json(os.path.join(RESULTS, f'{FLAGS.table}.json'), records, indent=1)
   results.render(RESULTS, os.path.join(ROOT, 'docs', 'RESULTS.md'))
   print(f'wrote {os.path.join(ROOT, "docs", "RESULTS.md")}')
 
 
 if __name__ == '__main__':
-  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
+  cli.start(main)

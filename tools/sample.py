@@ -15,9 +15,7 @@ and Box–Muller, written out in the README), so every export format, the web pa
 app that follows the README draw the same z for the same --seed.
 """
 import os
-import sys
 
-from absl import app
 from absl import flags
 
 from core import multiview as multiview_data
@@ -50,12 +48,12 @@ def main(argv):
     raise ConfigError('--rows must be positive and --steps at least 2')
   if FLAGS.workdir and FLAGS.model:
     raise ConfigError('pass one of --workdir=RUN and --model=EXPORT')
+  if not 0 <= FLAGS.seed <= 0xFFFFFFFF:
+    raise ConfigError(f'--seed={FLAGS.seed}: a seed is 0..4294967295')
   if not FLAGS.workdir:
     if FLAGS.interpolate or FLAGS.swap_geometry or FLAGS.views:
       raise ConfigError('--model (and the bundled model) draws samples only; --interpolate, '
                         '--swap_geometry and --views need --workdir')
-    if not 0 <= FLAGS.seed <= 0xFFFFFFFF:
-      raise ConfigError(f'--seed={FLAGS.seed}: an export\'s seed is 0..4294967295')
     return sample_export(FLAGS.model or bundled_model(), FLAGS.rows * 8, FLAGS.seed, FLAGS.out)
   cfg = registry.stored_config(FLAGS.workdir)
   if cfg is not None and cfg.algo == 'multiview':
@@ -123,4 +121,4 @@ def sample_export(path, n, seed, out):
 
 
 if __name__ == '__main__':
-  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
+  cli.start(main)

@@ -13,9 +13,7 @@ Rerunning in a workdir that has a checkpoint resumes it (flags given again overr
 stored config where the checkpoint allows); --fresh moves the old run to WORKDIR/previous/.
 """
 import os
-import sys
 
-from absl import app
 from absl import flags
 
 from core import cluster as cluster_lib
@@ -108,8 +106,9 @@ def build_config():
     if FLAGS.smoke and not stored.get('train', {}).get('smoke', False):
       raise ConfigError(f'--smoke cannot resume {FLAGS.workdir}, a full-size run; drop --smoke '
                         f'to resume it, or use a new --workdir or --fresh')
-    # Keys added to the defaults since the run was made take their defaults.
-    config_lib.fill_missing(stored, registry.defaults(stored.algo, stored.data.dataset))
+    # Keys added to the defaults since the run was made take their defaults; a damaged
+    # config.json (a value of the wrong kind) is refused here, naming the key.
+    registry.complete(stored, os.path.join(FLAGS.workdir, workdir_lib.CONFIG))
     cfg = stored.copy_and_resolve_references()  # `stored` stays as it was, for the diff
   else:
     # A config.json without a checkpoint (a run stopped before its first save) gives the
@@ -157,4 +156,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run_main(lambda argv: app.run(main, argv=argv or sys.argv))
+  cli.start(main)

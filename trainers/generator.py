@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from core import data as data_lib
+from core import files
 from core import images as images_lib
 from core import loop
 from core import masks as masks_lib
@@ -207,8 +208,8 @@ def reconstruct(workdir: str, num_images: int = 1000, steps: int = 300, log=prin
                      f'pca (d={d})': {'recon_mae': stats.mae(pca, x),
                                       'psnr': stats.psnr(pca, x)}},
          'seconds': round(time.time() - began, 1)}
-  np.savez_compressed(os.path.join(workdir, 'reconstructions.npz'), indices=idx,
-                      images=data_lib.to_uint8(x_hat))
+  files.write_npz(os.path.join(workdir, 'reconstructions.npz'), indices=idx,
+                  images=data_lib.to_uint8(x_hat))
   n = min(16, len(idx))
   images_lib.save_png(os.path.join(workdir, 'reconstructions.png'),
                       images_lib.grid(np.concatenate([x[:n], x_hat[:n]]), n))

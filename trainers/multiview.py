@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from core import data as data_lib
+from core import files
 from core import images as images_lib
 from core import loop
 from core import multiview as mv_lib
@@ -324,7 +325,7 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
     if first is None:
       first = pred
   out['seconds'] = round(time.time() - began, 1)
-  np.savez_compressed(os.path.join(workdir, 'rotate.npz'), identities=np.asarray(
+  files.write_npz(os.path.join(workdir, 'rotate.npz'), identities=np.asarray(
       [test.identities[i] for i in keep]), views=np.asarray(names), images=data_lib.to_uint8(first))
   images_lib.save_png(os.path.join(workdir, 'rotate.png'), rotate_figure(x, first, present))
   return reports.write_report(workdir, 'rotate', out, log)

@@ -17,10 +17,12 @@ Roles: descriptor, generator, encoder; `descriptors` is the multi-grid run's {gr
 `views` the multi-view run's table of view latents h2 (one row per name in data.views).
 """
 import os
+import sys
 
 import tensorflow as tf
 
 import models
+from core import checkpoints as checkpoints_lib
 from core import loop
 from core import workdir as workdir_lib
 from core.errors import CheckpointError, ConfigError
@@ -160,21 +162,32 @@ def restore(workdir: str, roles=None, algos=None, checkpoint: str = '', average:
   return cfg, built
 
 
-def checkpoint_path(workdir: str, checkpoint: str = '') -> str:
-  """WORKDIR's latest checkpoint, or the one `checkpoint` names (a step number or a path)."""
+def checkpoint_path(workdir: str, checkpoint: str = '', log=None) -> str:
+  """WORKDIR's newest checkpoint that reads back intact (core/checkpoints.newest_readable:
+  from the files, not the state file; a corrupt newer one is passed over with a warning), or
+  the one `checkpoint` names (a step number or a path), checked the same way."""
+  log = log or (lambda line: print(line, file=sys.stderr))
   ckpt_dir = os.path.join(workdir, workdir_lib.CHECKPOINTS)
+  kept = [step for step, _ in checkpoints_lib.scan(ckpt_dir)]
   if not checkpoint:
-    path = tf.train.latest_checkpoint(ckpt_dir)
-  elif str(checkpoint).endswith('.index'):
+    path = checkpoints_lib.newest_readable(ckpt_dir, log)
+    if path is None:
+      raise CheckpointError(
+          f'no checkpoint in {ckpt_dir} can be read' + (f' (steps {kept} are corrupt)' if kept
+                                                        else '') + '; rerun tools/train '
+          f'--workdir={workdir} to repair or resume the run, or train with --fresh')
+    return path
+  if str(checkpoint).endswith('.index'):
     path = str(checkpoint)[:-len('.index')]
   elif str(checkpoint).isdigit():
     path = os.path.join(ckpt_dir, f'ckpt-{int(checkpoint)}')
   else:
     path = str(checkpoint)
-  if not path or not tf.io.gfile.exists(f'{path}.index'):
-    kept = sorted(int(p.rsplit('-', 1)[1]) for p in
-                  tf.train.get_checkpoint_state(ckpt_dir).all_model_checkpoint_paths
-                  ) if workdir_lib.has_checkpoint(workdir) else []
-    raise CheckpointError(f'no checkpoint {checkpoint or "(latest)"} in {ckpt_dir}; the run '
-                          f'keeps steps {kept or "none"}: pass one of them, or train first')
+  if not tf.io.gfile.exists(f'{path}.index'):
+    raise CheckpointError(f'no checkpoint {checkpoint} in {ckpt_dir}; the run keeps steps '
+                          f'{kept or "none"}: pass one of them, or train first')
+  reason = checkpoints_lib.verify(path)
+  if reason:
+    raise CheckpointError(f'{path} cannot be read ({reason}); pass another --checkpoint '
+                          f'(the run keeps steps {kept})')
   return path

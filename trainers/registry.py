@@ -7,6 +7,7 @@ which tasks tools/evaluate dispatches) are all read from here.
 """
 import dataclasses
 import importlib
+import os
 
 from core.errors import ConfigError
 
@@ -166,11 +167,23 @@ def stored_config(workdir: str):
   """The config of the trained run in `workdir` (None when it has no checkpoint), upgraded
   to the current layout, with every key added to the defaults since it was written filled
   from them (so no reader needs to hedge for old runs)."""
-  from core import config as config_lib  # pylint: disable=g-import-not-at-top
   from core import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   cfg = workdir_lib.stored_config(workdir)
   if cfg is None:
     return None
+  return complete(cfg, os.path.join(workdir, workdir_lib.CONFIG))
+
+
+def complete(cfg, where: str):
+  """A stored config (core/config.load) upgraded (`upgrade`), filled with the keys added to
+  the defaults since it was written, and checked against them (a known algorithm, every value
+  of its default's kind): ConfigError naming `where` (its file) otherwise. In place."""
+  from core import config as config_lib  # pylint: disable=g-import-not-at-top
   upgrade(cfg)
-  config_lib.fill_missing(cfg, defaults(cfg.algo, cfg.data.dataset))
+  if cfg.algo not in ALGORITHMS:
+    raise ConfigError(f'{where}: unknown algo {cfg.algo!r} (known: {", ".join(names())}); '
+                      f'restore it, or start over with --fresh')
+  base = defaults(cfg.algo, cfg.data.get('dataset') or default_dataset(cfg.algo))
+  config_lib.fill_missing(cfg, base)
+  config_lib.check_types(cfg, base, where)
   return cfg

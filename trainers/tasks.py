@@ -7,10 +7,12 @@ the options its signature names.
 """
 import inspect
 import os
+import zipfile
 
 import numpy as np
 
 from core import data as data_lib
+from core import files
 from core.errors import CheckpointError, ConfigError
 from evaluation import reports
 from trainers import nets
@@ -42,7 +44,7 @@ def write_samples(workdir: str, num_images: int = 1000, seed: int = 0, log=print
   images = np.concatenate([data_lib.to_uint8(s) for s in sets.values()])
   net = np.concatenate([[name.split()[-1]] * len(s) for name, s in sets.items()])
   path = os.path.join(workdir, 'samples.npz')
-  np.savez_compressed(path, images=images, net=net.astype(str), seed=seed)
+  files.write_npz(path, images=images, net=net.astype(str), seed=seed)
   log(f'wrote {path}: {len(images)} images ' +
       ', '.join(f'{len(s)} by the {name}' for name, s in sets.items()))
   return path
@@ -51,10 +53,15 @@ def write_samples(workdir: str, num_images: int = 1000, seed: int = 0, log=print
 def load_samples(path: str):
   """Images in [-1, 1] from an npz with an `images` array (uint8, or floats in [-1, 1])."""
   try:
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=False) as f:
       images = f['images']
-  except (OSError, KeyError, ValueError) as e:
-    raise ConfigError(f'--samples={path} is not an npz with an `images` array ({e})') from None
+  except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:  # torn: BadZipFile
+    raise ConfigError(f'--samples={path} is not a readable npz with an `images` array '
+                      f'({type(e).__name__}: {str(e)[:120]}); write it again (tools/evaluate '
+                      f'--task=sample)') from None
+  if images.ndim != 4 or images.shape[-1] not in (1, 3):
+    raise ConfigError(f'--samples={path}: `images` has shape {images.shape}; expected '
+                      f'[N, H, W, 1 or 3]')
   return data_lib.to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
 
 

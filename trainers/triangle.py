@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from core import data as data_lib
+from core import files
 from core import images as images_lib
 from core import loop
 from core import stats
@@ -222,8 +223,8 @@ def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> d
   x = data_lib.to_float(test.images[:n])
   rec = np.concatenate([generator(encoder(x[i:i + 500], training=False)[0],
                                   training=False).numpy() for i in range(0, n, 500)])
-  np.savez_compressed(os.path.join(workdir, 'reconstructions.npz'),
-                      indices=np.arange(n), images=data_lib.to_uint8(rec))
+  files.write_npz(os.path.join(workdir, 'reconstructions.npz'),
+                  indices=np.arange(n), images=data_lib.to_uint8(rec))
   k = min(16, n)
   images_lib.save_png(os.path.join(workdir, 'reconstructions.png'),
                       images_lib.grid(np.concatenate([x[:k], rec[:k]]), k))
