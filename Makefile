@@ -13,7 +13,7 @@ EXTRAS   := test$(comma)$(if $(GPU),gpu,cpu)
 OTHER_TF := $(if $(GPU),tensorflow-cpu,tensorflow)
 STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 
-.PHONY: setup data web train test test-slow test-all bazel-check bazel-test bench bench-export \
+.PHONY: setup data web train classifier test test-slow test-all bazel-check bazel-test bench bench-export \
         bench-web bundle-model clean-venv
 
 setup: $(STAMP)
@@ -39,6 +39,12 @@ data: setup
 
 train: data
 	tools/train --algo=triangle --dataset=fashion_mnist --workdir=$(WORKDIR)
+
+# The pinned scoring classifier (evaluation/classifiers/fashion_mnist_28x28x1.npz and its
+# recipe .json): every score on Fashion-MNIST uses it, so FD numbers compare across machines.
+# Remade only on purpose (the hash beside every score changes).
+classifier: data
+	$(PY) -m tools.evaluate --task=train-classifier --dataset=fashion_mnist --epochs=3 --pin
 
 # The web page's runtime (LiteRT.js) from the committed package-lock.json: apps/web/node_modules
 # (ignored by git and Bazel). npm comes with Node.js; apt installs it where it is missing.

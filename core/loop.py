@@ -194,12 +194,17 @@ def _diverged(metrics: dict, energy_keys, bound: float) -> list[str]:
   return bad
 
 
-def evaluate_and_write(task, workdir, step, start, elapsed, metrics) -> dict:
-  """The final evaluation → WORKDIR/metrics.json (written whole or not at all)."""
+def evaluate_and_write(task, workdir, step, start, elapsed, metrics, log=print) -> dict:
+  """The final evaluation → WORKDIR/metrics.json (written whole or not at all), said as it
+  starts and ends (its phases say their own lines: sample quality, reconstructions)."""
+  began = time.time()
+  log(f'final evaluation of step {step} …')
   final = {'steps': step, 'wall_seconds': round(elapsed, 1),
            'steps_per_second': round((step - start) / max(elapsed, 1e-9), 3),
            'last': metrics, **task.evaluate(workdir, elapsed)}
-  files.write_json(os.path.join(workdir, 'metrics.json'), final, default=float)
+  path = os.path.join(workdir, 'metrics.json')
+  files.write_json(path, final, default=float)
+  log(f'final evaluation done in {time.time() - began:.1f} s: {path}')
   return final
 
 
@@ -286,7 +291,7 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
     log(f'{workdir} finished training ({start} steps) but not its evaluation'
         + (f' (metrics.json is of step {done["steps"]})' if 'steps' in done else '')
         + ': evaluating')
-    return evaluate_and_write(task, workdir, start, start, 0.0, {})
+    return evaluate_and_write(task, workdir, start, start, 0.0, {}, log)
   if chief:
     _drop_rows_after(jsonl, start)
   # A new run saves at once: a divergence before the first save rolls back here.
@@ -396,7 +401,7 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
         images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'), grid)
   if not chief:  # the chief evaluates and writes metrics.json
     return {'steps': step, 'last': metrics}
-  final = evaluate_and_write(task, workdir, step, start, elapsed, metrics)
+  final = evaluate_and_write(task, workdir, step, start, elapsed, metrics, log)
   log(f'done: {step} steps in {elapsed:.0f} s; samples in {workdir}/samples, '
       f'TensorBoard: tensorboard --logdir {workdir}')
   return final

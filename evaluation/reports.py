@@ -29,22 +29,29 @@ def sample_quality(cfg, sets: dict, headline: str, log=print) -> dict:
   if test.labels is None:
     return {'sample_quality': f'skipped: {d.dataset} has no labels to train the project '
                               f'classifier on'}
+  began = time.time()
   scorer = scoring.Scorer(d.dataset, d.image_size, d.channels, data_dir=d.data_dir,
-                          train_if_missing=True)
+                          train_if_missing=True, log=log)
   x = data_lib.to_float(test.images)
   half = len(x) // 2
   reference = f'{d.dataset} test images {half}..{2 * half - 1} ({half} images)'
-  rows = {name: scorer.score(s, x[half:2 * half], reference_name=reference)
-          for name, s in sets.items()}
-  rows.update(scorer.reference_points(x[:half], x[half:2 * half], reference_name=reference))
+  ref_feats = scorer.features(x[half:2 * half])
+  rows = {name: scorer.score(s, x[half:2 * half], reference_name=reference,
+                             ref_feats=ref_feats) for name, s in sets.items()}
+  rows.update(scorer.reference_points(x[:half], x[half:2 * half], reference_name=reference,
+                                      ref_feats=ref_feats))
+  log(f'scored {", ".join(sets)} against {reference} in {time.time() - began:.1f} s; '
+      f'classifier weights {scorer.sha256} ({scorer.source})')
   for name, r in rows.items():
     log(f'{name:>34}: FD {r["fd"]:8.2f}  KID {r["kid"]:.4f}  largest class '
         f'{100 * r["class_max_share"]:4.1f}%  ({r["num_samples"]} vs {r["num_reference"]})')
   head = rows[headline]
   return {'fd': head['fd'], 'kid': head['kid'], 'classes_present': head['classes_present'],
           'class_max_share': head['class_max_share'],
+          'classifier_sha256': scorer.sha256,
           'sample_quality': {'reference': reference, 'blur_sigma_px': scoring.BLUR_SIGMA_PX,
-                             'classifier_sha256': scorer.sha256, 'rows': rows}}
+                             'classifier_sha256': scorer.sha256,
+                             'classifier': f'{scorer.source} ({scorer.path})', 'rows': rows}}
 
 
 def masked_test_images(cfg, mask_spec: str, num_images: int):

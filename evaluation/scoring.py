@@ -1,15 +1,23 @@
 """The feature nets sample scores are computed on, and the scorer the trainers and
 tools/evaluate use (the maths is in evaluation/scores.py).
 
-* The project classifier (models/classifier.py), trained once per data set and image size
-  and cached under `cache_dir()` (`$TWONETS_CACHE`, default ~/.cache/twonets): Fréchet
-  distance and KID on its penultimate features.
+* The project classifier (models/classifier.py): Fréchet distance and KID on its
+  penultimate features. Where the repository pins one for a data set and size
+  (evaluation/classifiers/NAME.npz, its float32 weights, and NAME.json, its recipe: `make
+  classifier`), that one is used, so scores are comparable across machines; otherwise one is
+  trained once and cached under `cache_dir()` (`$TWONETS_CACHE`, default ~/.cache/twonets).
+  `$TWONETS_SCORING_CLASSIFIER=PATH` (a .keras or a pinned .npz) scores with another one.
+  Every score carries the hash of the classifier's *weights* (`weights_sha256`: the same
+  weights give the same hash on any machine, whatever file holds them) and where they came
+  from. The reference rows (real vs real, blurred real) depend only on the classifier and
+  the reference images: they are computed once and cached under `cache_dir()/references/`.
 * Keras's InceptionV3 when its ImageNet weights are on disk (or any weights file): the
   Inception FD and Inception Score. Keras's InceptionV3 is not the TF1 graph of the original
   FID code, so its distances are close to, not equal to, published FIDs.
 TensorFlow is imported only by the functions that need it.
 """
 import hashlib
+import json
 import os
 import re
 import time
@@ -41,9 +49,34 @@ def cache_dir() -> str:
 
 def classifier_path(dataset: str, image_size: int, channels: int) -> str:
   """Where the classifier of a data set at a size is cached (a .keras file)."""
-  safe = re.sub(r'[^A-Za-z0-9._-]+', '_', dataset).strip('_') or 'dataset'
   return os.path.join(cache_dir(), 'classifiers',
-                      f'{safe}_{image_size}x{image_size}x{channels}.keras')
+                      _name(dataset, image_size, channels) + '.keras')
+
+
+PINNED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'classifiers')
+CLASSIFIER_ENV = 'TWONETS_SCORING_CLASSIFIER'
+REFERENCE_VERSION = 1  # bump when the reference rows' maths changes: older caches are ignored
+
+
+def _name(dataset: str, image_size: int, channels: int) -> str:
+  safe = re.sub(r'[^A-Za-z0-9._-]+', '_', dataset).strip('_') or 'dataset'
+  return f'{safe}_{image_size}x{image_size}x{channels}'
+
+
+def pinned_path(dataset: str, image_size: int, channels: int) -> str:
+  """Where the repository's pinned classifier of a data set at a size is (.npz weights)."""
+  return os.path.join(PINNED_DIR, _name(dataset, image_size, channels) + '.npz')
+
+
+def weights_sha256(model) -> str:
+  """The first 16 hex digits of the SHA-256 of a model's weights (each as float32, C order,
+  after its shape): the classifier's identity, the same for the same weights in any file."""
+  h = hashlib.sha256()
+  for w in model.weights:
+    a = np.ascontiguousarray(np.asarray(w, np.float32))
+    h.update(f'{a.shape}'.encode())
+    h.update(a.tobytes())
+  return h.hexdigest()[:16]
 
 
 def _sidecar(path: str) -> str:
@@ -77,8 +110,9 @@ def _batches(images, labels, batch_size, seed=None):
 
 
 def train_classifier(dataset, image_size, channels, data_dir='', epochs=3, batch_size=128,
-                     max_examples=0, seed=0, log=print) -> dict:
-  """Trains the project classifier on a labelled data set and caches it; returns its record."""
+                     max_examples=0, seed=0, pin=False, log=print) -> dict:
+  """Trains the project classifier on a labelled data set and caches it; returns its record.
+  pin: also writes it as the repository's pinned classifier (`make classifier`)."""
   import keras  # pylint: disable=g-import-not-at-top
   from models import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
   if epochs < 1 or batch_size < 1:
@@ -110,28 +144,71 @@ def train_classifier(dataset, image_size, channels, data_dir='', epochs=3, batch
     if os.path.exists(tmp):
       os.remove(tmp)
   record = {'dataset': dataset, 'image_size': image_size, 'channels': channels,
-            'epochs': epochs, 'train_examples': len(train), 'test_examples': len(test),
-            'num_classes': num_classes, 'test_accuracy': float(accuracy),
-            'seconds': round(time.time() - start, 1)}
+            'epochs': epochs, 'batch_size': batch_size, 'seed': seed,
+            'max_examples': max_examples, 'train_examples': len(train),
+            'test_examples': len(test), 'num_classes': num_classes,
+            'test_accuracy': float(accuracy), 'seconds': round(time.time() - start, 1),
+            'weights_sha256': weights_sha256(model)}
   _write_json_atomic(_sidecar(path), record)
   log(f'scoring classifier: test accuracy {accuracy:.4f} after {record["seconds"]} s; '
-      f'saved {path}')
+      f'saved {path} (weights {record["weights_sha256"]})')
+  if pin:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    target = pinned_path(dataset, image_size, channels)
+    files.write_npz(target, **{f'w{i:02d}': np.asarray(w, np.float32)
+                               for i, w in enumerate(model.weights)})
+    _write_json_atomic(_sidecar(target), dict(
+        record, command=f'tools/evaluate --task=train-classifier --dataset={dataset} '
+                        f'--epochs={epochs} --pin  (make classifier)',
+        made_with=f'TensorFlow {tf.__version__}, Keras {keras.__version__}, '
+                  f'numpy {np.__version__}', made=time.strftime('%Y-%m-%d')))
+    log(f'pinned it: {target} ({os.path.getsize(target) / 1e6:.2f} MB)')
+  elif os.path.isfile(pinned_path(dataset, image_size, channels)):
+    log(f'the pinned classifier ({pinned_path(dataset, image_size, channels)}) stays the one '
+        f'scores use; {CLASSIFIER_ENV}={path} scores with this one')
   return dict(record, path=path)
 
 
-def file_sha256(path: str) -> str:
-  """The first 16 hex digits of a file's SHA-256 (the scoring classifier's identity)."""
-  h = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      h.update(block)
-  return h.hexdigest()[:16]
+def _from_weights(path: str, image_size: int, channels: int):
+  """A pinned classifier: models/classifier.classifier with the .npz's weights."""
+  from models import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      weights = [f[k] for k in sorted(f.files)]
+    model = classifier_lib.classifier((image_size, image_size, channels),
+                                      int(weights[-1].shape[-1]))
+    model.set_weights(weights)
+  except Exception as e:  # pylint: disable=broad-except  (a torn or foreign file)
+    raise CheckpointError(f'scoring classifier {path} could not be loaded ({type(e).__name__}: '
+                          f'{str(e)[:160]}); restore it from the repository (git checkout '
+                          f'{path}) or remake it with make classifier') from None
+  return model
+
+
+def classifier_source(dataset, image_size, channels) -> tuple[str, str]:
+  """(kind, path) of the classifier a score of this data set and size uses: 'given'
+  ($TWONETS_SCORING_CLASSIFIER), 'pinned' (the repository's), else 'cached' (trained on this
+  machine, possibly not yet)."""
+  given = os.environ.get(CLASSIFIER_ENV)
+  if given:
+    return 'given', given
+  pinned = pinned_path(dataset, image_size, channels)
+  if os.path.isfile(pinned):
+    return 'pinned', pinned
+  return 'cached', classifier_path(dataset, image_size, channels)
 
 
 def load_classifier(dataset, image_size, channels, train_if_missing=False, **train_kw):
-  """The cached classifier of a data set (a keras.Model), trained first if asked to."""
+  """The classifier of a data set (a keras.Model): $TWONETS_SCORING_CLASSIFIER, else the
+  pinned one, else the cached one, trained first if asked to."""
   import keras  # pylint: disable=g-import-not-at-top
-  path = classifier_path(dataset, image_size, channels)
+  kind, path = classifier_source(dataset, image_size, channels)
+  if kind == 'given' and not os.path.isfile(path):
+    raise ConfigError(f'{CLASSIFIER_ENV}={path}: no such file; point it at a .keras or a '
+                      f'pinned .npz classifier, or unset it')
+  if path.endswith('.npz'):
+    model = _from_weights(path, image_size, channels)
+    return _checked(model, path, image_size, channels)
   if not os.path.exists(path):
     if not train_if_missing:
       raise CheckpointError(
@@ -146,6 +223,10 @@ def load_classifier(dataset, image_size, channels, train_if_missing=False, **tra
     raise CheckpointError(f'scoring classifier {path} could not be loaded ({type(e).__name__}: '
                           f'{e}); delete it or retrain with tools/evaluate '
                           f'--task=train-classifier --dataset={dataset}') from None
+  return _checked(model, path, image_size, channels)
+
+
+def _checked(model, path, image_size, channels):
   expected = (None, image_size, image_size, channels)
   names = [layer.name for layer in model.layers]
   if tuple(model.input_shape) != expected or 'features' not in names:
@@ -160,14 +241,17 @@ class Scorer:
   def __init__(self, dataset, image_size, channels, data_dir='', train_if_missing=True,
                batch_size=500, log=print):
     import keras  # pylint: disable=g-import-not-at-top
-    self.dataset, self.batch_size = dataset, batch_size
+    self.dataset, self.batch_size, self.log = dataset, batch_size, log
     self.image_shape = (image_size, image_size, channels)
-    self.path = classifier_path(dataset, image_size, channels)
+    self.kind, self.path = classifier_source(dataset, image_size, channels)
     self.model = load_classifier(dataset, image_size, channels,
                                  train_if_missing=train_if_missing, data_dir=data_dir, log=log)
     self.num_classes = int(self.model.output_shape[-1])
-    # Beside every score, so that numbers from different classifier caches are not mixed.
-    self.sha256 = file_sha256(self.path)
+    # Beside every score, so that numbers from different classifiers are not mixed: the hash
+    # of the weights, the same on every machine for the pinned classifier.
+    self.sha256 = weights_sha256(self.model)
+    self.source = {'pinned': 'the pinned classifier', 'cached': 'a classifier trained on '
+                   'this machine (not the pinned one)', 'given': f'${CLASSIFIER_ENV}'}[self.kind]
     self._both = keras.Model(self.model.inputs,
                              [self.model.get_layer('features').output, self.model.output])
 
@@ -208,30 +292,58 @@ class Scorer:
     hist = np.bincount(logits.argmax(axis=1), minlength=self.num_classes)
     return {'fd': fd(feats, ref_feats), 'kid': kid_mean, 'kid_std': kid_std,
             'num_samples': len(feats), 'num_reference': num_reference,
-            'reference': reference_name, 'features': f'project classifier ({self.path})',
+            'reference': reference_name,
+            'features': f'project classifier, {self.source} ({self.path})',
             'classifier_sha256': self.sha256,
             'classes_present': int(np.count_nonzero(hist)),
             'class_max_share': float(hist.max() / max(1, hist.sum())),
             'class_histogram': [int(c) for c in hist]}
 
   def score(self, samples, reference, *, reference_name, kid_subsets=100,
-            kid_subset_size=1000) -> dict:
-    """FD, KID (mean and std over subsets) and predicted-class coverage of samples."""
+            kid_subset_size=1000, ref_feats=None) -> dict:
+    """FD, KID (mean and std over subsets) and predicted-class coverage of samples
+    (ref_feats: the reference's features, when the caller has them already)."""
     feats, logits = self._run(samples)
-    ref_feats, _ = self._run(reference)
+    if ref_feats is None:
+      ref_feats, _ = self._run(reference)
     return self._score(feats, logits, ref_feats, num_reference=len(ref_feats),
                        reference_name=reference_name, kid_subsets=kid_subsets,
                        kid_subset_size=kid_subset_size)
 
   def reference_points(self, real, reference, *, reference_name, kid_subsets=100,
-                       kid_subset_size=1000) -> dict:
+                       kid_subset_size=1000, ref_feats=None) -> dict:
     """The floor (`real` test images vs the disjoint `reference` test images) and the same
-    real images blurred by σ = BLUR_SIGMA_PX, scored exactly as samples are."""
+    real images blurred by σ = BLUR_SIGMA_PX, scored exactly as samples are. They depend only
+    on the classifier and the images: cached under cache_dir()/references/, keyed by the
+    weights' hash, the images' bytes and the settings."""
     real = self._check(real)
     if len(real) < 2 or len(reference) < 2:
       raise DataError(f'reference points need at least 2 images on each side, got '
                       f'{len(real)} and {len(reference)}')
-    ref_feats, _ = self._run(reference)
+    key = hashlib.sha256()
+    for part in (self.sha256, reference_name, kid_subsets, kid_subset_size, BLUR_SIGMA_PX,
+                 REFERENCE_VERSION):
+      key.update(f'{part}|'.encode())
+    key.update(np.ascontiguousarray(real).tobytes())
+    key.update(np.ascontiguousarray(np.asarray(reference, np.float32)).tobytes())
+    cached = os.path.join(cache_dir(), 'references', key.hexdigest()[:24] + '.json')
+    try:
+      with open(cached) as f:
+        return json.load(f)
+    except (OSError, ValueError):
+      pass  # not computed yet (or torn): compute it
+    out = self._reference_points(real, reference, reference_name, kid_subsets,
+                                 kid_subset_size, ref_feats)
+    try:
+      files.write_json(cached, out)
+    except OSError as e:  # a read-only cache costs time, not the scores
+      self.log(f'warning: could not cache the reference rows in {cached} ({e.strerror})')
+    return out
+
+  def _reference_points(self, real, reference, reference_name, kid_subsets, kid_subset_size,
+                        ref_feats):
+    if ref_feats is None:
+      ref_feats, _ = self._run(reference)
     kw = dict(num_reference=len(ref_feats), reference_name=reference_name,
               kid_subsets=kid_subsets, kid_subset_size=kid_subset_size)
     out = {'real_vs_real': self._score(*self._run(real), ref_feats, **kw),

@@ -348,3 +348,97 @@ def test_inception_code_path_with_random_weights():
     assert np.isfinite(out[key])
   assert out['num_samples'] == out['num_reference'] == 8
   assert 'random weights' in out['weights']
+
+
+def test_kid_in_float32_matches_the_closed_form_and_float64_sums():
+  """The float32-matmul KID: for constant sets x_i = a, y_j = b the unbiased MMD² is exactly
+  k(a, a) + k(b, b) − 2 k(a, b); on ReLU-like features it equals the float64 computation to
+  1e-6 (relative)."""
+  rng = np.random.default_rng(11)
+  a, b = rng.uniform(0, 2, 64), rng.uniform(0, 2, 64)
+  k = lambda p, q: (p @ q / 64 + 1.0)**3
+  x, y = np.tile(a, (50, 1)), np.tile(b, (50, 1))
+  closed = k(a, a) + k(b, b) - 2 * k(a, b)
+  assert scores.kid(x, y, num_subsets=1, subset_size=50)[0] == pytest.approx(closed, rel=1e-5)
+  f = np.maximum(rng.normal(0.5, 1.5, (600, 128)), 0)
+  g = np.maximum(rng.normal(0.7, 1.5, (600, 128)), 0)
+  m = 600
+  exact = ((_kernel(f, f).sum() - np.trace(_kernel(f, f))) / (m * (m - 1))
+           + (_kernel(g, g).sum() - np.trace(_kernel(g, g))) / (m * (m - 1))
+           - 2 * _kernel(f, g).mean())
+  assert scores.kid(f, g, num_subsets=1, subset_size=m)[0] == pytest.approx(exact, rel=1e-6)
+
+
+def test_the_weights_hash_is_of_the_weights_not_the_file(tmp_path):
+  """Two saves of the same weights (a .keras zip records its save time) hash alike; the pinned
+  .npz form too; one changed weight changes the hash."""
+  import time  # pylint: disable=g-import-not-at-top
+  import keras  # pylint: disable=g-import-not-at-top
+  from models import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(3)
+  model = classifier_lib.classifier((28, 28, 1), 10)
+  model.save(tmp_path / 'a.keras')
+  time.sleep(1.1)
+  model.save(tmp_path / 'b.keras')
+  assert (tmp_path / 'a.keras').read_bytes() != (tmp_path / 'b.keras').read_bytes()
+  loaded = [keras.saving.load_model(tmp_path / f'{n}.keras', compile=False) for n in 'ab']
+  np.savez(tmp_path / 'w.npz', **{f'w{i:02d}': np.asarray(w) for i, w in
+                                  enumerate(model.weights)})
+  pinned = scoring._from_weights(str(tmp_path / 'w.npz'), 28, 1)  # pylint: disable=protected-access
+  hashes = {scoring.weights_sha256(m) for m in (model, *loaded, pinned)}
+  assert len(hashes) == 1 and len(hashes.pop()) == 16
+  before = scoring.weights_sha256(model)
+  w = model.weights[-1]
+  w.assign(w.numpy() + 1e-6)
+  assert scoring.weights_sha256(model) != before
+
+
+def test_the_pinned_classifier_is_used_without_training_and_named(tmp_path, monkeypatch):
+  """Fashion-MNIST scores use the repository's classifier (evaluation/classifiers/): nothing
+  is trained or cached (an empty TWONETS_CACHE), the hash is its recipe's, the source says so;
+  $TWONETS_SCORING_CLASSIFIER names another one."""
+  monkeypatch.setenv('TWONETS_CACHE', str(tmp_path / 'cache'))
+  path = scoring.pinned_path('fashion_mnist', 28, 1)
+  recipe = json.load(open(os.path.splitext(path)[0] + '.json'))
+  scorer = scoring.Scorer('fashion_mnist', 28, 1, train_if_missing=False)
+  assert scorer.kind == 'pinned' and scorer.path == path
+  assert scorer.sha256 == recipe['weights_sha256']
+  assert recipe['test_accuracy'] > 0.85 and 'make classifier' in recipe['command']
+  assert not os.path.exists(tmp_path / 'cache' / 'classifiers')
+  row = scorer.score(np.zeros((4, 28, 28, 1), np.float32), np.zeros((4, 28, 28, 1), np.float32),
+                     reference_name='zeros', kid_subsets=2)
+  assert row['classifier_sha256'] == recipe['weights_sha256']
+  assert row['features'].startswith('project classifier, the pinned classifier')
+
+
+def test_a_retrained_classifier_is_named_as_such_and_the_variable_is_checked(trained,
+                                                                             monkeypatch):
+  spec, record, _ = trained
+  scorer = scoring.Scorer(spec, 28, 1, train_if_missing=False)
+  assert scorer.kind == 'cached' and scorer.sha256 == record['weights_sha256']
+  assert 'trained on this machine (not the pinned one)' in scorer.source
+  monkeypatch.setenv(scoring.CLASSIFIER_ENV, scoring.pinned_path('fashion_mnist', 28, 1))
+  given = scoring.Scorer(spec, 28, 1, train_if_missing=False)
+  assert given.kind == 'given' and given.sha256 != record['weights_sha256']
+  monkeypatch.setenv(scoring.CLASSIFIER_ENV, '/nonexistent.keras')
+  with pytest.raises(Exception, match='TWONETS_SCORING_CLASSIFIER=/nonexistent.keras: no such'):
+    scoring.Scorer(spec, 28, 1, train_if_missing=False)
+
+
+def test_the_reference_rows_are_computed_once_per_classifier_and_images(trained,
+                                                                        monkeypatch):
+  from core import data  # pylint: disable=g-import-not-at-top
+  spec, _, _ = trained
+  scorer = scoring.Scorer(spec, 28, 1, train_if_missing=False)
+  images = data.to_float(data.load(spec, 'train', image_size=28, channels=1).images)
+  kw = dict(reference_name='train 200..399', kid_subsets=5)
+  folder = os.path.join(scoring.cache_dir(), 'references')
+  listed = lambda: set(os.listdir(folder)) if os.path.isdir(folder) else set()
+  before = listed()
+  first = scorer.reference_points(images[:200], images[200:400], **kw)
+  assert len(listed() - before) == 1
+  with monkeypatch.context() as m:
+    m.setattr(scorer, '_reference_points', lambda *a: pytest.fail('recomputed'))
+    assert scorer.reference_points(images[:200], images[200:400], **kw) == first
+  other = scorer.reference_points(images[:200], images[200:399], **kw)  # other images
+  assert other['real_vs_real']['num_reference'] == 199 and len(listed() - before) == 2

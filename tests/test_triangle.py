@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 
 import configs
 from core import config as config_lib
+from evaluation import scoring
 from tests import helpers
 from trainers import losses
 from trainers import triangle
@@ -94,6 +95,10 @@ def test_final_evaluation_has_every_reference_row(digits, tmp_path, monkeypatch,
     assert r['class_max_share'] == max(r['class_histogram']) / sum(r['class_histogram'])
   # (Real < blurred is checked on enough images in test_scores; 30 a side is too few here.)
   assert out['fd'] == rows['triangle generator']['fd']
+  # The weights' hash beside the headline score in metrics.json, as the scorer computes it.
+  stored = json.load(open(tmp_path / 'run' / 'metrics.json'))
+  assert stored['classifier_sha256'] == sha == scoring.weights_sha256(
+      scoring.load_classifier(cfg.data.dataset, cfg.data.image_size, cfg.data.channels))
   # The averaged generator is not the raw one after 4 steps (its samples differ).
   assert rows['triangle generator']['fd'] != rows['triangle generator, raw weights']['fd']
   assert 1 <= out['classes_present'] <= 10

@@ -51,6 +51,8 @@ flags.DEFINE_string('inception_weights', '', 'score: also the Inception FD and I
 flags.DEFINE_string('dataset', 'fashion_mnist', 'train-classifier: the labelled dataset.')
 flags.DEFINE_string('data_dir', '', 'train-classifier: TFDS data_dir.')
 flags.DEFINE_integer('epochs', 3, 'train-classifier: epochs.')
+flags.DEFINE_bool('pin', False, 'train-classifier: also write it as the repository\'s pinned '
+                  'classifier (evaluation/classifiers/, with its recipe): make classifier.')
 flags.DEFINE_integer('seed', 0, 'Seed of drawn samples (features: of the labelled subset).')
 flags.DEFINE_list('labels', ['1000', '2000', '4000'], 'features: numbers of labelled training '
                   'images the linear SVM is trained on.')
@@ -74,7 +76,7 @@ def train_classifier():
   from evaluation import scoring  # pylint: disable=g-import-not-at-top
   size, channels = configs.image_defaults(FLAGS.dataset)
   out = scoring.train_classifier(FLAGS.dataset, size, channels, data_dir=FLAGS.data_dir,
-                                 epochs=FLAGS.epochs)
+                                 epochs=FLAGS.epochs, pin=FLAGS.pin)
   print(json.dumps(out, indent=2))
 
 

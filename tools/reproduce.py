@@ -27,7 +27,7 @@ from tools import cli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = results.RESULTS
 FLAGS = flags.FLAGS
-TABLES = ('generator', 'coop_triangle', 'multigrid', 'triangle_recipe', 'multiview')
+TABLES = ('generator', 'coop_triangle', 'multigrid', 'triangle_recipe', 'multiview', 'anchors')
 flags.DEFINE_enum('table', None, list(TABLES), 'Which table to reproduce.')
 flags.DEFINE_bool('render', False, 'Only regenerate docs/RESULTS.md from docs/results/*.json.')
 flags.DEFINE_list('texture_figure', [], 'Write docs/figures/triangle_texture.png instead of a '
@@ -387,9 +387,9 @@ def score_checkpoints(workdir, num_samples=5000, seed=7):
 
 
 def scoring_classifier_sha():
-  """The hash of the cached Fashion-MNIST scoring classifier (evaluation/scoring.py)."""
+  """The weights' hash of the Fashion-MNIST scoring classifier (evaluation/scoring.py)."""
   from evaluation import scoring  # pylint: disable=g-import-not-at-top
-  return scoring.file_sha256(scoring.classifier_path('fashion_mnist', 28, 1))
+  return scoring.weights_sha256(scoring.load_classifier('fashion_mnist', 28, 1))
 
 
 def triangle_recipe_table():
@@ -537,6 +537,35 @@ def texture_figure(tries, per=32, seed=7):
   print(f'wrote {path}: real tops | ' + ' | '.join(f'try {t}' for t in tries))
 
 
+def anchors_table():
+  """The reference rows every Fashion-MNIST score sits beside, on the pinned classifier: real
+  test images 0..4999 vs 5000..9999 (the floor) and the same blurred by σ = 1.5 px; the same
+  on every machine (evaluation/classifiers/, make classifier)."""
+  from core import data as data_lib  # pylint: disable=g-import-not-at-top
+  from evaluation import scoring  # pylint: disable=g-import-not-at-top
+  began = time.time()
+  scorer = scoring.Scorer('fashion_mnist', 28, 1, train_if_missing=False)
+  if scorer.kind != 'pinned':
+    raise ConfigError(f'the anchors are the pinned classifier\'s; unset '
+                      f'{scoring.CLASSIFIER_ENV}')
+  x = data_lib.to_float(data_lib.load('fashion_mnist', 'test', image_size=28,
+                                      channels=1).images)
+  half = len(x) // 2
+  reference = f'fashion_mnist test images {half}..{2 * half - 1} ({half} images)'
+  rows = scorer.reference_points(x[:half], x[half:2 * half], reference_name=reference)
+  records = []
+  add = results.adder(records)
+  command = 'python -m tools.reproduce --table=anchors'
+  seconds = round(time.time() - began, 1)
+  for metric in ('fd', 'kid'):
+    for method, row in (('real vs real (the floor)', rows['real_vs_real']),
+                        (f'real blurred by σ = {scoring.BLUR_SIGMA_PX} px', rows['blurred_real'])):
+      add(f'scoring anchors, classifier weights {scorer.sha256} ({metric})', method,
+          f'{half} vs {half} test images', metric, row[metric], command, seconds,
+          classifier=scorer.sha256)
+  return records
+
+
 def main(argv):
   if len(argv) > 1:
     raise ConfigError(f'unexpected arguments {" ".join(argv[1:])}')
@@ -549,7 +578,7 @@ def main(argv):
     records = {'generator': generator_table, 'coop_triangle': coop_triangle_table,
                'multigrid': multigrid_table,
                'triangle_recipe': triangle_recipe_table,
-               'multiview': multiview_table}[FLAGS.table]()
+               'multiview': multiview_table, 'anchors': anchors_table}[FLAGS.table]()
     files.write_json(os.path.join(RESULTS, f'{FLAGS.table}.json'), records, indent=1)
   results.render(RESULTS, os.path.join(ROOT, 'docs', 'RESULTS.md'))
   print(f'wrote {os.path.join(ROOT, "docs", "RESULTS.md")}')

@@ -7,6 +7,7 @@ the options its signature names.
 """
 import inspect
 import os
+import time
 import zipfile
 
 import numpy as np
@@ -31,16 +32,23 @@ def evaluate(workdir: str, task: str, **options):
   return fn(workdir, **{k: v for k, v in options.items() if k in wanted})
 
 
-def sample_sets(workdir: str, num_images: int, seed: int):
+def sample_sets(workdir: str, num_images: int, seed: int, log=print):
   """(config, {name: samples in [-1, 1]}) drawn from the run in `workdir` by its algorithm's
-  sampler (registry `samples`)."""
+  sampler (registry `samples`), each phase said with its time."""
+  began = time.time()
   cfg, built = nets.restore(workdir, algos=registry.with_generator())
-  return cfg, registry.resolve(registry.get(cfg.algo).samples)(cfg, built, num_images, seed)
+  log(f'restored {workdir} ({", ".join(built)}) in {time.time() - began:.1f} s; drawing '
+      f'{num_images} samples …')
+  began = time.time()
+  sets = registry.resolve(registry.get(cfg.algo).samples)(cfg, built, num_images, seed)
+  log(f'drew {", ".join(f"{len(s)} from the {name}" for name, s in sets.items())} in '
+      f'{time.time() - began:.1f} s')
+  return cfg, sets
 
 
 def write_samples(workdir: str, num_images: int = 1000, seed: int = 0, log=print):
   """WORKDIR/samples.npz: `images` uint8 [N', H, W, C] and `net` (which net made each)."""
-  _, sets = sample_sets(workdir, num_images, seed)
+  _, sets = sample_sets(workdir, num_images, seed, log)
   images = np.concatenate([data_lib.to_uint8(s) for s in sets.values()])
   net = np.concatenate([[name.split()[-1]] * len(s) for name, s in sets.items()])
   path = os.path.join(workdir, 'samples.npz')
@@ -73,7 +81,7 @@ def score(workdir: str, num_images: int = 1000, seed: int = 0, samples: str = ''
     cfg = registry.stored_config(workdir)
     sets = {os.path.basename(samples): load_samples(samples)}
   else:
-    cfg, sets = sample_sets(workdir, num_images, seed)
+    cfg, sets = sample_sets(workdir, num_images, seed, log)
   out = reports.sample_quality(cfg, sets, headline=next(iter(sets)), log=log)
   if inception_weights:
     from evaluation import scoring  # pylint: disable=g-import-not-at-top
