@@ -28,13 +28,19 @@ def atomic(path: str, mode: str = 'wb'):
       yield f
       f.flush()
       os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 is not what an output file is expected to have
+    os.chmod(tmp, 0o666 & ~_umask())  # as open() would make it (mkstemp's is 0600)
     os.replace(tmp, path)
   except BaseException:
     with contextlib.suppress(OSError):
       os.remove(tmp)
     raise
   _sync_dir(folder)
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
 
 
 def _sync_dir(folder: str):

@@ -160,15 +160,22 @@ class _Signals:
   the end of the step, saving it. An exception raised wherever the signal lands could leave
   TensorFlow's state half-changed (a context stack mid-exit); under multi_worker the workers
   also agree on the step (runtime.Workers.poll) so that all stop there, where a worker
-  stopped alone mid-collective would leave its peers waiting. A second signal stops at once."""
+  stopped alone mid-collective would leave its peers waiting. A second Ctrl-C stops at once;
+  a repeated SIGTERM (systemd and Slurm signal every process of the job, tools/launch passes
+  it on too) changes nothing."""
 
   def __init__(self):
     self.got, self._before = None, {}
 
   def _note(self, signum, frame):  # pylint: disable=unused-argument
-    if self.got is not None:  # asked twice: now
-      raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+    if self.got is not None:
+      if signum == signal.SIGINT:  # Ctrl-C twice: now
+        raise KeyboardInterrupt()
+      return
     self.got = signum
+    sys.stderr.write(f'\n{signal.Signals(signum).name}: stopping at the end of this step '
+                     f'(saving it){"; Ctrl-C again to stop now" if signum == signal.SIGINT else ""}'
+                     f'\n')
 
   def stop(self):
     """Raises the noted signal's exception (KeyboardInterrupt, or Terminated for SIGTERM)."""
@@ -370,12 +377,17 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
             tf.summary.image('samples', grid[None], step=step)
         if step % t.ckpt_every == 0 or step == t.steps:
           last_good = save(step)
+      # A signal during the last step: stop here too (every worker asks, as in the loop).
+      if workers.poll(0, signals.got is not None)[1]:
+        signals.stop()
   except CLUSTER_ERRORS as e:
     if workers.count == 1:
       raise
     bar.close()
     raise _cluster_failure(e, step, last_good) from None
   except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (tools/cli: core.errors.Terminated)
+    if threading.current_thread() is threading.main_thread():
+      signal.signal(signal.SIGTERM, signal.SIG_IGN)  # (a repeated SIGTERM: the save goes on)
     if last_good != os.path.join(ckpt_dir, f'ckpt-{step}'):
       last_good = save(step)
     bar.close()  # before the message, so it is not drawn over

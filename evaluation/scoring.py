@@ -139,6 +139,8 @@ def train_classifier(dataset, image_size, channels, data_dir='', epochs=3, batch
   tmp = f'{os.path.splitext(path)[0]}.{os.getpid()}.tmp.keras'
   try:
     model.save(tmp)
+    with open(tmp, 'rb') as f:  # on disk before it takes the name
+      os.fsync(f.fileno())
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):

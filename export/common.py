@@ -53,14 +53,33 @@ def load_run(workdir: str, checkpoint: str = ''):
   exportable_run(workdir)
   from trainers import nets as nets_lib  # pylint: disable=g-import-not-at-top  (starts TF)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  path = nets_lib.checkpoint_path(workdir, checkpoint)
-  stat = os.stat(path + '.index')  # (a checkpoint rewritten under the same name: reload)
-  key = (os.path.realpath(workdir), os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
-  if key not in _LOADED:
+  key = (os.path.realpath(workdir), str(checkpoint))
+  cached = _LOADED.get(key) if checkpoint else None  # ('': the latest, resolved each time)
+  if cached is not None and _same_file(cached[0], str(checkpoint) + '.index'):
+    _, loaded = cached  # the same checkpoint, even if a live run has rotated it out since
+  else:
+    path = nets_lib.checkpoint_path(workdir, checkpoint)
+    loaded = _load(workdir, path, nets_lib, tf)
     _LOADED.clear()
-    _LOADED[key] = _load(workdir, path, nets_lib, tf)
-  cfg, nets, meta = _LOADED[key]
+    _LOADED[(os.path.realpath(workdir), path)] = (_stamp(path + '.index'), loaded)
+  cfg, nets, meta = loaded
   return cfg.copy_and_resolve_references(), dict(nets), copy.deepcopy(meta)
+
+
+def _stamp(path: str):
+  """(mtime, size) of a file, or None when it is gone."""
+  try:
+    st = os.stat(path)
+  except OSError:
+    return None
+  return st.st_mtime_ns, st.st_size
+
+
+def _same_file(stamp, path: str) -> bool:
+  """Whether `path` is still the file `stamp` was taken of, or gone (rotated out by the run):
+  a checkpoint rewritten under the same name (a new run in the workdir) is loaded again."""
+  now = _stamp(path)
+  return now is None or now == stamp
 
 
 def _load(workdir, path, nets_lib, tf):
@@ -203,16 +222,15 @@ def _alive(pid: int) -> bool:
 
 
 def write_metadata(directory: str, meta: dict):
-  with open(os.path.join(directory, 'metadata.json'), 'w') as f:
-    json.dump(meta, f, indent=2)
+  core_files.write_json(os.path.join(directory, 'metadata.json'), meta)
 
 
 def write_files(directory: str, files: dict, meta: dict):
-  """Model files ({name: bytes}) and metadata.json into `directory` (created)."""
+  """Model files ({name: bytes}) and metadata.json into `directory` (created), each on disk
+  (fsync) before the version's folder is renamed into place."""
   os.makedirs(directory)
   for name, data in files.items():
-    with open(os.path.join(directory, name), 'wb') as f:
-      f.write(data)
+    core_files.write_bytes(core_files.inside(directory, name, 'a model file name'), data)
   write_metadata(directory, meta)
 
 

@@ -494,6 +494,34 @@ def test_sigterm_saves_a_checkpoint_exits_143_and_the_run_resumes(digits, tmp_pa
       r.stdout + r.stderr)[-2000:]
 
 
+@pytest.mark.parametrize('at', [3, 6])
+def test_a_stop_signal_ends_the_run_after_its_step_saved_even_the_last(tmp_path, at):
+  """SIGTERM (twice: systemd and Slurm signal every process, tools/launch passes it on) in the
+  middle of step `at`: the step finishes, is saved, and the run stops without its final
+  evaluation, also when `at` is the last step (6)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from core.errors import Terminated  # pylint: disable=g-import-not-at-top
+  from tools import cli  # pylint: disable=g-import-not-at-top
+  task, _, _ = toy_task()
+  inner = task.train_step
+
+  def signalled(iterator):
+    if int(task.step.numpy()) + 1 == at:
+      os.kill(os.getpid(), signal.SIGTERM)
+      os.kill(os.getpid(), signal.SIGTERM)
+    return inner(iterator)  # the step's work, after the signals came
+
+  wd, logs = str(tmp_path / 'run'), []
+  with cli.sigterm_as_interrupt(), pytest.raises(Terminated):
+    loop.run(dataclasses.replace(task, train_step=signalled), toy_config(steps=6),
+             wd, log=logs.append)
+  assert f'stopped by SIGTERM at step {at}; saved {wd}/checkpoints/ckpt-{at}; rerun the same ' \
+         f'command to resume' in logs, logs
+  assert [r['step'] for r in rows(wd)][-1] == at
+  assert not os.path.exists(os.path.join(wd, 'metrics.json'))
+  assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was
+
+
 @pytest.mark.parametrize('kind', ['link', 'fifo'])
 def test_a_lock_file_that_is_a_link_or_a_fifo_is_refused_and_its_target_kept(digits, tmp_path,
                                                                             kind):
@@ -580,31 +608,35 @@ def test_the_scores_of_an_older_finish_are_not_taken_for_this_one(generator_run,
 
 def test_one_export_version_is_one_checkpoint_while_the_run_saves(triangle_run, tmp_path,
                                                                   monkeypatch):
-  """A live run saves a newer checkpoint between the SavedModel and the TFLite files of an
-  export: both formats of the version still come from the checkpoint the export began with."""
+  """A live run saves a newer checkpoint and rotates out the one being exported between the
+  SavedModel and the TFLite files of an export: both formats of the version still come from
+  the checkpoint the export began with, restored once."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from export import saved_model  # pylint: disable=g-import-not-at-top
+  from trainers import nets  # pylint: disable=g-import-not-at-top
   wd = helpers.copy_run(triangle_run, tmp_path / 'run')
   d = os.path.join(wd, 'checkpoints')
-  real = saved_model.export
+  real, restore, restores = saved_model.export, nets.restore, []
 
   def then_the_run_saves(*args, **kw):
     out = real(*args, **kw)
     for f in os.listdir(d):
       if f.startswith('ckpt-60.'):
         shutil.copy(os.path.join(d, f), os.path.join(d, f.replace('ckpt-60', 'ckpt-999')))
-    tf.compat.v1.train.update_checkpoint_state(d, 'ckpt-999', ['ckpt-60', 'ckpt-120',
-                                                               'ckpt-999'])
+      if f.startswith('ckpt-120.'):  # keep=N: the oldest goes
+        os.remove(os.path.join(d, f))
+    tf.compat.v1.train.update_checkpoint_state(d, 'ckpt-999', ['ckpt-60', 'ckpt-999'])
     return out
 
   monkeypatch.setattr(saved_model, 'export', then_the_run_saves)
+  monkeypatch.setattr(nets, 'restore', lambda *a, **k: restores.append(1) or restore(*a, **k))
   r = helpers.tool('export', f'--workdir={wd}', '--quantize=float32',
                    f'--export_dir={tmp_path / "e"}')
   assert r.returncode == 0, r.stderr[-2000:]
   sm = json.load(open(tmp_path / 'e' / 'triangle' / '1' / 'metadata.json'))
   tfl = json.load(open(tmp_path / 'e' / 'tflite' / 'triangle' / '1' / 'metadata.json'))
   assert sm['checkpoint'] == tfl['checkpoint'] == os.path.join(d, 'ckpt-120')
-  assert sm['training_step'] == tfl['training_step'] == 120
+  assert sm['training_step'] == tfl['training_step'] == 120 and len(restores) == 1
 
 
 def test_concurrent_exports_into_one_folder_take_turns(tmp_path):

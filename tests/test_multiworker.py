@@ -210,10 +210,12 @@ class NonChief:
 
 
 @pytest.mark.slow
-def test_sigterm_to_the_launcher_stops_every_worker_at_one_step_saved(digits, tmp_path):
+@pytest.mark.parametrize('target', ['tools/launch', 'worker 1 alone'])
+def test_sigterm_stops_every_worker_at_one_step_saved(digits, tmp_path, target):
   """Slow: a 2-worker launch and a resume (~40 s). SIGTERM (docker stop, Kubernetes, Slurm)
-  to tools/launch is passed to both workers; they agree on a step, the chief saves it, all
-  exit (143); the same command resumes from it."""
+  to tools/launch is passed to both workers; to one worker alone, it reaches the others by
+  the step's poll: they agree on a step, the chief saves it, all exit (143); the same command
+  resumes from it."""
   wd = str(tmp_path / 'run')
   cmd = [sys.executable, '-m', 'tools.launch', '--workers=2', f'--logdir={tmp_path / "logs"}',
          '--', '--algo=generator', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}',
@@ -231,7 +233,10 @@ def test_sigterm_to_the_launcher_stops_every_worker_at_one_step_saved(digits, tm
       time.sleep(0.2)
     time.sleep(3)  # some steps past the first save
     pids = [int(p) for p in re.findall(r'worker \d port \d+ pid (\d+)', ''.join(err))]
-    proc.send_signal(signal.SIGTERM)
+    if target == 'tools/launch':
+      proc.send_signal(signal.SIGTERM)
+    else:
+      os.kill(pids[1], signal.SIGTERM)
     rc = proc.wait(timeout=120)
   finally:
     proc.kill()

@@ -180,13 +180,24 @@ def launch(n: int, train_args: list[str], logdir: str, retries: int, grace: floa
       sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
       print(f'launch: {sig.name}: passing it to the workers (the chief saves a checkpoint, '
             f'then all stop)', file=sys.stderr, flush=True)
-      stop(workers, sig, grace=max(grace, 30.0))
+      try:
+        stop(workers, sig, grace=max(grace, 30.0))
+      except KeyboardInterrupt:  # asked again while waiting: now
+        print('launch: stopping the workers now (SIGKILL)', file=sys.stderr, flush=True)
+        stop(workers, signal.SIGKILL, grace=0.0)
       return 128 + sig.value
     except BaseException:
       stop(workers, grace=0.0)  # none is left behind
       raise
     if bad is None:
       return 0
+    if bad.proc.returncode in (130, 143) and all(w.proc.returncode in (0, 130, 143)
+                                                 for w in workers):
+      # A worker was told to stop (SIGTERM or Ctrl-C sent to it, not to tools/launch): they
+      # agreed on a step and the chief saved it.
+      print(f'launch: {bad.name} was stopped by a signal; the workers stopped at one step, '
+            f'saved by the chief. Rerun the same command to resume', file=sys.stderr)
+      return bad.proc.returncode
     line = bad.error_line()
     if PORT_TAKEN in line and attempt < retries:
       print(f'launch: {bad.address} was taken before worker {bad.index} could bind it; '
