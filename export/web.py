@@ -25,8 +25,13 @@ from core.errors import ConfigError
 from export import common  # TensorFlow-free: export/tflite.py is imported when converting
 
 # realpath: under Bazel this file is a symlink into the checkout, where npm installed the runtime.
+# ROOT: the checkout (site-packages in an installed wheel, where INSTALLED is True).
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-APP = os.path.join(ROOT, 'apps', 'web')
+# An installed wheel ships apps/web (the page, package.json and the bundled model, without
+# node_modules) as export/web_app (pyproject.toml); a checkout has no export/web_app.
+SHIPPED = os.path.join(os.path.dirname(os.path.realpath(__file__)), 'web_app')
+INSTALLED = os.path.isdir(SHIPPED)
+APP = SHIPPED if INSTALLED else os.path.join(ROOT, 'apps', 'web')
 PAGE = ('index.html', 'app.js', 'latents.js')
 # The runtime files the page loads (loadLiteRt picks one of the two builds by the browser's
 # relaxed-SIMD support); package.json files carry the version and the licence.
@@ -43,17 +48,22 @@ RUNTIME = (
 MODEL_DIR = 'model'
 BATCH = 1
 # The bundled model (a `make train` run's float16 generator at batch 1; its README says
-# which command and commit made it): the page's and tools/sample's default.
+# which command and commit made it): the page's and tools/sample's default; a wheel ships it.
 BUNDLED = os.path.join(APP, MODEL_DIR)
 
 
 def app_dir(app: str = '') -> str:
-  """apps/web (or `app`) after checking that the page and its installed runtime are there."""
+  """apps/web (export/web_app in an installed wheel; or `app`) after checking that the page
+  and its installed runtime are there."""
   app = app or APP
   missing = [f for f in PAGE if not os.path.isfile(os.path.join(app, f))]
   if missing:
     raise ConfigError(f'the web page is incomplete: {", ".join(missing)} missing in {app}')
   runtime = [f for f in RUNTIME if not os.path.isfile(os.path.join(app, f))]
+  if runtime and os.path.realpath(app) == SHIPPED:  # an installed wheel ships no node_modules
+    raise ConfigError(f'the LiteRT.js runtime is not installed ({runtime[0]} missing in '
+                      f'{app}); the wheel does not ship it: run `npm ci` in {app} (Node.js '
+                      f'npm), or export from a checkout after `make web`')
   if runtime:
     raise ConfigError(f'the LiteRT.js runtime is not installed ({runtime[0]} missing in '
                       f'{app}); run `make web` (npm ci in apps/web) first')

@@ -93,3 +93,35 @@ def run_main(main, argv=None):
     print(f'error: cannot write {e.filename or "a file"} ({e.strerror}); free space or '
           f'choose a writable --workdir; what was saved before is intact', file=sys.stderr)
     sys.exit(2)
+
+
+def _console(tool):
+  """The console script of tools/<tool>.py (pyproject.toml's [project.scripts]): runs the
+  tool as `python -m tools.<tool>` does, as __main__ with its file as sys.argv[0], so that
+  --help finds its docstring and flags (absl keys a __main__ module's flags by argv[0])."""
+  import runpy  # pylint: disable=g-import-not-at-top  (by name: no tools → cli import cycle)
+  runpy.run_module(f'tools.{tool}', run_name='__main__', alter_sys=True)
+
+
+def train():
+  _console('train')
+
+
+def launch():
+  _console('launch')
+
+
+def evaluate():
+  _console('evaluate')
+
+
+def sample():
+  _console('sample')
+
+
+def export():
+  _console('export')
+
+
+def bundle_model():
+  _console('bundle_model')

@@ -15,6 +15,7 @@ and Box–Muller, written out in the README), so every export format, the web pa
 app that follows the README draw the same z for the same --seed.
 """
 import os
+import time
 
 from absl import flags
 
@@ -62,7 +63,9 @@ def main(argv):
     raise ConfigError('--views applies to a multi-view run (--algo=multiview)')
   from core import images  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   from trainers import generator  # pylint: disable=g-import-not-at-top
+  began = time.time()
   _, model = generator.restore(FLAGS.workdir)
+  print(f'restored {FLAGS.workdir} in {time.time() - began:.1f} s; drawing …', flush=True)
   if FLAGS.interpolate:
     kind, ncol = 'interpolation', FLAGS.steps
     x = generator.interpolation_grid(model, FLAGS.rows, FLAGS.steps, FLAGS.seed)
@@ -95,6 +98,7 @@ def sample_views(cfg):
 
 
 def bundled_model():
+  """apps/web/model in a checkout; in an installed wheel, the copy it ships (export/web.py)."""
   from export import web  # pylint: disable=g-import-not-at-top  (no TensorFlow)
   if not os.path.isfile(os.path.join(web.BUNDLED, 'metadata.json')):
     raise ConfigError(f'the bundled model is missing ({web.BUNDLED}/metadata.json); pass '
@@ -110,8 +114,10 @@ def sample_export(path, n, seed, out):
   x, path = common.sample_export(path, n, seed)
   if not out and os.path.realpath(os.path.dirname(path)) == os.path.realpath(web.BUNDLED):
     # The bundled model's grid goes to the checkout's runs/ (ignored by git), not into
-    # apps/web/model beside the committed files.
-    out = os.path.join(web.ROOT, 'runs', 'bundled_samples.png')
+    # apps/web/model beside the committed files; from an installed wheel, into the current
+    # folder (not site-packages).
+    out = ('bundled_samples.png' if web.INSTALLED
+           else os.path.join(web.ROOT, 'runs', 'bundled_samples.png'))
   out = out or (path[:-len('.tflite')] if path.endswith('.tflite') else path) + '_samples.png'
   try:
     images.save_png(out, images.grid(x, 8))
