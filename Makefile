@@ -12,11 +12,15 @@ comma    := ,
 EXTRAS   := test$(comma)$(if $(GPU),gpu,cpu)
 OTHER_TF := $(if $(GPU),tensorflow-cpu,tensorflow)
 STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
+# TF Serving's protos (each SavedModel's warm-up requests), without the full `tensorflow`
+# wheel tensorflow-serving-api's metadata asks for (one TensorFlow per venv): --no-deps.
+SERVING_API_VERSION := 2.21.0
+SERVING_API := $(VENV)/.serving-api-$(SERVING_API_VERSION)
 
 .PHONY: setup data web train classifier test test-slow test-all bazel-check bazel-test bench bench-export \
         bench-web bundle-model clean-venv
 
-setup: $(STAMP)
+setup: $(STAMP) $(SERVING_API)
 
 # The venv is rebuilt when pyproject.toml changes. A Debian/Ubuntu python3 without the
 # venv module gets python3-venv from apt (as root, or with passwordless sudo).
@@ -31,6 +35,10 @@ $(STAMP): pyproject.toml
 	@# One TensorFlow wheel per venv: switching between CPU and GPU removes the other first.
 	@$(PY) -m pip uninstall -y -q $(OTHER_TF) 2>/dev/null || true
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	@touch $@
+
+$(SERVING_API): $(STAMP)
+	$(PY) -m pip install -q --no-deps 'tensorflow-serving-api==$(SERVING_API_VERSION)'
 	@touch $@
 
 # The default data: Debian's Fashion-MNIST package, else the Keras download.

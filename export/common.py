@@ -23,7 +23,7 @@ from core.errors import CheckpointError, ConfigError, StorageError
 from trainers import registry
 
 VALUE_RANGE = (-1.0, 1.0)
-FORMATS = ('saved_model', 'tflite', 'web')
+FORMATS = ('saved_model', 'tflite', 'web', 'keras')  # keras: .keras files (export/saved_model.py)
 DEFAULT_FORMATS = ('saved_model', 'tflite')  # web (export/web.py) needs `make web` first
 QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')  # TFLite (export/tflite.py)
 
@@ -117,12 +117,69 @@ def _load(workdir, path, nets_lib, tf):
 
 
 def bases(workdir: str, algo: str, export_dir: str = '', name: str = '') -> dict:
-  """format → the folder its versions go in: EXPORT_DIR/NAME, EXPORT_DIR/tflite/NAME and
-  EXPORT_DIR/web/NAME."""
+  """format → the folder its versions go in: EXPORT_DIR/NAME, EXPORT_DIR/tflite/NAME,
+  EXPORT_DIR/web/NAME and EXPORT_DIR/keras/NAME."""
   root = export_dir or os.path.join(workdir, 'exports')
   return {'saved_model': os.path.join(root, name or algo),
           'tflite': os.path.join(root, 'tflite', name or algo),
-          'web': os.path.join(root, 'web', name or algo)}
+          'web': os.path.join(root, 'web', name or algo),
+          'keras': os.path.join(root, 'keras', name or algo)}
+
+
+LOG_NAME = 'export.log'  # EXPORT_DIR/export.log: Keras's and the converter's messages
+
+
+@contextlib.contextmanager
+def chatter_to(log_path: str, header: str = ''):
+  """While inside, everything the export's libraries print goes to the end of `log_path`
+  instead of the terminal: Python's stdout and stderr (Keras's "Saved artifact at ..."
+  blocks, warnings) and, through os.dup2 on file descriptors 1 and 2, what C++ writes there
+  (the TFLite converter, LiteRT, TensorFlow's logging). Yields say(line): a line for the
+  terminal, on the stdout from before. Everything is put back on the way out, an error
+  included (its message is printed after, on the terminal)."""
+  import ctypes  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  out = sys.stdout
+  for stream in (sys.stdout, sys.stderr):
+    stream.flush()
+  log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+  saved = (os.dup(1), os.dup(2))
+  try:
+    real_stdout = out.fileno() == 1
+  except (AttributeError, OSError, ValueError):  # a stream with no descriptor (tests)
+    real_stdout = False
+  terminal = os.fdopen(os.dup(saved[0]), 'w', buffering=1) if real_stdout else out
+  log = os.fdopen(log_fd, 'w', buffering=1)
+  libc = ctypes.CDLL(None)
+
+  def say(line: str):
+    print(line, file=terminal, flush=True)
+
+  try:
+    if header:
+      log.write(f'{header}\n')
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+      yield say
+  finally:
+    log.flush()
+    libc.fflush(None)  # C stdio's buffers, while they still end in the log
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    for fd in saved:
+      os.close(fd)
+    log.close()
+    if terminal is not out:
+      terminal.close()
+
+
+def tree_size(path: str) -> int:
+  """Bytes of a file, or of every file under a folder."""
+  if os.path.isfile(path):
+    return os.path.getsize(path)
+  return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path)
+             for f in names)
 
 
 @contextlib.contextmanager

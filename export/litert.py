@@ -77,3 +77,39 @@ def run(interp, z: np.ndarray) -> np.ndarray:
   interp.set_tensor(inp['index'], z)
   interp.invoke()
   return interp.get_tensor(interp.get_output_details()[0]['index'])
+
+
+SIGNATURE = 'serving_default'  # the one signature tools/export's .tflite files carry
+
+
+def signature_names(model) -> dict:
+  """{signature key: {'inputs': [names], 'outputs': [names]}} of a .tflite flatbuffer (bytes)
+  or interpreter, as LiteRT reads them (what a signature runner is called with and returns)."""
+  interp = model if hasattr(model, 'get_signature_list') else _from_bytes(model)
+  return {key: {'inputs': sorted(v['inputs']), 'outputs': sorted(v['outputs'])}
+          for key, v in interp.get_signature_list().items()}
+
+
+def _from_bytes(flatbuffer: bytes):
+  from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
+  return litert.Interpreter(model_content=flatbuffer)
+
+
+def run_signature(model, z: np.ndarray, key: str = SIGNATURE, output: str = 'images'):
+  """The `output` of signature `key` for latents z, called by name (`runner(z=...)`) as an
+  app's signature runner calls it: a flatbuffer (bytes) or an interpreter. A model whose batch
+  is fixed (web exports) runs chunk by chunk, the last one padded."""
+  interp = model if hasattr(model, 'get_signature_runner') else _from_bytes(model)
+  runner = interp.get_signature_runner(key)
+  z = np.asarray(z, np.float32)
+  (detail,) = runner.get_input_details().values()
+  rows = detail.get('shape_signature', detail['shape'])
+  fixed = int(rows[0]) if len(rows) and int(rows[0]) > 0 else 0
+  if not fixed:
+    return runner(z=z)[output]
+  out = []
+  for i in range(0, len(z), fixed):
+    chunk = z[i:i + fixed]
+    padded = np.concatenate([chunk, np.zeros((fixed - len(chunk),) + z.shape[1:], z.dtype)])
+    out.append(np.array(runner(z=padded)[output])[:len(chunk)])
+  return np.concatenate(out)

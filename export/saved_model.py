@@ -22,12 +22,37 @@ Signatures (d = latent size, H×W×C the image shape; images are float32 in [-1,
                                                            0..V-1 fails with InvalidArgument
 A multi-view run's z is its identity latent h1 (d = model.latent_dim): serving_default and
 sample render the standard view (metadata.json: views, standard_view).
+
+TF Serving warm-up: assets.extra/tf_serving_warmup_requests, a TFRecord of PredictionLog
+protos, one PredictRequest per signature (WARMUP_BATCH rows, built from its input specs), so
+a server runs each signature once before it answers (the protos come from
+tensorflow-serving-api, installed without its dependencies: its wheel asks for the full
+`tensorflow` wheel beside our tensorflow-cpu; without it the SavedModel has no warm-up file
+and the export's line says so). Before a version is published, the SavedModel is loaded
+back (tf.saved_model.load) and its serving_default compared with the Keras generator on
+CHECK_LATENTS latents: a difference over SAVED_MODEL_LIMIT stops the export.
+
+--formats=keras (export_keras): EXPORT_DIR/keras/NAME/VERSION/ROLE.keras of every net the
+SavedModel carries that bare Keras can load (keras.saving.load_model, no project code, safe
+mode): Lambda layers whose function is Keras ops are inlined as those ops; a net with a
+custom layer or a Lambda that calls project code is left out, named in the export's output
+and in metadata.json (the deformable generator: models/deformable.warp; the multi-view
+views table: models/multiview.ViewTable, whose rows are built into one generator file per
+view instead, as in the TFLite export).
 """
 import os
 
+import numpy as np
 import tensorflow as tf
 
+from core.errors import ConfigError
 from export import common
+
+WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+WARMUP_BATCH = 2
+CHECK_LATENTS = 16  # latents (or inputs) a written format is compared with TensorFlow on
+SAVED_MODEL_LIMIT = 1e-4
+SERVING_API = 'tensorflow-serving-api==2.21.0'  # pip install --no-deps (see above)
 
 
 def _pixels(x):
@@ -152,24 +177,267 @@ def signature_docs(module: Servable) -> dict:
   return docs
 
 
+def warmup_inputs(spec, seed: int = 0) -> dict:
+  """{input name: numpy array} for one signature's input specs: WARMUP_BATCH rows where the
+  batch is free; the scalar `n` (sample's image count) is WARMUP_BATCH, other scalars (seed)
+  0; floats are N(0, 1) clipped to [-1, 1] (latents and images alike), integers 0 (a view
+  index every multi-view run has)."""
+  rng = np.random.default_rng(seed)
+  out = {}
+  for s in spec:
+    shape = [WARMUP_BATCH if n is None else int(n) for n in s.shape]
+    dtype = s.dtype.as_numpy_dtype
+    if not shape:
+      out[s.name] = np.array(WARMUP_BATCH if s.name == 'n' else 0, dtype)
+    elif s.dtype.is_floating:
+      out[s.name] = np.clip(rng.standard_normal(shape), -1, 1).astype(dtype)
+    else:
+      out[s.name] = np.zeros(shape, dtype)
+  return out
+
+
+def serving_protos():
+  """(predict_pb2, prediction_log_pb2) of tensorflow-serving-api, or None when it is not
+  installed."""
+  try:
+    from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
+    from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  return predict_pb2, prediction_log_pb2
+
+
+def write_warmup(path: str, module: Servable, model_name: str) -> list:
+  """PATH/assets.extra/tf_serving_warmup_requests: one PredictionLog (a PredictRequest of
+  warmup_inputs) per signature, as TF Serving reads them at load; the signatures' names, or
+  [] when tensorflow-serving-api is not installed (no file)."""
+  protos = serving_protos()
+  if protos is None:
+    return []
+  predict_pb2, prediction_log_pb2 = protos
+  os.makedirs(os.path.dirname(os.path.join(path, WARMUP_FILE)), exist_ok=True)
+  names = []
+  with tf.io.TFRecordWriter(os.path.join(path, WARMUP_FILE)) as writer:
+    for name, (_, spec) in module.signatures().items():
+      request = predict_pb2.PredictRequest()
+      request.model_spec.name = model_name
+      request.model_spec.signature_name = name
+      for key, value in warmup_inputs(spec).items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+      writer.write(prediction_log_pb2.PredictionLog(
+          predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString())
+      names.append(name)
+  return names
+
+
+def latents(n: int, d: int, seed: int = 0) -> np.ndarray:
+  return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+def check_saved_model(path: str, module: Servable) -> float:
+  """max |serving_default(z) − generator(z)| of the SavedModel at `path`, loaded back, on
+  CHECK_LATENTS latents; ConfigError over SAVED_MODEL_LIMIT (or not finite)."""
+  z = latents(CHECK_LATENTS, module.latent_dim)
+  got = tf.saved_model.load(path).signatures['serving_default'](z=tf.constant(z))['images']
+  diff = float(np.abs(got.numpy() - module.generate(tf.constant(z))['images'].numpy()).max())
+  if not diff <= SAVED_MODEL_LIMIT:
+    raise ConfigError(f'the SavedModel does not reproduce the generator once loaded back (max '
+                      f'|diff| {diff:.3g} on {CHECK_LATENTS} latents); no version was written')
+  return diff
+
+
+def servable(cfg, nets, meta) -> Servable:
+  if 'views' in nets:
+    return MultiviewServable(nets, meta, cfg.langevin.ref_sigma)
+  return Servable(nets, meta, cfg.langevin.ref_sigma)
+
+
 def export(workdir: str, export_dir: str = '', name: str = '', checkpoint: str = '',
            log=print, version: int = 0) -> str:
-  """Writes the run's SavedModel to EXPORT_DIR/NAME/VERSION (defaults: WORKDIR/exports, the
-  algorithm's name); returns the version directory."""
+  """Writes the run's SavedModel, with TF Serving's warm-up requests, to EXPORT_DIR/NAME/
+  VERSION (defaults: WORKDIR/exports, the algorithm's name), checked once loaded back;
+  returns the version directory."""
   cfg, nets, meta = common.load_run(workdir, checkpoint)
-  if 'views' in nets:
-    module = MultiviewServable(nets, meta, cfg.langevin.ref_sigma)
-  else:
-    module = Servable(nets, meta, cfg.langevin.ref_sigma)
+  module = servable(cfg, nets, meta)
   meta = dict(meta, format='saved_model', signatures=signature_docs(module))
   base = common.bases(workdir, cfg.algo, export_dir, name)['saved_model']
+  done = {}
 
   def write(tmp):
     module.write(tmp)
+    warmed = write_warmup(tmp, module, os.path.basename(base))
+    if warmed:
+      meta['warmup_requests'] = {'file': WARMUP_FILE, 'signatures': warmed,
+                                 'rows': WARMUP_BATCH}
+    done['diff'] = check_saved_model(tmp, module)
+    meta['max_abs_diff_to_tf'] = {'serving_default': done['diff']}
     common.write_metadata(tmp, meta)
 
   path = common.write_versioned(base, write, version)
-  log(f'wrote SavedModel {path} (signatures: {", ".join(meta["signatures"])}; step '
-      f'{meta["training_step"]})')
+  warm = (f'{len(meta["warmup_requests"]["signatures"])} warm-up requests'
+          if 'warmup_requests' in meta else
+          f'no warm-up requests: tensorflow-serving-api is not installed (pip install '
+          f'--no-deps {SERVING_API})')
+  log(f'wrote {path} (SavedModel, {common.tree_size(path) / 1e6:.2f} MB; signatures: '
+      f'{", ".join(meta["signatures"])}; step {meta["training_step"]}; {warm}; max |diff| '
+      f'to TF {done["diff"]:.1e} on {CHECK_LATENTS} latents)')
+  return path
+
+
+# ------------------------------------------------------------------ .keras files
+
+
+def _inline_lambdas(net):
+  """`net` with each Lambda layer replaced by the Keras ops its function applies (the
+  same layers otherwise, sharing their weights): Keras saves ops by name, a Python lambda
+  only as bytecode that bare Keras refuses in safe mode. Raises where a Lambda's function is
+  not made of Keras ops (it calls project code or TensorFlow)."""
+  import keras  # pylint: disable=g-import-not-at-top
+
+  def call(layer, *args, **kw):
+    if isinstance(layer, keras.layers.Lambda):
+      return layer.function(*args, **(layer.arguments or {}))
+    return layer(*args, **kw)
+
+  return keras.models.clone_model(net, clone_function=lambda layer: layer, call_function=call)
+
+
+def _not_bare_keras(model) -> str:
+  """What in `model`'s saved config bare Keras cannot load ('' if nothing): a class from
+  outside Keras (a custom layer) or a Lambda layer."""
+  import keras  # pylint: disable=g-import-not-at-top
+  found = []
+
+  def walk(o):
+    if isinstance(o, dict):
+      if 'class_name' in o and (not str(o.get('module') or 'keras').startswith('keras') or
+                                o['class_name'] == 'Lambda'):
+        found.append(f'{o["class_name"]} ({o.get("module") or "Lambda"})')
+      for v in o.values():
+        walk(v)
+    elif isinstance(o, list):
+      for v in o:
+        walk(v)
+
+  walk(keras.saving.serialize_keras_object(model))
+  return ', '.join(dict.fromkeys(found))
+
+
+def _with_view_plain(generator, h2, name='generator'):
+  """h1 → g((h1, h2)) in built-in layers only (models/multiview.with_view's AppendLatent is a
+  custom layer): h2 is the bias of a Dense layer with a zero kernel, concatenated to h1."""
+  import keras  # pylint: disable=g-import-not-at-top
+  d2 = len(h2)
+  z = keras.Input((int(generator.input_shape[-1]) - d2,), name='z')
+  view = keras.layers.Dense(d2, kernel_initializer='zeros', trainable=False, name='view_latent',
+                            bias_initializer=keras.initializers.Constant(np.asarray(h2)))(z)
+  both = keras.layers.Concatenate(name='h1_h2')([z, view])
+  return keras.Model(z, generator(both), name=name)
+
+
+def keras_models(cfg, nets: dict) -> tuple:
+  """({file name: (keras model to save, the TF model it must equal)}, {role: why it is left
+  out}) of the nets a SavedModel of this run carries."""
+  models, left_out = {}, {}
+  nets = dict(nets)
+  if 'views' in nets:  # one generator per view, z = h1, as the TFLite files
+    from models import multiview as multiview_nets  # pylint: disable=g-import-not-at-top
+    h2 = multiview_nets.table_of(nets['views'])
+    generator = nets.pop('generator')
+    for v, view in enumerate(cfg.data.views):
+      plain = _with_view_plain(generator, h2[v])
+      problem = _not_bare_keras(plain)
+      if problem:  # (built-in layers only: not expected)
+        raise ConfigError(f'the {view} view generator has {problem}, which bare Keras cannot '
+                          f'load; export --formats=saved_model,tflite')
+      models['generator.keras' if v == 0 else f'generator_{view}.keras'] = (
+          plain, multiview_nets.with_view(generator, h2[v]))
+  for role, net in sorted(nets.items()):
+    try:
+      plain = _inline_lambdas(net)
+      problem = _not_bare_keras(plain)
+    except Exception as e:  # pylint: disable=broad-except  (a Lambda of non-Keras code)
+      problem = f'a Lambda layer that is not Keras ops ({type(e).__name__})'
+    if problem:
+      where = {'views': 'its rows are built into generator[_VIEW].keras, and the '
+                        'SavedModel\'s render signature takes a view index'}.get(
+                            role, 'the SavedModel and the TFLite files carry it')
+      left_out[role] = (f'{problem}: bare Keras cannot load it without the project code; '
+                        f'{where}')
+    else:
+      models[f'{role}.keras'] = (plain, net)
+  return models, left_out
+
+
+def sample_inputs(model, seed: int = 0) -> list:
+  """CHECK_LATENTS rows for each of `model`'s inputs: N(0, 1) floats, integer zeros."""
+  rng = np.random.default_rng(seed)
+  out = []
+  for t in model.inputs:
+    shape = [CHECK_LATENTS] + [int(n) for n in t.shape[1:]]
+    out.append(rng.standard_normal(shape).astype(np.float32) if 'float' in str(t.dtype)
+               else np.zeros(shape, str(t.dtype)))
+  return out
+
+
+def _outputs(model, x) -> list:
+  return [np.asarray(y) for y in tf.nest.flatten(model(x if len(x) > 1 else x[0],
+                                                       training=False))]
+
+
+def keras_check(path: str, reference) -> float:
+  """max |output| difference of the .keras file at `path`, loaded back as bare Keras loads
+  it (keras.saving.load_model, safe mode, no custom objects), to the TF model `reference`."""
+  import keras  # pylint: disable=g-import-not-at-top
+  loaded = keras.saving.load_model(path)
+  x = sample_inputs(reference)
+  return max(float(np.abs(a - b).max()) for a, b in zip(_outputs(loaded, x),
+                                                        _outputs(reference, x)))
+
+
+def check_keras(cfg, nets: dict):
+  """keras_models, or ConfigError when bare Keras can load none of the run's nets."""
+  models, left_out = keras_models(cfg, nets)
+  if not models:
+    raise ConfigError(f'--formats=keras: no net of this {cfg.algo} run loads in bare Keras ('
+                      + '; '.join(f'{r}: {why}' for r, why in left_out.items())
+                      + '); export --formats=saved_model,tflite')
+  return models, left_out
+
+
+def export_keras(workdir: str, export_dir: str = '', name: str = '', checkpoint: str = '',
+                 log=print, version: int = 0) -> str:
+  """Writes ROLE.keras for each net bare Keras can load, and metadata.json, into
+  EXPORT_DIR/keras/NAME/VERSION; each file is loaded back and compared with TensorFlow
+  before the version is published. Returns the version directory."""
+  cfg, nets, meta = common.load_run(workdir, checkpoint)
+  models, left_out = check_keras(cfg, nets)
+  base = common.bases(workdir, cfg.algo, export_dir, name)['keras']
+  diffs = {}
+  meta = dict(meta, format='keras', files={f[:-len('.keras')]: f for f in models
+                                           if not f.startswith('generator_')},
+              left_out=left_out, load='keras.saving.load_model(PATH): no custom objects, no '
+                                      'safe_mode=False, no project code')
+  if 'views' in nets:
+    meta['view_files'] = {view: 'generator.keras' if v == 0 else f'generator_{view}.keras'
+                          for v, view in enumerate(cfg.data.views)}
+
+  def write(tmp):
+    os.makedirs(tmp)
+    for f, (model, reference) in models.items():
+      model.save(os.path.join(tmp, f))
+      diffs[f] = keras_check(os.path.join(tmp, f), reference)
+      if not diffs[f] <= SAVED_MODEL_LIMIT:
+        raise ConfigError(f'{f} does not reproduce the {f[:-len(".keras")]} once loaded back '
+                          f'(max |diff| {diffs[f]:.3g}); no version was written')
+    meta['max_abs_diff_to_tf'] = diffs
+    common.write_metadata(tmp, meta)
+
+  path = common.write_versioned(base, write, version)
+  for f in models:
+    log(f'wrote {path}/{f} ({os.path.getsize(os.path.join(path, f)) / 1e6:.2f} MB; loads in '
+        f'bare Keras; max |diff| to TF {diffs[f]:.1e} on {CHECK_LATENTS} inputs)')
+  for role, why in left_out.items():
+    log(f'left out of {path}: {role}: {why}')
   return path
 

@@ -3,9 +3,10 @@
     EXPORT_DIR/tflite/NAME/VERSION/generator_QUANT.tflite   one file per quantisation
     EXPORT_DIR/tflite/NAME/VERSION/metadata.json
 
-Every model takes `z` float32 [batch, d] (z ~ N(0, I), drawn by the app: TFLite has no
-stateless RNG op) and returns images float32 [batch, H, W, C] in [-1, 1]; batch is dynamic
-(resize the input tensor). Quantisations:
+Every model has one signature, `serving_default`: input `z` float32 [batch, d] (z ~ N(0, I),
+drawn by the app: TFLite has no stateless RNG op), output `images` float32 [batch, H, W, C]
+in [-1, 1] (the names metadata.json's inputs and outputs give; a signature runner reads them
+by name); batch is dynamic (resize the input tensor). Quantisations:
   float32   the weights as trained
   float16   weights stored as float16, computed in float32 (half the size)
   dynamic   dynamic-range: int8 weights, float activations (a quarter of the size)
@@ -17,8 +18,14 @@ input contract: generator_QUANT.tflite renders the standard view, generator_QUAN
 view VIEW (metadata.json: view_files); each is the generator with that view's h2 built in.
 
 Converted with TFLiteConverter.from_keras_model: the concrete-function and SavedModel routes
-can leave the weights out of a Keras 3 model and output NaN (tests/test_export.py compares
-every file with TensorFlow).
+can leave the weights out of a Keras 3 model and output NaN. The generator is wrapped in a
+Keras model whose Input is named `z` and whose output is the dict {'images': ...}: the
+converter names a signature's inputs after the Keras Inputs and its outputs after the keys
+of a dict output (a plain tensor output, even of a layer named `images`, becomes
+`output_0`). Every file is run under LiteRT on CHECK_LATENTS latents before it is written and
+compared with TensorFlow: a non-finite output (or a float32 file off by more than
+FLOAT32_LIMIT, the dropped-weights trap) stops the export; the largest difference goes into
+metadata.json (max_abs_diff_to_tf) and the export's line.
 """
 import numpy as np
 import tensorflow as tf
@@ -28,6 +35,10 @@ from export import common
 
 QUANTIZATIONS = common.QUANTIZATIONS
 CALIBRATION_LATENTS = 256
+SIGNATURE = 'serving_default'
+INPUT, OUTPUT = 'z', 'images'
+CHECK_LATENTS = 16  # latents each file is compared with TensorFlow on before it is written
+FLOAT32_LIMIT = 1e-3  # the float32 file is TensorFlow's arithmetic: more means lost weights
 
 
 def check_quantizations(names):
@@ -40,15 +51,16 @@ def check_quantizations(names):
 def convert(generator, quantization: str, seed: int = 0, batch: int = 0) -> bytes:
   """The generator z → images in [-1, 1] as a TFLite flatbuffer; its batch dimension is
   dynamic, or fixed at `batch` (runtimes that cannot resize inputs: LiteRT.js)."""
+  import keras  # pylint: disable=g-import-not-at-top
   check_quantizations([quantization])
   d = int(generator.input_shape[-1])
-  if batch:
-    import keras  # pylint: disable=g-import-not-at-top
-    z = keras.Input(batch_shape=(batch, d), name='z')
-    generator = keras.Model(z, generator(z), name=f'{generator.name}_batch{batch}')
+  # The signature's names: the Input's name (z) and the output dict's key (images).
+  z = keras.Input(batch_shape=(batch or None, d), name=INPUT)
+  named = keras.Model(z, {OUTPUT: generator(z)},
+                      name=f'{generator.name}_batch{batch}' if batch else generator.name)
   # from_keras_model bakes the weights in. (from_concrete_functions on a Keras 3 model leaves
   # READ_VARIABLE ops without their variables: NaN output in float32, a failed int8 calibration.)
-  converter = tf.lite.TFLiteConverter.from_keras_model(generator)
+  converter = tf.lite.TFLiteConverter.from_keras_model(named)
   if quantization != 'float32':
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
   if quantization == 'float16':
@@ -61,11 +73,44 @@ def convert(generator, quantization: str, seed: int = 0, batch: int = 0) -> byte
                                                  for i in range(0, len(latents), step))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
   try:
-    return converter.convert()
+    flatbuffer = converter.convert()
   except Exception as e:  # the converter raises many types; all mean "cannot convert"
     first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
     raise ConfigError(f'the {quantization} TFLite conversion of this generator failed ({first}); '
                       f'export the other quantisations (--quantize=...)') from None
+  from export import litert  # pylint: disable=g-import-not-at-top
+  names = litert.signature_names(flatbuffer)
+  if names != {SIGNATURE: {'inputs': [INPUT], 'outputs': [OUTPUT]}}:
+    raise ConfigError(f'the {quantization} TFLite conversion named its signature {names}, not '
+                      f'{SIGNATURE} (z) → (images); this TensorFlow\'s converter names them '
+                      f'differently: export the SavedModel (--formats=saved_model)')
+  return flatbuffer
+
+
+def max_diff_to_tf(flatbuffer: bytes, generator, seed: int = 0) -> float:
+  """The largest |TFLite − TensorFlow| of the images of CHECK_LATENTS latents N(0, I) (run
+  through the file's `serving_default` signature by name, under LiteRT); inf if the file
+  outputs a non-finite value."""
+  from export import litert  # pylint: disable=g-import-not-at-top
+  d = int(generator.input_shape[-1])
+  z = np.random.default_rng(seed).standard_normal((CHECK_LATENTS, d)).astype(np.float32)
+  got = litert.run_signature(flatbuffer, z)
+  want = np.asarray(generator(z, training=False), np.float32)
+  if got.shape != want.shape or not np.all(np.isfinite(got)):
+    return float('inf')
+  return float(np.abs(got - want).max())
+
+
+def checked(flatbuffer: bytes, generator, quantization: str, name: str) -> float:
+  """max_diff_to_tf of a converted file; ConfigError (nothing written) when it outputs a
+  non-finite value or, in float32, differs from TensorFlow by more than FLOAT32_LIMIT."""
+  diff = max_diff_to_tf(flatbuffer, generator)
+  if not np.isfinite(diff) or (quantization == 'float32' and diff > FLOAT32_LIMIT):
+    raise ConfigError(f'the {quantization} TFLite file {name} does not reproduce the generator '
+                      f'under LiteRT (max |TFLite − TF| = {diff:.3g} on {CHECK_LATENTS} '
+                      f'latents); nothing was written: export the other quantisations '
+                      f'(--quantize=...) or the SavedModel')
+  return diff
 
 
 def convert_run(workdir: str, quantizations=QUANTIZATIONS, checkpoint: str = '',
@@ -85,11 +130,17 @@ def convert_run(workdir: str, quantizations=QUANTIZATIONS, checkpoint: str = '',
     meta['view_files'] = {name: {q: f'generator_{q}{"" if v == 0 else "_" + name}.tflite'
                                  for q in quantizations}
                           for v, name in enumerate(cfg.data.views)}
-  files = {f'generator_{q}{suffix}.tflite': convert(g, q, cfg.seed, batch)
-           for suffix, g in generators.items() for q in quantizations}
+  files, diffs = {}, {}
+  for suffix, g in generators.items():
+    for q in quantizations:
+      name = f'generator_{q}{suffix}.tflite'
+      files[name] = convert(g, q, cfg.seed, batch)
+      diffs[name] = checked(files[name], g, q, name)
   rows = str(batch) if batch else 'batch'
-  meta = dict(meta, format='tflite', files={
-      q: f'generator_{q}.tflite' for q in quantizations},
+  meta = dict(meta, format='tflite', signature=SIGNATURE, files={
+      q: f'generator_{q}.tflite' for q in quantizations}, max_abs_diff_to_tf=diffs,
+      max_abs_diff_latents=f'{CHECK_LATENTS} latents N(0, I), the TFLite file under LiteRT '
+                           f'against the TensorFlow generator',
       inputs={'z': f'float32 [{rows}, {meta["latent_dim"]}], z ~ N(0, I); ' + (
           f'the batch is fixed at {batch}' if batch else 'batch is dynamic')},
       outputs={'images': f'float32 [{rows}, {h}, {w}, {c}] in [-1, 1]'})
@@ -99,10 +150,24 @@ def convert_run(workdir: str, quantizations=QUANTIZATIONS, checkpoint: str = '',
 
 
 def sizes(files: dict, meta: dict) -> str:
-  """'float32 2.84 MB, ...' of the standard files (× N views where there are several)."""
-  views = f' × {len(meta["view_files"])} views' if 'view_files' in meta else ''
-  return ', '.join(f'{q} {len(files[f]) / 1e6:.2f} MB'
-                   for q, f in meta['files'].items()) + views
+  """'float32 2.84 MB (max |diff| to TF 1.2e-07), ...' of the standard files (× N views where
+  there are several; the largest difference over the views)."""
+  views = meta.get('view_files', {})
+  out = []
+  for q, f in meta['files'].items():
+    diffs = [meta.get('max_abs_diff_to_tf', {}).get(v[q]) for v in views.values()] or [
+        meta.get('max_abs_diff_to_tf', {}).get(f)]
+    diffs = [x for x in diffs if x is not None]
+    out.append(f'{q} {len(files[f]) / 1e6:.2f} MB' + (
+        f' (max |diff| to TF {max(diffs):.1e})' if diffs else ''))
+  return ', '.join(out) + (f' × {len(views)} views' if views else '')
+
+
+def file_line(path: str, size: int, diff) -> str:
+  """The export's line for one file: its path, size and difference to TensorFlow."""
+  return (f'wrote {path} ({size / 1e6:.2f} MB' + (
+      f'; max |diff| to TF {diff:.1e} on {CHECK_LATENTS} latents' if diff is not None else '')
+          + ')')
 
 
 def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',
@@ -113,5 +178,6 @@ def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name
   base = common.bases(workdir, cfg.algo, export_dir, name)['tflite']
   path = common.write_versioned(base, lambda tmp: common.write_files(tmp, files, meta),
                                 version)
-  log(f'wrote TFLite {path}: {sizes(files, meta)}')
+  for file_name, data in files.items():  # one line per file
+    log(file_line(f'{path}/{file_name}', len(data), meta['max_abs_diff_to_tf'].get(file_name)))
   return path

@@ -5,15 +5,23 @@
   tools/export --workdir=runs/main --formats=tflite --quantize=float16,int8
   tools/export --workdir=runs/main --checkpoint=1000 --export_dir=/models --name=garments
   tools/export --workdir=runs/main --formats=web --quantize=float32,int8   # a browser demo
+  tools/export --workdir=runs/main --formats=keras                  # .keras files
 
 SavedModel: EXPORT_DIR/NAME/VERSION/ (TF Serving's layout; signatures serving_default, sample,
-and encode/reconstruct/energy where the algorithm has them). TFLite: EXPORT_DIR/tflite/NAME/
-VERSION/generator_QUANT.tflite. Web (not in the default formats; `make web` first):
-EXPORT_DIR/web/NAME/VERSION/, the LiteRT.js page with the generator at batch 1 in model/
-(serve that folder with `python3 -m http.server`). VERSION is the next free number;
-metadata.json beside each.
+and encode/reconstruct/energy where the algorithm has them; TF Serving's warm-up requests in
+assets.extra/). TFLite: EXPORT_DIR/tflite/NAME/VERSION/generator_QUANT.tflite. Web (not in the
+default formats; `make web` first): EXPORT_DIR/web/NAME/VERSION/, the LiteRT.js page with the
+generator at batch 1 in model/ (serve that folder with `python3 -m http.server`). Keras (not
+in the default formats): EXPORT_DIR/keras/NAME/VERSION/ROLE.keras, the nets bare Keras loads.
+VERSION is the next free number, shared by the formats of one export; metadata.json beside
+each.
+
+Output: one line per file or folder written (its path, size and largest difference to
+TensorFlow where it is checked), and one naming the log: what Keras and the TFLite converter
+print (Python and C++ alike) goes to the end of EXPORT_DIR/export.log instead.
 Check an export without the training code: tools/sample --model=PATH.
 """
+import datetime
 import os
 
 from absl import flags
@@ -58,19 +66,33 @@ def main(argv):
   # meanwhile), restored once (export/common.load_run).
   checkpoint = nets.checkpoint_path(FLAGS.workdir, FLAGS.checkpoint)
   bases = common.bases(FLAGS.workdir, cfg.algo, FLAGS.export_dir, FLAGS.name)
-  with common.export_lock(os.path.dirname(bases['saved_model'])):
+  root = os.path.dirname(bases['saved_model'])  # EXPORT_DIR
+  with common.export_lock(root):
     # One version number for the SavedModel and the TFLite files of this export.
     version = common.next_version(*bases.values())
-    kw = dict(export_dir=FLAGS.export_dir, name=FLAGS.name, checkpoint=checkpoint,
-              version=version)
-    if 'saved_model' in FLAGS.formats:
-      from export import saved_model  # pylint: disable=g-import-not-at-top
-      saved_model.export(FLAGS.workdir, **kw)
-    if 'tflite' in FLAGS.formats:
-      from export import tflite  # pylint: disable=g-import-not-at-top
-      tflite.export(FLAGS.workdir, FLAGS.quantize, **kw)
-    if 'web' in FLAGS.formats:
-      web.export(FLAGS.workdir, FLAGS.quantize, **kw)
+    log_path = os.path.join(root, common.LOG_NAME)
+    when = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')
+    name = os.path.basename(bases['saved_model'])
+    with common.chatter_to(log_path, f'=== {when}: tools/export --workdir={FLAGS.workdir} '
+                           f'--formats={",".join(FLAGS.formats)}: {name} version {version} '
+                           f'===') as say:
+      kw = dict(export_dir=FLAGS.export_dir, name=FLAGS.name, checkpoint=checkpoint,
+                version=version, log=say)
+      if 'keras' in FLAGS.formats:  # before any format is written: can bare Keras load any net?
+        from export import saved_model  # pylint: disable=g-import-not-at-top
+        run_cfg, run_nets, _ = common.load_run(FLAGS.workdir, checkpoint)
+        saved_model.check_keras(run_cfg, run_nets)
+      if 'saved_model' in FLAGS.formats:
+        from export import saved_model  # pylint: disable=g-import-not-at-top
+        saved_model.export(FLAGS.workdir, **kw)
+      if 'tflite' in FLAGS.formats:
+        from export import tflite  # pylint: disable=g-import-not-at-top
+        tflite.export(FLAGS.workdir, FLAGS.quantize, **kw)
+      if 'web' in FLAGS.formats:
+        web.export(FLAGS.workdir, FLAGS.quantize, **kw)
+      if 'keras' in FLAGS.formats:
+        saved_model.export_keras(FLAGS.workdir, **kw)
+      say(f'Keras and converter messages: {log_path}')
 
 
 if __name__ == '__main__':
