@@ -1,0 +1,62 @@
+"""oneDNN on or off for make train's step, interleaved: `python bench/onednn.py`.
+
+TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, when it starts, so each variant is its own
+`tools/train` process: make train's command (the triangle on Fashion-MNIST, batch 64,
+float32 on CPUs without native bfloat16) for --steps steps, oneDNN off and on in turn, for
+--rounds rounds. The step time is read from metrics.jsonl's `time` column between --skip
+and --steps (tracing and the first steps left out); the evaluation is cut short
+(eval.num_samples and eval.num_test small, no scores). Prints ms/step of each run, the
+medians and the ratio off/on, and the last round's reconstruction error and KL at the last
+step of each (the two paths' float32 results differ in rounding, not in maths, so their
+trajectories part: compare FD at equal steps with make train, not these).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(onednn: bool, steps: int, skip: int, workdir: str) -> tuple[float, dict]:
+  """(seconds per step between `skip` and `steps`, the last logged row)."""
+  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS='1' if onednn else '0',
+             TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=ROOT)
+  subprocess.run([sys.executable, '-m', 'tools.train', '--algo=triangle',
+                  '--dataset=fashion_mnist', f'--workdir={workdir}', f'--steps={steps}',
+                  '--set', 'train.log_every=1', '--set', 'eval.score=false',
+                  '--set', 'eval.num_samples=64', '--set', 'eval.num_test=64'],
+                 cwd=ROOT, env=env, check=True, capture_output=True)
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = {r['step']: r for r in map(json.loads, f) if 'step' in r}
+  return (rows[steps]['time'] - rows[skip]['time']) / (steps - skip), rows[steps]
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument('--steps', type=int, default=60)
+  p.add_argument('--skip', type=int, default=10)
+  p.add_argument('--rounds', type=int, default=3)
+  a = p.parse_args()
+  times = {False: [], True: []}
+  last = {}
+  with tempfile.TemporaryDirectory() as tmp:
+    for r in range(a.rounds):
+      for onednn in (False, True):  # interleaved: the machine's drift hits both
+        seconds, row = run(onednn, a.steps, a.skip, os.path.join(tmp, f'{r}-{onednn}'))
+        times[onednn].append(seconds)
+        last[onednn] = row
+        print(f'round {r + 1}: oneDNN {"on " if onednn else "off"} '
+              f'{1000 * seconds:7.1f} ms/step', flush=True)
+  off, on = statistics.median(times[False]), statistics.median(times[True])
+  print(f'median ms/step: oneDNN off {1000 * off:.1f}, on {1000 * on:.1f}; off/on '
+        f'{off / on:.2f}× ({a.rounds} interleaved rounds, steps {a.skip}..{a.steps})')
+  for k in ('recon_mae', 'kl'):  # the two paths round differently: trajectories part
+    print(f'step {a.steps} {k}: off {last[False][k]:.4f}, on {last[True][k]:.4f}')
+
+
+if __name__ == '__main__':
+  main()
