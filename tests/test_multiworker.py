@@ -138,6 +138,25 @@ def test_triangle_on_two_workers_then_one_process_resumes(digits, tmp_path, monk
   assert ckpt_steps(wd)[-1] == 8
 
 
+def launch_until_saved(cmd, wd, min_step):
+  """(proc, err, reader): tools/launch started with `cmd` (stderr collected into the list
+  `err` by the thread `reader`), returned once the workdir holds a checkpoint of at least
+  `min_step` (180 s at most; the job must still run)."""
+  proc = subprocess.Popen(cmd, cwd=helpers.ROOT, env=env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  err = []
+  reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
+  reader.start()
+  end = time.time() + 180
+  while time.time() < end and not (os.path.isdir(os.path.join(wd, 'checkpoints'))
+                                   and any(s >= min_step for s in ckpt_steps(wd))):
+    if proc.poll() is not None:
+      reader.join(timeout=10)
+      raise AssertionError(''.join(err)[-3000:])
+    time.sleep(0.2)
+  return proc, err, reader
+
+
 @pytest.mark.slow
 def test_coopnets_a_killed_worker_ends_the_job_and_the_same_command_resumes(digits, tmp_path):
   """Slow: three 2-worker launches (one with a worker killed) and a resume (~55 s)."""
@@ -146,17 +165,8 @@ def test_coopnets_a_killed_worker_ends_the_job_and_the_same_command_resumes(digi
          '--stop_grace=30', '--', '--algo=coopnets', f'--dataset=npz:{digits}', *SIZE,
          f'--workdir={wd}', '--smoke', '--steps=40', '--set', 'train.ckpt_every=5',
          '--set', 'train.log_every=5', '--set', 'train.sample_every=10']
-  proc = subprocess.Popen(cmd, cwd=helpers.ROOT, env=env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-  err = []
-  reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
-  reader.start()
+  proc, err, reader = launch_until_saved(cmd, wd, 5)
   try:
-    end = time.time() + 180
-    while time.time() < end and not (os.path.isdir(os.path.join(wd, 'checkpoints'))
-                                     and any(s >= 5 for s in ckpt_steps(wd))):
-      assert proc.poll() is None, ''.join(err)[-3000:]
-      time.sleep(0.2)
     (pid,) = re.findall(r'worker 1 port \d+ pid (\d+)', ''.join(err))
     os.kill(int(pid), signal.SIGKILL)
     rc = proc.wait(timeout=120)
@@ -220,17 +230,8 @@ def test_sigterm_stops_every_worker_at_one_step_saved(digits, tmp_path, target):
   cmd = [sys.executable, '-m', 'tools.launch', '--workers=2', f'--logdir={tmp_path / "logs"}',
          '--', '--algo=generator', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}',
          '--smoke', '--steps=100000', '--set', 'train.ckpt_every=100000']
-  proc = subprocess.Popen(cmd, cwd=helpers.ROOT, env=env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-  err = []
-  reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
-  reader.start()
+  proc, err, reader = launch_until_saved(cmd, wd, 0)
   try:
-    end = time.time() + 180
-    while time.time() < end and not (os.path.isdir(os.path.join(wd, 'checkpoints'))
-                                     and ckpt_steps(wd)):
-      assert proc.poll() is None, ''.join(err)[-3000:]
-      time.sleep(0.2)
     time.sleep(3)  # some steps past the first save
     pids = [int(p) for p in re.findall(r'worker \d port \d+ pid (\d+)', ''.join(err))]
     if target == 'tools/launch':
