@@ -386,10 +386,15 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
     bar.close()
     raise _cluster_failure(e, step, last_good) from None
   except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (tools/cli: core.errors.Terminated)
-    if threading.current_thread() is threading.main_thread():
-      signal.signal(signal.SIGTERM, signal.SIG_IGN)  # (a repeated SIGTERM: the save goes on)
-    if last_good != os.path.join(ckpt_dir, f'ckpt-{step}'):
-      last_good = save(step)
+    main = threading.current_thread() is threading.main_thread()
+    # A repeated SIGTERM does not cut the save short; the handler before is put back after.
+    before = signal.signal(signal.SIGTERM, signal.SIG_IGN) if main else None
+    try:
+      if last_good != os.path.join(ckpt_dir, f'ckpt-{step}'):
+        last_good = save(step)
+    finally:
+      if main:
+        signal.signal(signal.SIGTERM, before)
     bar.close()  # before the message, so it is not drawn over
     how = 'stopped by SIGTERM' if isinstance(e, Terminated) else 'interrupted'
     log(f'{how} at step {step}; saved {last_good}; rerun the same command to resume')
