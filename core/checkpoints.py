@@ -88,14 +88,36 @@ def repair_state(ckpt_dir: str, log=print) -> bool:
   return True
 
 
+_INTACT = set()  # the files (name, size, mtime) of checkpoints verify() has read back whole
+
+
+def _stamp(prefix: str) -> tuple:
+  """(name, size, mtime) of the checkpoint's index and data files, as they are now."""
+  folder, base = os.path.split(prefix)
+  try:
+    names = sorted(e for e in os.listdir(folder or '.')
+                   if e == base + '.index' or e.startswith(base + '.data-'))
+    return (os.path.realpath(prefix),) + tuple(
+        (n, (st := os.stat(os.path.join(folder, n))).st_size, st.st_mtime_ns) for n in names)
+  except OSError:
+    return ()
+
+
 def verify(prefix: str) -> str | None:
-  """None if every tensor of the checkpoint reads back intact, else the first error's line."""
+  """None if every tensor of the checkpoint reads back intact, else the first error's line.
+  A checkpoint read back whole once is not read again while its files are unchanged (a
+  tool resolves, then restores: one full read, not two)."""
+  stamp = _stamp(prefix)
+  if stamp and stamp in _INTACT:
+    return None
   try:
     reader = tf.train.load_checkpoint(prefix)
     for name in reader.get_variable_to_shape_map():
       reader.get_tensor(name)
   except Exception as e:  # pylint: disable=broad-except  (any failure to read is corruption)
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+  if stamp:
+    _INTACT.add(stamp)
   return None
 
 

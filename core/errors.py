@@ -1,4 +1,8 @@
 """Errors a user can act on. The command-line tools print their message and exit non-zero."""
+import errno
+
+# OSError numbers that are the disk's, not the code's: full, read-only, not ours.
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
 
 
 class UsageError(Exception):

@@ -10,7 +10,6 @@ directories); leftovers of dead exports are removed by the next one.
 """
 import contextlib
 import copy
-import errno
 import fcntl
 import hashlib
 import json
@@ -19,13 +18,14 @@ import shutil
 
 from core import files as core_files
 from core import workdir as workdir_lib
-from core.errors import CheckpointError, ConfigError, StorageError
+from core.errors import STORAGE_ERRNOS, CheckpointError, ConfigError, StorageError
 from trainers import registry
 
 VALUE_RANGE = (-1.0, 1.0)
 FORMATS = ('saved_model', 'tflite', 'web', 'keras')  # keras: .keras files (export/saved_model.py)
 DEFAULT_FORMATS = ('saved_model', 'tflite')  # web (export/web.py) needs `make web` first
 QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')  # TFLite (export/tflite.py)
+CHECK_LATENTS = 16  # latents (or inputs) each written format is compared with TensorFlow on
 
 
 def exportable_run(workdir: str):
@@ -246,9 +246,6 @@ def write_versioned(base: str, write, version: int = 0) -> str:
     finally:
       if os.path.isdir(tmp):
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
 
 
 def _storage_failure(e: Exception) -> bool:

@@ -62,14 +62,11 @@ def run(interp, z: np.ndarray) -> np.ndarray:
     if not getattr(interp, '_twonets_allocated', False):
       interp.allocate_tensors()
       interp._twonets_allocated = True  # pylint: disable=protected-access
-    out = []
-    for i in range(0, len(z), fixed):
-      chunk = z[i:i + fixed]
-      padded = np.concatenate([chunk, np.zeros((fixed - len(chunk),) + z.shape[1:], z.dtype)])
-      interp.set_tensor(inp['index'], padded)
+    def call(batch):
+      interp.set_tensor(inp['index'], batch)
       interp.invoke()
-      out.append(interp.get_tensor(interp.get_output_details()[0]['index'])[:len(chunk)])
-    return np.concatenate(out)
+      return interp.get_tensor(interp.get_output_details()[0]['index'])
+    return _in_chunks(call, z, fixed)
   if list(inp['shape']) != list(z.shape) or not getattr(interp, '_twonets_allocated', False):
     interp.resize_tensor_input(inp['index'], list(z.shape), strict=True)
     interp.allocate_tensors()
@@ -107,9 +104,15 @@ def run_signature(model, z: np.ndarray, key: str = SIGNATURE, output: str = 'ima
   fixed = int(rows[0]) if len(rows) and int(rows[0]) > 0 else 0
   if not fixed:
     return runner(z=z)[output]
+  return _in_chunks(lambda batch: np.array(runner(z=batch)[output]), z, fixed)
+
+
+def _in_chunks(call, z: np.ndarray, fixed: int) -> np.ndarray:
+  """call(batch) over z in batches of `fixed` rows (a model whose batch is fixed), the last
+  one padded with zeros and cut back."""
   out = []
   for i in range(0, len(z), fixed):
     chunk = z[i:i + fixed]
     padded = np.concatenate([chunk, np.zeros((fixed - len(chunk),) + z.shape[1:], z.dtype)])
-    out.append(np.array(runner(z=padded)[output])[:len(chunk)])
+    out.append(call(padded)[:len(chunk)])
   return np.concatenate(out)

@@ -50,7 +50,7 @@ from export import common
 
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 WARMUP_BATCH = 2
-CHECK_LATENTS = 16  # latents (or inputs) a written format is compared with TensorFlow on
+CHECK_LATENTS = common.CHECK_LATENTS
 SAVED_MODEL_LIMIT = 1e-4
 SERVING_API = 'tensorflow-serving-api==2.21.0'  # pip install --no-deps (see above)
 

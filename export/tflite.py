@@ -37,7 +37,7 @@ QUANTIZATIONS = common.QUANTIZATIONS
 CALIBRATION_LATENTS = 256
 SIGNATURE = 'serving_default'
 INPUT, OUTPUT = 'z', 'images'
-CHECK_LATENTS = 16  # latents each file is compared with TensorFlow on before it is written
+CHECK_LATENTS = common.CHECK_LATENTS
 FLOAT32_LIMIT = 1e-3  # the float32 file is TensorFlow's arithmetic: more means lost weights
 
 

@@ -115,15 +115,6 @@ def model_files(meta: dict, where: str = 'metadata.json') -> list:
   return list(dict.fromkeys(name for _, name in entries))
 
 
-def _write_model(directory: str, payload: dict, meta: dict):
-  """The model files ({name: bytes}, names checked by model_files) and metadata.json into
-  `directory` (created; it must not exist), each joined by core.files.inside."""
-  os.makedirs(directory)
-  for name, data in payload.items():
-    files.write_bytes(files.inside(directory, name, 'a model file name'), data)
-  files.write_json(os.path.join(directory, 'metadata.json'), meta)
-
-
 def bundle(export_path: str, command: str, commit: str, dest: str = '', log=print) -> str:
   """Copies a web export's model/ folder (its .tflite files and metadata.json) into
   `dest` (default: the bundled model, apps/web/model), recording in its metadata.json the
@@ -180,7 +171,7 @@ def bundle(export_path: str, command: str, commit: str, dest: str = '', log=prin
   tmp, old = f'{dest}.tmp-{os.getpid()}', f'{dest}.old-{os.getpid()}'
   shutil.rmtree(tmp, ignore_errors=True)
   try:
-    _write_model(tmp, payload, meta)
+    common.write_files(tmp, payload, meta)  # each name joined by core/files.inside
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise

@@ -32,15 +32,14 @@ def pytest_collection_finish(session):
   `mirrored_cpus` fixture), splits the CPU into helpers.REPLICAS logical devices before any
   test runs: devices are only configurable before TensorFlow initialises them. Everything
   else runs on the first device as before (measured: no step got slower)."""
-  if not any('mirrored_cpus' in getattr(item, 'fixturenames', ()) for item in session.items):
-    return
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  try:
-    tf.config.set_logical_device_configuration(
-        tf.config.list_physical_devices('CPU')[0],
-        [tf.config.LogicalDeviceConfiguration()] * helpers.REPLICAS)
-  except RuntimeError:  # devices already initialised: mirrored_cpus says so
-    pass
+  if any('mirrored_cpus' in getattr(item, 'fixturenames', ()) for item in session.items):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    try:
+      tf.config.set_logical_device_configuration(
+          tf.config.list_physical_devices('CPU')[0],
+          [tf.config.LogicalDeviceConfiguration()] * helpers.REPLICAS)
+    except RuntimeError:  # devices already initialised: mirrored_cpus says so
+      pass
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """What every tool shares: quiet TF start-up, bad input as one line and exit code, and
 SIGTERM handled like Ctrl-C (a training run saves a checkpoint first)."""
 import contextlib
-import errno
 import os
 import signal
 import sys
@@ -9,10 +8,7 @@ import threading
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from core.errors import Diverged, Terminated, UsageError, WorkerLost  # pylint: disable=g-import-not-at-top
-
-
-STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
+from core.errors import STORAGE_ERRNOS, Diverged, Terminated, UsageError, WorkerLost  # pylint: disable=g-import-not-at-top
 
 
 def _raise_terminated(signum, frame):  # pylint: disable=unused-argument
