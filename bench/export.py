@@ -14,8 +14,9 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from core import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+cpu.tf_environment()  # before TensorFlow: quiet logs, oneDNN where it pays
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 

@@ -13,8 +13,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from core import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+cpu.tf_environment()  # before TensorFlow: quiet logs, oneDNN where it pays
 
 import keras  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top

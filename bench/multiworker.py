@@ -21,9 +21,10 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from core import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+cpu.tf_environment()  # before TensorFlow: quiet logs, oneDNN where it pays
 
 from core import cluster as cluster_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 

@@ -3,6 +3,7 @@ the distribution strategy and the Keras precision policy."""
 import tensorflow as tf
 
 from core import cluster as cluster_lib
+from core import cpu
 from core.errors import ConfigError
 
 
@@ -148,22 +149,6 @@ def check_batch(batch_size: int, strategy: tf.distribute.Strategy):
                       f'replicas{where}; use a multiple of {replicas}')
 
 
-# CPU flags (Linux /proc/cpuinfo) that make bfloat16 matrix maths native rather than emulated.
-BF16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
-
-
-def cpu_flags(path: str = '/proc/cpuinfo') -> set:
-  """The first CPU's feature flags, or an empty set where /proc/cpuinfo is not readable."""
-  try:
-    with open(path) as f:
-      for line in f:
-        if line.startswith('flags'):
-          return set(line.split(':', 1)[1].split())
-  except OSError:
-    pass
-  return set()
-
-
 def resolve_precision(policy: str, gpus=None, flags=None) -> str:
   """`auto` → `mixed_bfloat16` where bfloat16 is native (a GPU, or a CPU with AVX512-BF16 or
   AMX), else `float32`: on a CPU without them bfloat16 is emulated and ~5× slower than float32
@@ -171,8 +156,8 @@ def resolve_precision(policy: str, gpus=None, flags=None) -> str:
   if policy != 'auto':
     return policy
   gpus = tf.config.list_physical_devices('GPU') if gpus is None else gpus
-  flags = cpu_flags() if flags is None else flags
-  return 'mixed_bfloat16' if gpus or set(flags) & set(BF16_CPU_FLAGS) else 'float32'
+  flags = cpu.cpu_flags() if flags is None else flags
+  return 'mixed_bfloat16' if gpus or set(flags) & set(cpu.BF16_CPU_FLAGS) else 'float32'
 
 
 def set_precision(policy: str) -> str:

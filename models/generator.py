@@ -8,9 +8,47 @@ couple the examples of a batch. The image is float32 under any precision policy.
 import math
 
 import keras
+import numpy as np
 from keras import layers
 
 UPSAMPLE = ('transpose', 'resize', 'bilinear')
+
+# Nearest ×2 then a 3-tap convolution, along one axis: output 2q takes input q − 1 through
+# tap 0 and input q through taps 1 + 2; output 2q + 1 takes input q through taps 0 + 1 and
+# input q + 1 through tap 2. A stride-2 transposed convolution with 4 taps computes exactly
+# that when its taps are these sums of the 3 (row a: which of the 3 taps make tap a).
+_NEAREST_TAPS = np.array([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], np.float32)
+
+
+@keras.saving.register_keras_serializable(package='twonets')
+class NearestUpConv2D(layers.Conv2D):
+  """Nearest-neighbour ×2 then this 3×3 'same' convolution, computed in one step: a stride-2
+  transposed convolution whose 4×4 kernel is sums of the 3×3 kernel's taps (_NEAREST_TAPS
+  along each axis). The same function and the same weights (a Conv2D's, so checkpoints of
+  runs that resized in a layer of their own restore), with 4/9 of the multiply-adds: the
+  ×2 map's duplicated pixels are never multiplied twice. Equal to Resizing(nearest) +
+  Conv2D up to float rounding (tests/test_triangle.py)."""
+
+  def __init__(self, filters, **kw):
+    kw.setdefault('kernel_size', 3)
+    kw.setdefault('padding', 'same')
+    super().__init__(filters, **kw)
+    if tuple(self.kernel_size) != (3, 3) or self.padding != 'same' or \
+        tuple(self.strides) != (1, 1) or self.data_format != 'channels_last':
+      raise ValueError('NearestUpConv2D is a 3x3 stride-1 same-padded channels-last conv')
+
+  def call(self, inputs):
+    taps = keras.ops.convert_to_tensor(_NEAREST_TAPS, self.kernel.dtype)
+    # [3, 3, in, out] → [4, 4, in, out] → conv_transpose's [4, 4, out, in].
+    kernel = keras.ops.einsum('ai,bj,ijco->aboc', taps, taps, self.kernel)
+    x = keras.ops.conv_transpose(inputs, kernel, strides=2, padding='same')
+    if self.use_bias:
+      x = x + self.bias
+    return self.activation(x) if self.activation is not None else x
+
+  def compute_output_shape(self, input_shape):
+    b, h, w, _ = input_shape
+    return (b, None if h is None else 2 * h, None if w is None else 2 * w, self.filters)
 
 
 def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, upsample='transpose',
@@ -38,11 +76,15 @@ def dcgan_generator(image_shape, latent_dim, *, base, widths, leak=0.2, upsample
   def up(x, width, name):
     if upsample == 'transpose':
       return layers.Conv2DTranspose(width, 4, strides=2, padding='same', name=name)(x)
-    # Resizing to the static size (= UpSampling2D's nearest ×2, value for value) keeps the
-    # spatial shape known, which TFLite's full-int8 conversion needs (export/tflite.py).
+    if upsample == 'resize':
+      # The ×2 is inside NearestUpConv2D; the pass-through keeps the layer order (and so the
+      # checkpoints) of the runs that resized in a layer of their own.
+      x = layers.Identity(name=f'{name}_resize')(x)
+      return NearestUpConv2D(width, name=name)(x)
+    # Resizing to the static size keeps the spatial shape known, which TFLite's full-int8
+    # conversion needs (export/tflite.py).
     h, w = x.shape[1], x.shape[2]
-    x = layers.Resizing(2 * h, 2 * w, interpolation='nearest' if upsample == 'resize' else
-                        'bilinear', name=f'{name}_resize')(x)
+    x = layers.Resizing(2 * h, 2 * w, interpolation='bilinear', name=f'{name}_resize')(x)
     return layers.Conv2D(width, 3, padding='same', name=name)(x)
 
   for i, w in enumerate(widths[1:]):

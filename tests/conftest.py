@@ -11,10 +11,13 @@ import sys
 
 import pytest
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+# TensorFlow's start-up variables as the tools set them (quiet logs, oneDNN where it pays),
+# before anything imports TensorFlow: in-process runs and tool processes compute alike.
+from core import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+cpu.tf_environment()
 
 from tests import helpers  # pylint: disable=g-import-not-at-top,wrong-import-position
 

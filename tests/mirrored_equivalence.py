@@ -10,11 +10,10 @@ configured before TensorFlow starts):
 tests/multiworker_equivalence.py reuses one_step and compare for 2 worker processes.
 """
 import json
-import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
+from core import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+cpu.tf_environment()  # before TensorFlow, as the tools do
 from core import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 if __name__ == '__main__':

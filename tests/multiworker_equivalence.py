@@ -8,11 +8,10 @@ per algorithm:
   TF_CONFIG=... python -m tests.multiworker_equivalence DIGITS.npz ALGO [ALGO ...]
 """
 import json
-import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
+from core import cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+cpu.tf_environment()  # before TensorFlow, as the tools do
 from core import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 STRATEGY = runtime.make_strategy('multi_worker', cluster_timeout=120)  # before TF starts

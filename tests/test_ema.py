@@ -40,6 +40,7 @@ def test_a_constant_sequence_is_its_own_average_and_copy_starts_there():
 
 
 def test_auto_precision_picks_bfloat16_only_where_it_is_native(tmp_path):
+  from core import cpu  # pylint: disable=g-import-not-at-top
   from core import runtime  # pylint: disable=g-import-not-at-top
   assert runtime.resolve_precision('auto', gpus=[], flags={'avx2', 'fma'}) == 'float32'
   assert runtime.resolve_precision('auto', gpus=[], flags={'avx512_bf16'}) == 'mixed_bfloat16'
@@ -48,8 +49,8 @@ def test_auto_precision_picks_bfloat16_only_where_it_is_native(tmp_path):
   assert runtime.resolve_precision('float32', gpus=['GPU:0']) == 'float32'
   info = tmp_path / 'cpuinfo'
   info.write_text('processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n\nflags\t\t: other\n')
-  assert runtime.cpu_flags(str(info)) == {'fpu', 'avx2', 'avx512_bf16'}
-  assert runtime.cpu_flags(str(tmp_path / 'missing')) == set()
+  assert cpu.cpu_flags(str(info)) == {'fpu', 'avx2', 'avx512_bf16'}
+  assert cpu.cpu_flags(str(tmp_path / 'missing')) == set()
 
 
 def test_a_stored_config_gains_the_keys_added_since_with_their_defaults():

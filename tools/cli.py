@@ -6,8 +6,6 @@ import signal
 import sys
 import threading
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
 from core.errors import STORAGE_ERRNOS, Diverged, Terminated, UsageError, WorkerLost  # pylint: disable=g-import-not-at-top
 
 

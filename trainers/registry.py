@@ -155,11 +155,16 @@ def defaults(algo: str, dataset: str, smoke: bool = False):
 
 def upgrade(cfg):
   """A stored config brought to the current layout, in place: a conditional descriptor run
-  made while it was `--algo=descriptor` with model.conditional becomes `conditional`."""
+  made while it was `--algo=descriptor` with model.conditional becomes `conditional`; a
+  triangle or VAE run made before optim.r1_every keeps R1 on every step (1), not the new
+  default."""
   if cfg.get('algo') == 'descriptor' and cfg.get('model', {}).get('conditional', False):
     cfg.algo = 'conditional'
   if cfg.get('algo') in ('descriptor', 'conditional') and 'conditional' in cfg.get('model', {}):
     del cfg.model['conditional']
+  optim = cfg.get('optim', {})
+  if cfg.get('algo') in ('triangle', 'vae') and 'r1_penalty' in optim and 'r1_every' not in optim:
+    optim['r1_every'] = 1  # made when R1 ran on every step: resumed, it still does
   return cfg
 
 
