@@ -104,8 +104,13 @@ bazel:
 	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
 	      apt-get install -y -qq bazel-bootstrap; }; }
 
+# Langevin with oneDNN off (TensorFlow's default on AVX2-only CPUs) and as the project runs
+# it (core/cpu.py), then make train's step against the step before the speed work and a
+# PyTorch port where torch is installed (bench/triangle_step.py; interleaved processes).
 bench: setup
+	TF_ENABLE_ONEDNN_OPTS=0 $(PY) bench/langevin.py
 	$(PY) bench/langevin.py
+	$(PY) bench/triangle_step.py $$($(PY) -c 'import torch' 2>/dev/null && echo --torch)
 
 # Size and per-image latency of every export format of a trained run (make train first).
 bench-export: setup

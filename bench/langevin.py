@@ -84,8 +84,10 @@ def main():
   p.add_argument('--bf16', action='store_true', help='time bfloat16 where it is emulated too')
   args = p.parse_args()
   runtime.configure()
+  onednn = os.environ.get(cpu.ONEDNN, 'unset (TensorFlow\'s default)')
   print(f'TensorFlow {tf.__version__}, Keras {keras.__version__}, '
-        f'{os.cpu_count()} CPU cores, batch {args.batch}, {args.steps} steps per call')
+        f'{os.cpu_count()} CPU cores, batch {args.batch}, {args.steps} steps per call, '
+        f'{cpu.ONEDNN}={onednn}')
   print(f'float32 matmul 4096²: {matmul_gflops():.0f} GFLOP/s')
   native = runtime.resolve_precision('auto') == 'mixed_bfloat16'
   modes = ['eager', 'bare float32', 'compiled float32']  # bare first: the ratio needs it

@@ -161,6 +161,80 @@ def test_r1_penalty_is_the_mean_squared_data_gradient_of_the_energy(digits):
   assert 'r1' not in off.train_step(off.make_iterator(0))
 
 
+def test_lazy_r1_runs_every_kth_step_weighted_by_k(digits):
+  """optim.r1_every=k: R1 on the steps the step counter makes a multiple of k, weighted × k
+  (so its step equals an every-step run's with γ·k); none on the others."""
+  def trainer(*sets):
+    cfg = smoke_config(digits, 'triangle', *sets)
+    return triangle.Triangle(cfg, tf.distribute.get_strategy(),
+                             triangle.data_lib.from_config(cfg))
+  lazy = trainer('optim.r1_penalty=1.0', 'optim.r1_every=3')
+  eager = trainer('optim.r1_penalty=3.0', 'optim.r1_every=1')
+  for net in ('descriptor', 'generator', 'encoder', 'generator_ema'):
+    getattr(eager, net).set_weights(getattr(lazy, net).get_weights())
+  runs = [(t, t.make_iterator(0)) for t in (lazy, eager)]
+  first = [t.train_step(it) for t, it in runs]  # step 0: both apply R1
+  assert 'r1' in first[0] and 'r1' in first[1]
+  for a, b in zip(lazy.descriptor.get_weights(), eager.descriptor.get_weights()):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  for t, _ in runs:
+    t.step.assign_add(1)
+  second = [t.train_step(it) for t, it in runs]  # step 1: only the every-step run
+  assert 'r1' not in second[0] and 'r1' in second[1]
+  lazy.step.assign(3)
+  assert 'r1' in lazy.train_step(runs[0][1])
+
+
+def test_r1_every_below_one_is_refused(digits):
+  with pytest.raises(config_lib.ConfigError, match='optim.r1_every'):
+    from trainers import registry  # pylint: disable=g-import-not-at-top
+    registry.check(smoke_config(digits, 'triangle', 'optim.r1_every=0'))
+
+
+def test_a_run_made_before_lazy_r1_resumes_with_r1_on_every_step():
+  from trainers import registry  # pylint: disable=g-import-not-at-top
+  for algo in ('triangle', 'vae'):
+    stored = configs.get(algo, 'fashion_mnist')
+    del stored.optim['r1_every']
+    registry.complete(stored, 'config.json')
+    assert stored.optim.r1_every == 1
+  current = registry.complete(configs.get('triangle', 'fashion_mnist'), 'config.json')
+  assert current.optim.r1_every == 4  # a run that has the key keeps it
+
+
+def test_nearest_upconv_is_resize_then_conv_and_reads_their_checkpoints(tmp_path):
+  """models/generator.NearestUpConv2D (one stride-2 transposed convolution) against what it
+  replaces, nearest ×2 by np.repeat then a 3×3 same convolution; and a generator of the old
+  layout (a Resizing layer, then a Conv2D) restores into the new one, output for output."""
+  import keras  # pylint: disable=g-import-not-at-top
+  from models import generator as generator_lib  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  for size in (7, 4, 5):
+    x = rng.standard_normal((2, size, size, 3)).astype(np.float32)
+    layer = generator_lib.NearestUpConv2D(4)
+    got = layer(x).numpy()
+    big = np.repeat(np.repeat(x, 2, 1), 2, 2)
+    want = tf.nn.conv2d(big, layer.kernel, 1, 'SAME').numpy() + layer.bias.numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match='3x3 stride-1'):
+    generator_lib.NearestUpConv2D(4, kernel_size=5)
+
+  def old_layout():
+    layers = keras.layers
+    z = keras.Input((4,))
+    h = layers.Reshape((7, 7, 8))(layers.LeakyReLU(0.2)(layers.Dense(7 * 7 * 8)(z)))
+    h = layers.Resizing(14, 14, interpolation='nearest')(h)
+    h = layers.LeakyReLU(0.2)(layers.Conv2D(4, 3, padding='same')(h))
+    h = layers.Conv2D(1, 3, padding='same')(layers.Resizing(28, 28, interpolation='nearest')(h))
+    return keras.Model(z, layers.Activation('tanh')(h))
+  old = old_layout()
+  path = tf.train.Checkpoint(generator=old).write(str(tmp_path / 'old'))
+  new = generator_lib.generator_28(latent_dim=4, widths=(8, 4), upsample='resize')
+  tf.train.Checkpoint(generator=new).read(path).assert_consumed()
+  z = rng.standard_normal((3, 4)).astype(np.float32)
+  np.testing.assert_allclose(new(z).numpy(), old(z).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_generator_upsampling_options():
   from models import generator as generator_lib  # pylint: disable=g-import-not-at-top
   nearest = generator_lib.generator_28(latent_dim=4, widths=(8, 4), upsample='resize')

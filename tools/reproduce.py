@@ -33,6 +33,9 @@ flags.DEFINE_bool('render', False, 'Only regenerate docs/RESULTS.md from docs/re
 flags.DEFINE_list('texture_figure', [], 'Write docs/figures/triangle_texture.png instead of a '
                   'table: 32 real test tops, then 32 samples of each named triangle_recipe '
                   'try (e.g. K,M; from their runs under --runs/recipe).')
+flags.DEFINE_list('grid_figure', [], 'Write docs/figures/triangle_grids.png instead of a '
+                  'table: real test images of the classes the first run\'s grid shows, then '
+                  'the final grid of each given triangle workdir (make train\'s seeds 0, 1).')
 flags.DEFINE_string('runs', 'runs/reproduce', 'Where runs are kept (relative to the repository).')
 flags.DEFINE_integer('steps', 700, 'Training steps per run.')
 flags.DEFINE_integer('infer_steps', 10, 'Langevin inference steps per training step.')
@@ -44,6 +47,10 @@ flags.DEFINE_list('tries', [], 'triangle_recipe: the tries to (re)run, by their 
                   '(A,B); the others keep their records. Default: all.')
 flags.DEFINE_bool('curve', False, 'triangle_recipe: also score every kept checkpoint (the '
                   'averaged generator\'s FD by step; ~1 minute per checkpoint).')
+flags.DEFINE_bool('recipe_pin', True, 'triangle_recipe: run the tries two at a time, each '
+                  'pinned to one core with one TensorFlow thread (so both see the same '
+                  'machine); --norecipe_pin: one at a time on the whole machine (a preset\'s '
+                  'wall clock as a user sees it).')
 flags.DEFINE_bool('score_only', False, 'triangle_recipe: score the tries\' existing runs '
                   'under --runs instead of training them again.')
 flags.DEFINE_list('reuse', [], 'coop_triangle: parts kept from the existing table instead of '
@@ -113,11 +120,23 @@ RECIPE_TRIES = {
     'N: H + R1 penalty 5 (1,100 s)': ['--steps=100000', *LEAN, *BUDGET, '--set',
                                       'optim.r1_penalty=5', '--set',
                                       'optim.gen_energy_weight=25'],
-    # The default recipe (H's: energy weight 25) as make train runs it: 1,300 steps.
-    'K: default (make train), seed 0': [],
-    'L: default (make train), seed 1': ['--set', 'seed=1'],
-    # The longer preset: make train's command with 5× the steps (seed 0).
-    'P: default, 6,500 steps (the ~1 hour preset), seed 0': ['--steps=6500'],
+    # The default recipe (H's: energy weight 25) as make train ran it until 81de632: 1,300
+    # steps (their records were made with that step: R1 on every step, oneDNN off).
+    'K: default (make train), seed 0': ['--steps=1300', '--set', 'optim.r1_every=1'],
+    'L: default (make train), seed 1': ['--steps=1300', '--set', 'optim.r1_every=1', '--set',
+                                        'seed=1'],
+    # The longer preset of that time: 5× the steps (seed 0).
+    'P: default, 6,500 steps (the ~1 hour preset), seed 0': ['--steps=6500', '--set',
+                                                             'optim.r1_every=1'],
+    # The faster step (bench/triangle_step.py: oneDNN on, the one-pass nearest up-convolution,
+    # g(z) and g(h) in one batch, lazy R1) at K's 1,300 steps, and its one lever that changes
+    # the maths (lazy R1) taken back: each lever's FD at equal steps beside K.
+    'Q: K with the faster step (R1 every 4th step, × 4), seed 0': ['--steps=1300'],
+    'R: Q with R1 on every step again (optim.r1_every=1)': ['--steps=1300', '--set',
+                                                            'optim.r1_every=1'],
+    # The ~1 hour preset with the faster step: make train's command for 20,000 steps (55
+    # minutes at the 6.08 it/s make train measured alone), seed 0; run with --norecipe_pin.
+    'T: the ~1 hour preset, 20,000 steps, seed 0': ['--steps=20000'],
 }
 
 # Completion blocks of the coop_triangle table: the seed's M30/M40/M50 on 64×64 images cover
@@ -399,16 +418,17 @@ def triangle_recipe_table():
   records = [r for r in (json.load(open(path)) if os.path.isfile(path) else [])
              if r['method'] not in chosen and r['method'] in RECIPE_TRIES]
   add = results.adder(records)
-  for pair in (chosen[i:i + 2] for i in range(0, len(chosen), 2)):
+  width = 2 if FLAGS.recipe_pin else 1
+  for pair in (chosen[i:i + width] for i in range(0, len(chosen), width)):
     runs = {}
     for core, name in enumerate(pair):
+      core = core if FLAGS.recipe_pin else None
       wd = os.path.join(FLAGS.runs, 'recipe', name.split(':')[0])
       args = ['tools.train', '--algo=triangle', '--dataset=fashion_mnist', '--fresh',
               f'--workdir={wd}', '--set', 'train.ckpt_every=250', '--set', 'train.keep=100',
               *RECIPE_TRIES[name]]
       if FLAGS.score_only:  # a run made before by this command: score it again
-        shown = f'TF_NUM_INTRAOP_THREADS=1 taskset -c {core} tools/train {" ".join(args[1:])}'
-        runs[name] = (wd, (shown, _load(wd, 'metrics.json')['wall_seconds']))
+        runs[name] = (wd, (_shown(args, core), _load(wd, 'metrics.json')['wall_seconds']))
       else:
         runs[name] = (wd, _start(args, core))
     for name, (wd, started) in runs.items():
@@ -537,6 +557,35 @@ def texture_figure(tries, per=32, seed=7):
   print(f'wrote {path}: real tops | ' + ' | '.join(f'try {t}' for t in tries))
 
 
+def grid_figure(workdirs, figure='triangle_grids.png'):
+  """docs/figures/FIGURE: 8×8 blocks, left to right: real test images of the same classes as
+  the first run's final grid (the pinned classifier names each sample's class; each gets the
+  next unused test image of that class, in test-split order), then each run's final grid (its
+  averaged generator at the run's grid latents, as samples/step_N.png shows it)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from core import data as data_lib  # pylint: disable=g-import-not-at-top
+  from core import images as images_lib  # pylint: disable=g-import-not-at-top
+  from evaluation import scoring  # pylint: disable=g-import-not-at-top
+  from trainers import nets  # pylint: disable=g-import-not-at-top
+  from trainers import triangle  # pylint: disable=g-import-not-at-top
+  grids = []
+  for wd in workdirs:
+    cfg, built = nets.restore(os.path.join(ROOT, wd), ('generator',))
+    z = np.random.default_rng(cfg.seed).standard_normal(
+        (triangle.GRID, cfg.model.latent_dim)).astype(np.float32)  # Triangle.grid_z
+    grids.append(built['generator'](z, training=False).numpy())
+  scorer = scoring.Scorer(cfg.data.dataset, 28, 1, train_if_missing=False)
+  test = data_lib.from_config(cfg, 'test')
+  unused = {int(k): list(np.flatnonzero(test.labels == k)) for k in np.unique(test.labels)}
+  real = [test.images[unused[int(k)].pop(0)] for k in scorer.predict(grids[0])]
+  blocks = [data_lib.to_float(np.stack(real))] + grids
+  rows = np.concatenate([b.reshape((8, 8) + b.shape[1:]) for b in blocks], axis=1)
+  path = os.path.join(ROOT, 'docs', 'figures', figure)
+  images_lib.save_png(path, images_lib.grid(rows.reshape((-1,) + rows.shape[2:]),
+                                            8 * len(blocks)))
+  print(f'wrote {path}: real test images of the same classes | ' + ' | '.join(workdirs))
+
+
 def anchors_table():
   """The reference rows every Fashion-MNIST score sits beside, on the pinned classifier: real
   test images 0..4999 vs 5000..9999 (the floor) and the same blurred by σ = 1.5 px; the same
@@ -571,6 +620,8 @@ def main(argv):
     raise ConfigError(f'unexpected arguments {" ".join(argv[1:])}')
   if FLAGS.texture_figure:
     return texture_figure(FLAGS.texture_figure)
+  if FLAGS.grid_figure:
+    return grid_figure(FLAGS.grid_figure)
   if not FLAGS.render:
     if not FLAGS.table:
       raise ConfigError(f'pass --table={"|".join(TABLES)}, or --render to rebuild '

@@ -1,0 +1,44 @@
+"""core/cpu.py: TensorFlow's start-up variables from the CPU, and its start-up notices kept
+off stderr."""
+import os
+import subprocess
+import sys
+
+from core import cpu
+from tests import helpers
+
+
+def test_onednn_is_turned_on_for_avx2_x86_only_where_unset():
+  env = {}
+  assert cpu.tf_environment(env, flags={'avx2', 'fma'}, machine='x86_64') == {
+      'TF_CPP_MIN_LOG_LEVEL': '2', 'TF_ENABLE_ONEDNN_OPTS': '1'}
+  assert env == {'TF_CPP_MIN_LOG_LEVEL': '2', 'TF_ENABLE_ONEDNN_OPTS': '1'}
+  user = {'TF_ENABLE_ONEDNN_OPTS': '0', 'TF_CPP_MIN_LOG_LEVEL': '0'}
+  assert cpu.tf_environment(user, flags={'avx2'}, machine='x86_64') == {}  # theirs wins
+  assert user == {'TF_ENABLE_ONEDNN_OPTS': '0', 'TF_CPP_MIN_LOG_LEVEL': '0'}
+  for flags, machine in (({'sse4_2', 'avx'}, 'x86_64'), ({'avx2'}, 'aarch64')):
+    env = {}
+    cpu.tf_environment(env, flags=flags, machine=machine)
+    assert env == {'TF_CPP_MIN_LOG_LEVEL': '2'}  # TensorFlow's own default stands
+
+
+def test_stderr_without_drops_only_the_notices(capfd):
+  with cpu.stderr_without():
+    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are '
+                b'written to STDERR\nI0000 port.cc:153] oneDNN custom operations are on. You '
+                b'may see ...\nan error that matters\n')
+  assert capfd.readouterr().err == 'an error that matters\n'
+
+
+def test_a_fresh_tool_process_starts_with_onednn_and_no_notice():
+  """The tools import TensorFlow after core/cpu set its variables: oneDNN is on where the
+  CPU has AVX2, and TensorFlow's start-up notices do not reach the user."""
+  code = ('import tools, tensorflow\n'
+          'from tensorflow.python.util import _pywrap_util_port as p\n'
+          'print(p.IsMklEnabled())')
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('TF_ENABLE_ONEDNN_OPTS', 'TF_CPP_MIN_LOG_LEVEL')}
+  r = subprocess.run([sys.executable, '-c', code], cwd=helpers.ROOT, env=env,
+                     capture_output=True, text=True, timeout=120, check=True)
+  assert r.stdout.strip() == str(cpu.onednn_pays())
+  assert 'oneDNN custom operations' not in r.stderr and 'absl::InitializeLog' not in r.stderr
