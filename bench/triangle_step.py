@@ -89,11 +89,9 @@ def compare(a):
 
 def profile(a):
   sys.path.insert(0, a.root)
-  try:  # this tree's start-up variables; a tree from before core/cpu.py has TF's defaults
+  if os.path.realpath(a.root) == os.path.realpath(ROOT):  # this tree's start-up variables;
     from core import cpu  # pylint: disable=g-import-not-at-top
-    cpu.tf_environment()
-  except ImportError:
-    pass
+    cpu.tf_environment()  # another checkout runs with the caller's (its own defaults)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from core import runtime  # pylint: disable=g-import-not-at-top
   from trainers import registry, triangle  # pylint: disable=g-import-not-at-top
