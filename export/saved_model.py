@@ -288,15 +288,18 @@ def export(workdir: str, export_dir: str = '', name: str = '', checkpoint: str =
 
 
 def _inline_lambdas(net):
-  """`net` with each Lambda layer replaced by the Keras ops its function applies (the
-  same layers otherwise, sharing their weights): Keras saves ops by name, a Python lambda
-  only as bytecode that bare Keras refuses in safe mode. Raises where a Lambda's function is
-  not made of Keras ops (it calls project code or TensorFlow)."""
+  """`net` with each Lambda layer replaced by the Keras ops its function applies, and each
+  project layer that has one by its built-in equivalent (`as_keras_layers`, e.g. the
+  generator's NearestUpConv2D), the same layers otherwise, sharing their weights: Keras saves
+  ops by name, a Python lambda only as bytecode that bare Keras refuses in safe mode. Raises
+  where a Lambda's function is not made of Keras ops (it calls project code or TensorFlow)."""
   import keras  # pylint: disable=g-import-not-at-top
 
   def call(layer, *args, **kw):
     if isinstance(layer, keras.layers.Lambda):
       return layer.function(*args, **(layer.arguments or {}))
+    if hasattr(layer, 'as_keras_layers'):
+      return layer.as_keras_layers(*args, **kw)
     return layer(*args, **kw)
 
   return keras.models.clone_model(net, clone_function=lambda layer: layer, call_function=call)

@@ -46,6 +46,17 @@ class NearestUpConv2D(layers.Conv2D):
       x = x + self.bias
     return self.activation(x) if self.activation is not None else x
 
+  def as_keras_layers(self, x):
+    """x → the same function in built-in Keras layers: Resizing (nearest ×2), then a Conv2D
+    holding a copy of this layer's weights — for files that bare Keras loads without this
+    project's code (export/saved_model.py's .keras files)."""
+    up = layers.Resizing(2 * x.shape[1], 2 * x.shape[2], interpolation='nearest',
+                         name=f'{self.name}_nearest')(x)
+    conv = layers.Conv2D.from_config(self.get_config())
+    y = conv(up)
+    conv.set_weights(self.get_weights())
+    return y
+
   def compute_output_shape(self, input_shape):
     b, h, w, _ = input_shape
     return (b, None if h is None else 2 * h, None if w is None else 2 * w, self.filters)
