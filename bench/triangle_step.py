@@ -31,6 +31,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEFORE = '81de632'
+# core.cpu.ONEDNN, spelled out: importing this tree's `core` here would shadow --root's.
 ONEDNN = 'TF_ENABLE_ONEDNN_OPTS'
 
 

@@ -6,14 +6,18 @@ oneDNN: TensorFlow turns its oneDNN kernels on by itself only on x86 CPUs with
 neural-network instructions (AVX512-VNNI, AVX512-BF16, AMX); on AVX2-only CPUs it leaves
 them off, where they pay most: make train's step 1.5× faster on a 2-core AVX2 EPYC (Zen 3),
 a 4096² matmul 1.5–2.1× (bench/triangle_step.py, bench/onednn.py). So where
-TF_ENABLE_ONEDNN_OPTS is unset and the CPU is x86 with AVX2, it is set to 1; elsewhere
-(ARM, GPUs, whose maths oneDNN does not touch) TensorFlow's own default stands. A value the
-user set always wins: TF_ENABLE_ONEDNN_OPTS=0 gives the reference (Eigen) kernels, which
-round differently (results agree within float32 tolerance, not bit for bit).
+TF_ENABLE_ONEDNN_OPTS is unset and the CPU is x86 with AVX2, it is set to 1 (with or
+without a GPU: oneDNN changes only the ops that run on the CPU); elsewhere (ARM, older x86)
+TensorFlow's own default stands. A value the user set always wins: TF_ENABLE_ONEDNN_OPTS=0
+gives the reference (Eigen) kernels, which round differently (step 1's losses agree to
+~1e-7 relative, bench/onednn.py; trajectories part later, not bit for bit).
+TensorFlow then writes a notice about it to stderr while it loads, before its logging
+honours TF_CPP_MIN_LOG_LEVEL; the first `import tensorflow` runs with those lines filtered
+out (stderr_without; the rest of what it writes is passed on when the import ends).
 """
 import contextlib
 import importlib.abc
-import importlib.util
+import importlib.machinery
 import os
 import platform
 import sys
@@ -53,8 +57,11 @@ def tf_environment(env=None, flags=None, machine: str = '') -> dict:
     wanted[ONEDNN] = '1'
   added = {k: v for k, v in wanted.items() if k not in env}
   env.update(added)
-  if env is os.environ and env.get('TF_CPP_MIN_LOG_LEVEL', '0') != '0' and not any(
-      isinstance(f, _QuietImport) for f in sys.meta_path) and 'tensorflow' not in sys.modules:
+  # The notices come with oneDNN: filtered where this project turned it on, while logs are
+  # quiet, until TensorFlow is imported.
+  if (env is os.environ and added.get(ONEDNN) and env.get('TF_CPP_MIN_LOG_LEVEL') != '0' and
+      'tensorflow' not in sys.modules and
+      not any(isinstance(f, _QuietImport) for f in sys.meta_path)):
     sys.meta_path.insert(0, _QuietImport())
   return added
 
@@ -68,16 +75,29 @@ NOTICES = (b'All log messages before absl::InitializeLog() is called are written
 @contextlib.contextmanager
 def stderr_without(notices=NOTICES):
   """While inside, file descriptor 2 goes to a temporary file; after (also on an error), its
-  lines are written back to stderr, but for those that contain one of `notices`."""
-  for stream in (sys.stdout, sys.stderr):
-    stream.flush()
-  saved = os.dup(2)
-  with tempfile.TemporaryFile() as tmp:
+  lines are written back to stderr, but for those that contain one of `notices`. Where fd 2
+  cannot be redirected (closed, no temporary directory), nothing is filtered."""
+  saved = None
+  try:
+    for stream in (sys.stdout, sys.stderr):
+      if stream is not None:
+        stream.flush()
+    saved = os.dup(2)
+    tmp = tempfile.TemporaryFile()
+  except (OSError, ValueError):
+    if saved is not None:
+      os.close(saved)
+    saved = None
+  if saved is None:
+    yield
+    return
+  with tmp:
     os.dup2(tmp.fileno(), 2)
     try:
       yield
     finally:
-      sys.stderr.flush()
+      if sys.stderr is not None:
+        sys.stderr.flush()
       os.dup2(saved, 2)
       os.close(saved)
       tmp.seek(0)
@@ -87,19 +107,21 @@ def stderr_without(notices=NOTICES):
 
 
 class _QuietImport(importlib.abc.MetaPathFinder):
-  """The first `import tensorflow`, wherever it happens, under stderr_without (once: it then
-  leaves sys.meta_path)."""
+  """`import tensorflow`, wherever it happens first, under stderr_without; the finder leaves
+  sys.meta_path when that import runs (a mere find_spec, as some libraries make to see
+  whether TensorFlow is installed, leaves it in place)."""
 
   def find_spec(self, name, path=None, target=None):  # pylint: disable=unused-argument
     if name != 'tensorflow':
       return None
-    sys.meta_path.remove(self)
-    spec = importlib.util.find_spec(name)
+    spec = importlib.machinery.PathFinder.find_spec(name, path)
     if spec is None or spec.loader is None:
       return spec
     run = spec.loader.exec_module
 
     def exec_module(module):
+      if self in sys.meta_path:
+        sys.meta_path.remove(self)
       with stderr_without():
         run(module)
     spec.loader.exec_module = exec_module

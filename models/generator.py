@@ -38,9 +38,11 @@ class NearestUpConv2D(layers.Conv2D):
       raise ValueError('NearestUpConv2D is a 3x3 stride-1 same-padded channels-last conv')
 
   def call(self, inputs):
-    taps = keras.ops.convert_to_tensor(_NEAREST_TAPS, self.kernel.dtype)
-    # [3, 3, in, out] → [4, 4, in, out] → conv_transpose's [4, 4, out, in].
-    kernel = keras.ops.einsum('ai,bj,ijco->aboc', taps, taps, self.kernel)
+    # [3, 3, in, out] → [4, 4, in, out] → conv_transpose's [4, 4, out, in], summed in
+    # float32 (under mixed_bfloat16 the kernel arrives in bfloat16), then cast back.
+    kernel = keras.ops.einsum('ai,bj,ijco->aboc', _NEAREST_TAPS, _NEAREST_TAPS,
+                              keras.ops.cast(self.kernel, 'float32'))
+    kernel = keras.ops.cast(kernel, inputs.dtype)
     x = keras.ops.conv_transpose(inputs, kernel, strides=2, padding='same')
     if self.use_bias:
       x = x + self.bias

@@ -42,6 +42,7 @@ def test_an_old_config_loads_with_the_new_keys_filled_from_the_defaults(tmp_path
   defaults = registry.defaults('triangle', cfg.data.dataset)
   assert cfg.optim.ema_decay == defaults.optim.ema_decay > 0
   assert cfg.optim.r1_penalty == defaults.optim.r1_penalty
+  assert cfg.optim.r1_every == 1 != defaults.optim.r1_every  # R1 on every step, as it was
   assert cfg.train.deterministic is False and cfg.train.energy_bound == defaults.train.energy_bound
   assert cfg.model.latent_dim == raw['model']['latent_dim'] == 8  # its own values stay
 

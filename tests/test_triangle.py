@@ -163,7 +163,8 @@ def test_r1_penalty_is_the_mean_squared_data_gradient_of_the_energy(digits):
 
 def test_lazy_r1_runs_every_kth_step_weighted_by_k(digits):
   """optim.r1_every=k: R1 on the steps the step counter makes a multiple of k, weighted × k
-  (so its step equals an every-step run's with γ·k); none on the others."""
+  (so its step equals an every-step run's with γ·k); none on the others, whose logged r1 is
+  the last computed one."""
   def trainer(*sets):
     cfg = smoke_config(digits, 'triangle', *sets)
     return triangle.Triangle(cfg, tf.distribute.get_strategy(),
@@ -179,10 +180,11 @@ def test_lazy_r1_runs_every_kth_step_weighted_by_k(digits):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
   for t, _ in runs:
     t.step.assign_add(1)
-  second = [t.train_step(it) for t, it in runs]  # step 1: only the every-step run
-  assert 'r1' not in second[0] and 'r1' in second[1]
+  second = [t.train_step(it) for t, it in runs]  # step 1: only the every-step run computes
+  assert float(second[0]['r1']) == float(first[0]['r1'])  # the lazy run's carries step 0's
+  assert float(second[1]['r1']) != float(first[1]['r1'])  # new weights, a new value
   lazy.step.assign(3)
-  assert 'r1' in lazy.train_step(runs[0][1])
+  assert float(lazy.train_step(runs[0][1])['r1']) != float(first[0]['r1'])  # computed again
 
 
 def test_r1_every_below_one_is_refused(digits):
@@ -198,8 +200,9 @@ def test_a_run_made_before_lazy_r1_resumes_with_r1_on_every_step():
     del stored.optim['r1_every']
     registry.complete(stored, 'config.json')
     assert stored.optim.r1_every == 1
-  current = registry.complete(configs.get('triangle', 'fashion_mnist'), 'config.json')
-  assert current.optim.r1_every == 4  # a run that has the key keeps it
+  stored = configs.get('triangle', 'fashion_mnist')
+  stored.optim.r1_every = 2
+  assert registry.complete(stored, 'config.json').optim.r1_every == 2  # its own value stays
 
 
 def test_nearest_upconv_is_resize_then_conv_and_reads_their_checkpoints(tmp_path):

@@ -121,7 +121,9 @@ RECIPE_TRIES = {
                                       'optim.r1_penalty=5', '--set',
                                       'optim.gen_energy_weight=25'],
     # The default recipe (H's: energy weight 25) as make train ran it until 81de632: 1,300
-    # steps (their records were made with that step: R1 on every step, oneDNN off).
+    # steps. Their records were made with that step (R1 on every step, oneDNN off, the
+    # generator resizing then convolving); rerun, they take today's step with R1 on every
+    # step (Q and R isolate what changed).
     'K: default (make train), seed 0': ['--steps=1300', '--set', 'optim.r1_every=1'],
     'L: default (make train), seed 1': ['--steps=1300', '--set', 'optim.r1_every=1', '--set',
                                         'seed=1'],

@@ -162,9 +162,9 @@ def upgrade(cfg):
     cfg.algo = 'conditional'
   if cfg.get('algo') in ('descriptor', 'conditional') and 'conditional' in cfg.get('model', {}):
     del cfg.model['conditional']
-  optim = cfg.get('optim', {})
-  if cfg.get('algo') in ('triangle', 'vae') and 'r1_penalty' in optim and 'r1_every' not in optim:
-    optim['r1_every'] = 1  # made when R1 ran on every step: resumed, it still does
+  optim = cfg.get('optim')
+  if cfg.get('algo') in ('triangle', 'vae') and optim is not None and 'r1_every' not in optim:
+    optim['r1_every'] = 1  # made when R1 (if any) ran on every step: resumed, it still does
   return cfg
 
 

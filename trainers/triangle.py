@@ -80,6 +80,7 @@ class Triangle(base.Trainer):
         self.generator_ema = nets.build(cfg, 'generator')
         self.start_ema()
     self.host_rng()  # latents and ε, drawn globally
+    self._last_r1 = None
     self.latent_dim = cfg.model.latent_dim
     self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
         (GRID, self.latent_dim)).astype(np.float32))
@@ -158,10 +159,17 @@ class Triangle(base.Trainer):
 
   def train_step(self, iterator):
     """One update; the R1 penalty's steps (every optim.r1_every-th, counted by the step
-    counter, so a resumed run keeps the rhythm) and the others are two compiled graphs."""
+    counter, so a resumed run keeps the rhythm) and the others are two compiled graphs. The
+    metrics' `r1` between them is the last computed one (none yet after a resume)."""
     every = self.cfg.optim.r1_every
-    with_r1 = bool(self.cfg.optim.r1_penalty) and int(self.step.numpy()) % every == 0
-    return self._train_step(iterator, with_r1)
+    with_r1 = (self.use_descriptor and bool(self.cfg.optim.r1_penalty) and
+               int(self.step.numpy()) % every == 0)
+    metrics = self._train_step(iterator, with_r1)
+    if with_r1:
+      self._last_r1 = metrics['r1']
+    elif self._last_r1 is not None:  # the value of the last step that computed it
+      metrics['r1'] = self._last_r1
+    return metrics
 
   @tf.function
   def _train_step(self, iterator, with_r1: bool):
