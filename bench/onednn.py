@@ -11,28 +11,20 @@ step of each (the two paths' float32 results differ in rounding, not in maths, s
 trajectories part: compare FD at equal steps with make train, not these).
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import triangle_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def run(onednn: bool, steps: int, skip: int, workdir: str) -> tuple[float, dict]:
-  """(seconds per step between `skip` and `steps`, the last logged row)."""
-  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS='1' if onednn else '0',
-             TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=ROOT)
-  subprocess.run([sys.executable, '-m', 'tools.train', '--algo=triangle',
-                  '--dataset=fashion_mnist', f'--workdir={workdir}', f'--steps={steps}',
-                  '--set', 'train.log_every=1', '--set', 'eval.score=false',
-                  '--set', 'eval.num_samples=64', '--set', 'eval.num_test=64'],
-                 cwd=ROOT, env=env, check=True, capture_output=True)
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    rows = {r['step']: r for r in map(json.loads, f) if 'step' in r}
-  return (rows[steps]['time'] - rows[skip]['time']) / (steps - skip), rows[steps]
+  """(seconds per step between `skip` and `steps`, {step: logged row})."""
+  env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS='1' if onednn else '0')
+  return triangle_step.train_run(ROOT, steps, skip, workdir, env)
 
 
 def main():
@@ -46,9 +38,9 @@ def main():
   with tempfile.TemporaryDirectory() as tmp:
     for r in range(a.rounds):
       for onednn in (False, True):  # interleaved: the machine's drift hits both
-        seconds, row = run(onednn, a.steps, a.skip, os.path.join(tmp, f'{r}-{onednn}'))
+        seconds, rows = run(onednn, a.steps, a.skip, os.path.join(tmp, f'{r}-{onednn}'))
         times[onednn].append(seconds)
-        last[onednn] = row
+        last[onednn] = rows[a.steps]
         print(f'round {r + 1}: oneDNN {"on " if onednn else "off"} '
               f'{1000 * seconds:7.1f} ms/step', flush=True)
   if a.rounds:  # --rounds=0: only the agreement below
@@ -68,10 +60,7 @@ def one_step_agreement():
   rows = {}
   with tempfile.TemporaryDirectory() as tmp:
     for onednn in (False, True):
-      wd = os.path.join(tmp, str(onednn))
-      run(onednn, 2, 1, wd)
-      with open(os.path.join(wd, 'metrics.jsonl')) as f:
-        rows[onednn] = next(r for r in map(json.loads, f) if r.get('step') == 1)
+      rows[onednn] = run(onednn, 2, 1, os.path.join(tmp, str(onednn)))[1][1]
   keys = [k for k in rows[False] if k not in ('step', 'time') and k in rows[True]]
   rel = {k: abs(rows[True][k] - rows[False][k]) / max(abs(rows[False][k]), 1e-12)
          for k in keys}

@@ -35,8 +35,9 @@ BEFORE = '81de632'
 ONEDNN = 'TF_ENABLE_ONEDNN_OPTS'
 
 
-def train_time(root: str, steps: int, skip: int, workdir: str, env: dict) -> float:
-  """Seconds per step of make train's command run from `root` (between skip and steps)."""
+def train_run(root: str, steps: int, skip: int, workdir: str, env: dict) -> tuple:
+  """make train's command run from `root` for `steps` steps (every step logged, the
+  evaluation cut short): (seconds per step between skip and steps, {step: logged row})."""
   env = dict(env, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL='2')
   subprocess.run([sys.executable, '-m', 'tools.train', '--algo=triangle',
                   '--dataset=fashion_mnist', f'--workdir={workdir}', f'--steps={steps}',
@@ -45,7 +46,11 @@ def train_time(root: str, steps: int, skip: int, workdir: str, env: dict) -> flo
                  cwd=root, env=env, check=True, capture_output=True)
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     rows = {r['step']: r for r in map(json.loads, f) if 'step' in r}
-  return (rows[steps]['time'] - rows[skip]['time']) / (steps - skip)
+  return (rows[steps]['time'] - rows[skip]['time']) / (steps - skip), rows
+
+
+def train_time(root: str, steps: int, skip: int, workdir: str, env: dict) -> float:
+  return train_run(root, steps, skip, workdir, env)[0]
 
 
 def torch_time(steps: int, skip: int) -> float:
