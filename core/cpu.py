@@ -12,8 +12,10 @@ TensorFlow's own default stands. A value the user set always wins: TF_ENABLE_ONE
 gives the reference (Eigen) kernels, which round differently (step 1's losses agree to
 ~1e-7 relative, bench/onednn.py; trajectories part later, not bit for bit).
 TensorFlow then writes a notice about it to stderr while it loads, before its logging
-honours TF_CPP_MIN_LOG_LEVEL; the first `import tensorflow` runs with those lines filtered
-out (stderr_without; the rest of what it writes is passed on when the import ends).
+honours TF_CPP_MIN_LOG_LEVEL; wherever TF_ENABLE_ONEDNN_OPTS is 1 (set here, inherited by a
+child process such as a worker or a test's tool run, or set by the user) and logs are not
+asked for (TF_CPP_MIN_LOG_LEVEL not 0), the first `import tensorflow` runs with those lines
+filtered out (stderr_without; the rest of what it writes is passed on when the import ends).
 """
 import contextlib
 import importlib.abc
@@ -57,9 +59,9 @@ def tf_environment(env=None, flags=None, machine: str = '') -> dict:
     wanted[ONEDNN] = '1'
   added = {k: v for k, v in wanted.items() if k not in env}
   env.update(added)
-  # The notices come with oneDNN: filtered where this project turned it on, while logs are
-  # quiet, until TensorFlow is imported.
-  if (env is os.environ and added.get(ONEDNN) and env.get('TF_CPP_MIN_LOG_LEVEL') != '0' and
+  # The notices come with oneDNN asked for by name (here, by a parent process that ran this,
+  # or by the user): filtered while logs are quiet, until TensorFlow is imported.
+  if (env is os.environ and env.get(ONEDNN) == '1' and env.get('TF_CPP_MIN_LOG_LEVEL') != '0' and
       'tensorflow' not in sys.modules and
       not any(isinstance(f, _QuietImport) for f in sys.meta_path)):
     sys.meta_path.insert(0, _QuietImport())

@@ -62,3 +62,34 @@ def test_the_filter_leaves_a_mere_lookup_alone_and_goes_with_the_import():
                      capture_output=True, text=True, timeout=120)
   assert r.returncode == 0 and r.stdout.strip() == 'False', r.stderr[-2000:]
   assert 'oneDNN custom operations' not in r.stderr
+
+
+def test_the_filter_is_installed_where_onednn_is_asked_for_by_name():
+  """A child process (a worker, a test's tool run) inherits TF_ENABLE_ONEDNN_OPTS=1 from the
+  parent that set it: it filters the notices too; with TensorFlow's logs asked for
+  (TF_CPP_MIN_LOG_LEVEL=0) or oneDNN turned off, nothing is filtered."""
+  def installed():
+    return [f for f in sys.meta_path if isinstance(f, cpu._QuietImport)]  # pylint: disable=protected-access
+  before = installed()  # conftest's own, where this process has not imported TensorFlow
+  for f in before:
+    sys.meta_path.remove(f)
+  saved = {k: os.environ.get(k) for k in ('TF_ENABLE_ONEDNN_OPTS', 'TF_CPP_MIN_LOG_LEVEL')}
+  tf_module = sys.modules.pop('tensorflow', None)  # as if not yet imported
+  try:
+    for onednn, level, filtered in (('1', '2', True), ('1', '0', False), ('0', '2', False)):
+      os.environ.update(TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL=level)
+      assert cpu.tf_environment() == {}  # both inherited: nothing set
+      assert bool(installed()) == filtered, (onednn, level)
+      for f in installed():
+        sys.meta_path.remove(f)
+  finally:
+    if tf_module is not None:
+      sys.modules['tensorflow'] = tf_module
+    for f in installed():
+      sys.meta_path.remove(f)
+    sys.meta_path[:0] = before
+    for k, v in saved.items():
+      if v is None:
+        os.environ.pop(k, None)
+      else:
+        os.environ[k] = v
