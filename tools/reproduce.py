@@ -349,9 +349,8 @@ def coop_triangle_table():
     train_seconds = _train_seconds(out)
     label = f'plain VAE, same wall clock ({train_seconds:.0f} s)'
     rates = VAE_LRS if best_lr is None else (best_lr,)
-    results = _in_waves([functools.partial(_vae_run, seed, lr, train_seconds)
-                         for lr in rates])
-    vae = dict(zip(rates, results))
+    vae = dict(zip(rates, _in_waves([functools.partial(_vae_run, seed, lr, train_seconds)
+                                     for lr in rates])))
     for lr, result in vae.items():
       _record_vae(add, seed, lr, label, result)
     if best_lr is None:
