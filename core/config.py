@@ -69,6 +69,7 @@ def base() -> ml_collections.ConfigDict:
       energy_bound=0.0,
       smoke=False,  # a --smoke run (its tiny nets fit their ladders to the image size)
       deterministic=False,  # tf.config.experimental.enable_op_determinism (see README)
+      eager=False,  # run each training step eagerly, for debugging (core/loop.eagerly)
   )
   c.eval = dict(num_samples=64, score=False)  # score: Fréchet distance etc. at the end
   c.export = dict()

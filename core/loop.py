@@ -5,7 +5,7 @@ intact checkpoint (core/checkpoints: a corrupt one is moved aside, a broken stat
 rebuilt) → rebuild the data iterator at the restored step (the data order is a function of
 the seed and the step, so a resumed run sees the batches an uninterrupted one would) → train.
 Training stops at cfg.train.steps, or earlier once cfg.train.time_budget seconds (if > 0) of
-this session have passed.
+this session have passed. cfg.train.eager runs each step eagerly (debugging; `eagerly`).
 Every step returns a metrics dict; a NaN/inf in any of them (or an energy beyond
 train.energy_bound) rolls back to the last good checkpoint with lowered rates
 (core/recovery), at most train.max_rollbacks times, then stops naming the step. Ctrl-C
@@ -193,6 +193,21 @@ class _Signals:
     self._before = {}
 
 
+def eagerly(fn: Callable) -> Callable:
+  """`fn` with every tf.function it calls (the trainer's step, Langevin, the strategy's
+  replica step) run as plain Python, eagerly (tf.config.run_functions_eagerly, Orbit's
+  use_tf_function=False): train.eager. The setting is put back after each call, so the
+  sample grids and the final evaluation stay compiled."""
+  def call(*args, **kwargs):
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+      return fn(*args, **kwargs)
+    finally:
+      tf.config.run_functions_eagerly(before)
+  return call
+
+
 def _diverged(metrics: dict, energy_keys, bound: float) -> list[str]:
   bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
   if bound > 0:
@@ -317,6 +332,10 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
   step = start
 
   signals = _Signals()
+  train_step = eagerly(task.train_step) if t.eager else task.train_step
+  if t.eager:
+    log('train.eager: every training step runs eagerly (for debugging: Python breakpoints '
+        'and prints inside the step work; several times slower)')
 
   def out_of_time() -> bool:
     """Whether the time budget is used up (the chief's clock decides for every worker);
@@ -330,7 +349,7 @@ def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slot
   try:
     with writer.as_default(), signals:
       while step < t.steps and not out_of_time():
-        metrics = {k: float(v) for k, v in task.train_step(iterator).items()}
+        metrics = {k: float(v) for k, v in train_step(iterator).items()}
         bad = _diverged(metrics, task.energy_keys, t.energy_bound)
         if bad:
           what = (f'{", ".join(bad)} became {metrics[bad[0]]:g} at step {step + 1}'
