@@ -55,7 +55,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False, conditional:
 
 def _conditional(c):
   """The conditional descriptor's settings (the dataset regime above, replaced as below)."""
-  c.model.num_classes = 0  # K; 0 means max(label) + 1 of the training labels
+  c.model.num_classes = 0  # K; 0: max(label) + 1 of the training labels (stored at the start)
   # Short-run, noise-free chains with no reference term (Nijkamp et al., "Learning Non-
   # Convergent Non-Persistent Short-Run MCMC", NeurIPS 2019; the multi-grid descriptors'
   # original code): X ← X + (δ²/2)∇f_c(X), δ = 0.3 (drift 0.045·∇f), T = 20, in [-1, 1].

@@ -252,15 +252,16 @@ def servable(cfg, nets, meta) -> Servable:
   return Servable(nets, meta, cfg.langevin.ref_sigma)
 
 
-def export(workdir: str, export_dir: str = '', name: str = '', checkpoint: str = '',
+def export(run, export_dir: str = '', name: str = '', checkpoint: str = '',
            log=print, version: int = 0) -> str:
   """Writes the run's SavedModel, with TF Serving's warm-up requests, to EXPORT_DIR/NAME/
   VERSION (defaults: WORKDIR/exports, the algorithm's name), checked once loaded back;
   returns the version directory."""
-  cfg, nets, meta = common.load_run(workdir, checkpoint)
+  run = common.exportable_run(run, checkpoint)
+  cfg, nets, meta = common.load_run(run)
   module = servable(cfg, nets, meta)
   meta = dict(meta, format='saved_model', signatures=signature_docs(module))
-  base = common.bases(workdir, cfg.algo, export_dir, name)['saved_model']
+  base = common.bases(run.workdir, cfg.algo, export_dir, name)['saved_model']
   done = {}
 
   def write(tmp):
@@ -408,14 +409,15 @@ def check_keras(cfg, nets: dict):
   return models, left_out
 
 
-def export_keras(workdir: str, export_dir: str = '', name: str = '', checkpoint: str = '',
+def export_keras(run, export_dir: str = '', name: str = '', checkpoint: str = '',
                  log=print, version: int = 0) -> str:
   """Writes ROLE.keras for each net bare Keras can load, and metadata.json, into
   EXPORT_DIR/keras/NAME/VERSION; each file is loaded back and compared with TensorFlow
   before the version is published. Returns the version directory."""
-  cfg, nets, meta = common.load_run(workdir, checkpoint)
+  run = common.exportable_run(run, checkpoint)
+  cfg, nets, meta = common.load_run(run)
   models, left_out = check_keras(cfg, nets)
-  base = common.bases(workdir, cfg.algo, export_dir, name)['keras']
+  base = common.bases(run.workdir, cfg.algo, export_dir, name)['keras']
   diffs = {}
   meta = dict(meta, format='keras', files={f[:-len('.keras')]: f for f in models
                                            if not f.startswith('generator_')},

@@ -113,13 +113,12 @@ def checked(flatbuffer: bytes, generator, quantization: str, name: str) -> float
   return diff
 
 
-def convert_run(workdir: str, quantizations=QUANTIZATIONS, checkpoint: str = '',
-                batch: int = 0):
+def convert_run(run, quantizations=QUANTIZATIONS, checkpoint: str = '', batch: int = 0):
   """(cfg, metadata, {file name: flatbuffer}) of a run's generator in each quantisation (one
   file per view for a multi-view run); the batch dimension dynamic, or fixed at `batch`."""
   quantizations = list(dict.fromkeys(quantizations))
   check_quantizations(quantizations)
-  cfg, nets, meta = common.load_run(workdir, checkpoint)
+  cfg, nets, meta = common.load_run(run, checkpoint)
   h, w, c = meta['image_shape']
   generators = {'': nets['generator']}
   if 'views' in nets:  # one z = h1 model per view; the standard view's file has no suffix
@@ -170,12 +169,13 @@ def file_line(path: str, size: int, diff) -> str:
           + ')')
 
 
-def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',
+def export(run, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',
            checkpoint: str = '', log=print, version: int = 0) -> str:
   """Writes generator_QUANT.tflite for each quantisation and metadata.json into
   EXPORT_DIR/tflite/NAME/VERSION; returns that directory."""
-  cfg, meta, files = convert_run(workdir, quantizations, checkpoint)
-  base = common.bases(workdir, cfg.algo, export_dir, name)['tflite']
+  run = common.exportable_run(run, checkpoint)
+  cfg, meta, files = convert_run(run, quantizations)
+  base = common.bases(run.workdir, cfg.algo, export_dir, name)['tflite']
   path = common.write_versioned(base, lambda tmp: common.write_files(tmp, files, meta),
                                 version)
   for file_name, data in files.items():  # one line per file

@@ -387,14 +387,14 @@ def score_checkpoints(workdir, num_samples=5000, seed=7):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from evaluation import reports  # pylint: disable=g-import-not-at-top
   from trainers import generator as generator_lib  # pylint: disable=g-import-not-at-top
-  from trainers import nets  # pylint: disable=g-import-not-at-top
+  from trainers import run as run_lib  # pylint: disable=g-import-not-at-top
   state = tf.train.get_checkpoint_state(os.path.join(workdir, 'checkpoints'))
   out = {}
   for path in state.all_model_checkpoint_paths:
     step = int(path.rsplit('-', 1)[1])
     sets = {}
     for average in (True, False):
-      cfg, built = nets.restore(workdir, ('generator',), checkpoint=path, average=average)
+      cfg, built = run_lib.restore(workdir, ('generator',), checkpoint=path, average=average)
       sets['ema' if average else 'raw'] = generator_lib.sample(built['generator'], num_samples,
                                                                cfg.seed + seed)
     q = reports.sample_quality(cfg, sets, headline='ema')
@@ -542,10 +542,10 @@ def texture_figure(tries, per=32, seed=7):
   from core import data as data_lib  # pylint: disable=g-import-not-at-top
   from core import images as images_lib  # pylint: disable=g-import-not-at-top
   from trainers import generator as generator_lib  # pylint: disable=g-import-not-at-top
-  from trainers import nets  # pylint: disable=g-import-not-at-top
+  from trainers import run as run_lib  # pylint: disable=g-import-not-at-top
   blocks = []
   for name in tries:
-    cfg, built = nets.restore(os.path.join(ROOT, FLAGS.runs, 'recipe', name), ('generator',))
+    cfg, built = run_lib.restore(os.path.join(ROOT, FLAGS.runs, 'recipe', name), ('generator',))
     blocks.append(generator_lib.sample(built['generator'], per, cfg.seed + seed))
   test = data_lib.from_config(cfg, 'test')
   tops = np.flatnonzero(np.isin(test.labels, (0, 2, 4, 6)))[:per]
@@ -567,11 +567,11 @@ def grid_figure(workdirs, figure='triangle_grids.png'):
   from core import data as data_lib  # pylint: disable=g-import-not-at-top
   from core import images as images_lib  # pylint: disable=g-import-not-at-top
   from evaluation import scoring  # pylint: disable=g-import-not-at-top
-  from trainers import nets  # pylint: disable=g-import-not-at-top
+  from trainers import run as run_lib  # pylint: disable=g-import-not-at-top
   from trainers import triangle  # pylint: disable=g-import-not-at-top
   grids = []
   for wd in workdirs:
-    cfg, built = nets.restore(os.path.join(ROOT, wd), ('generator',))
+    cfg, built = run_lib.restore(os.path.join(ROOT, wd), ('generator',))
     z = np.random.default_rng(cfg.seed).standard_normal(
         (triangle.GRID, cfg.model.latent_dim)).astype(np.float32)  # Triangle.grid_z
     grids.append(built['generator'](z, training=False).numpy())

@@ -78,6 +78,7 @@ class ConditionalDescriptor(base.Trainer):
       raise ConfigError(f'model.num_classes={m.num_classes} does not fit the labels of '
                         f'{d.dataset} ({labels.min()}..{labels.max()}); set it to at least '
                         f'{max(2, labels.max() + 1)}, or 0 to count them')
+    m.num_classes = k  # stored in config.json: a restore builds the net without the data
     self.per_class = lv.buffer_size // k
     if self.per_class < 1:
       raise ConfigError(f'langevin.buffer_size={lv.buffer_size} cannot hold a chain of each of '

@@ -30,6 +30,7 @@ from trainers import generator as generator_lib
 from trainers import langevin as langevin_lib
 from trainers import losses
 from trainers import nets
+from trainers import run as run_lib
 
 GRID = 32  # generator drafts and their revisions, one above the other in the sample grid
 
@@ -203,16 +204,18 @@ def complete(generator, descriptor, cfg, x, mask, *, infer_steps=300, revise_ste
   return fill, np.concatenate(out)
 
 
-def evaluate_completion(workdir: str, mask: str = 'none', num_images: int = 1000,
+def evaluate_completion(run, mask: str = 'none', num_images: int = 1000,
                         steps: int = 300, revise_steps=None, log=print) -> dict:
   """CoopNets completion of block-masked test images vs the interpolation baselines (mean
   image, nearest neighbour, biharmonic): error on the missing pixels in [0, 1] units and
   PSNR. steps: the generator's latent inference steps. Writes
   WORKDIR/complete_MASK.{json,npz,png}."""
+  run = run_lib.opened(run, algos=('coopnets',))
+  workdir = run.workdir
   if mask in ('', 'none'):
     raise ConfigError('--task=complete needs --mask=block:K (or pixels:F)')
   mask_spec, infer_steps = mask, steps
-  cfg, built = nets.restore(workdir, ('generator', 'descriptor'), algos=('coopnets',))
+  cfg, built = run.cfg, run.nets(('generator', 'descriptor'))
   masks_lib.parse(mask_spec, cfg.data.image_size)
   began = time.time()
   idx, x, mask = reports.masked_test_images(cfg, mask_spec, num_images)

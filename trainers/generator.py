@@ -32,6 +32,7 @@ from trainers import base
 from trainers import langevin as langevin_lib
 from trainers import losses
 from trainers import nets
+from trainers import run as run_lib
 from trainers import registry
 
 GRID = 64
@@ -148,11 +149,11 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
 # ------------------------------------------------------------------ test-time inference
 
 
-def restore(workdir: str):
-  """(config, generator) rebuilt from WORKDIR/config.json and its latest checkpoint (any run
-  with a generator, trainers/registry.with_generator)."""
-  cfg, built = nets.restore(workdir, ('generator',), algos=registry.with_generator())
-  return cfg, built['generator']
+def restore(run):
+  """(config, generator) of a run with a generator (trainers/registry.with_generator): a
+  workdir (its newest intact checkpoint) or an opened trainers/run.TrainedRun."""
+  run = run_lib.opened(run, algos=registry.with_generator())
+  return run.cfg, run.nets(('generator',))['generator']
 
 
 def sample_sets(cfg, built, n, seed):
@@ -192,11 +193,13 @@ def _test_latents(cfg, model, mask_spec, num_images, steps):
   return idx, x, mask, x_hat
 
 
-def reconstruct(workdir: str, num_images: int = 1000, steps: int = 300, log=print) -> dict:
+def reconstruct(run, num_images: int = 1000, steps: int = 300, log=print) -> dict:
   """Latents of held-out test images (posterior mode from h = 0, generator frozen), g(h)
   against the originals, beside PCA at the same latent size. Writes
   WORKDIR/reconstruct.json and reconstructions.{npz,png}."""
-  cfg, model = restore(workdir)
+  run = run_lib.opened(run)
+  workdir = run.workdir
+  cfg, model = restore(run)
   began = time.time()
   train = data_lib.to_float(data_lib.from_config(cfg, 'train').images)
   idx, x, _, x_hat = _test_latents(cfg, model, 'none', num_images, steps)
@@ -216,14 +219,16 @@ def reconstruct(workdir: str, num_images: int = 1000, steps: int = 300, log=prin
   return reports.write_report(workdir, 'reconstruct', out, log)
 
 
-def recover(workdir: str, mask: str = 'none', num_images: int = 1000, steps: int = 300,
+def recover(run, mask: str = 'none', num_images: int = 1000, steps: int = 300,
             log=print) -> dict:
   """The same on masked test images: the missing pixels filled with g(h) of the latents
   inferred from the observed ones, against the mean-image, nearest-neighbour and biharmonic
   fills (evaluation/reports.fill_report: WORKDIR/recover_MASK.{json,npz,png})."""
+  run = run_lib.opened(run)
+  workdir = run.workdir
   if mask in ('', 'none'):
     raise ConfigError('--task=recover needs --mask=pixels:F or --mask=block:K')
-  cfg, model = restore(workdir)
+  cfg, model = restore(run)
   masks_lib.parse(mask, cfg.data.image_size)
   began = time.time()
   idx, x, m, x_hat = _test_latents(cfg, model, mask, num_images, steps)

@@ -34,6 +34,7 @@ from trainers import base
 from trainers import langevin as langevin_lib
 from trainers import losses
 from trainers import nets
+from trainers import run as run_lib
 
 ROWS = 8  # chains shown in the sample grid (one row each, every grid level side by side)
 MASK_BANK = 3000  # masks the clamped training chains draw from
@@ -245,11 +246,11 @@ def _observed_mean(x, m):
   return tf.reduce_sum(x * m, axis=(1, 2), keepdims=True) / tf.maximum(seen, 1.0)
 
 
-def restore(workdir: str, checkpoint: str = ''):
-  """(config, {grid: descriptor}) of a trained multi-grid run."""
-  cfg, built = nets.restore(workdir, ('descriptors',), algos=('multigrid',),
-                            checkpoint=checkpoint)
-  return cfg, built['descriptors']
+def restore(run, checkpoint: str = ''):
+  """(config, {grid: descriptor}) of a trained multi-grid run (a workdir, at `checkpoint`,
+  or an opened trainers/run.TrainedRun)."""
+  run = run_lib.opened(run, checkpoint, algos=('multigrid',))
+  return run.cfg, run.nets(('descriptors',))['descriptors']
 
 
 def svm_test_error(train_x, train_y, test_x, test_y, seed=0, costs=(1e-3, 1e-2)):
@@ -287,13 +288,15 @@ def features_of(grid_nets, images, batch=1000):
                          for i in range(0, len(images), batch)])
 
 
-def evaluate_features(workdir, labels=(1000, 2000, 4000), num_test=10000, seed=0,
+def evaluate_features(run, labels=(1000, 2000, 4000), num_test=10000, seed=0,
                       log=print) -> dict:
   """Linear-SVM test error with the trained descriptors' features, a randomly initialised
   copy of the same nets, and raw pixels, for each number of labelled training images
   (`labels`). Writes WORKDIR/features.json."""
+  run = run_lib.opened(run)
+  workdir = run.workdir
   began = time.time()
-  cfg, grid_nets = restore(workdir)
+  cfg, grid_nets = restore(run)
   train_set, test_set = data_lib.from_config(cfg, 'train'), data_lib.from_config(cfg, 'test')
   if train_set.labels is None or test_set.labels is None:
     raise DataError(f'{cfg.data.dataset} has no labels; --task=features needs a labelled '
@@ -328,7 +331,7 @@ def evaluate_features(workdir, labels=(1000, 2000, 4000), num_test=10000, seed=0
   return reports.write_report(workdir, 'features', out, log=log)
 
 
-def evaluate_inpainting(workdir, mask='none', num_images=1000, grid_steps=None, chains=1,
+def evaluate_inpainting(run, mask='none', num_images=1000, grid_steps=None, chains=1,
                         log=print) -> dict:
   """The clamped multi-grid chain on masked test images vs the interpolation baselines (mean
   image, nearest neighbour, biharmonic): error on the missing pixels in [0, 1] units, PSNR.
@@ -336,13 +339,15 @@ def evaluate_inpainting(workdir, mask='none', num_images=1000, grid_steps=None, 
   mean; it only differs from one chain when the run's Langevin noise is on).
   grid_steps: Langevin steps per grid (default: the run's training T per grid).
   Writes WORKDIR/inpaint_MASK.{json,npz,png}."""
+  run = run_lib.opened(run)
+  workdir = run.workdir
   mask_spec, steps = mask, grid_steps
   if chains < 1:
     raise ConfigError(f'--chains must be at least 1, got {chains}')
   began = time.time()
   if mask_spec in ('', 'none'):
     raise ConfigError('--task=inpaint needs --mask=block:K, doodle or pepper:P')
-  cfg, grid_nets = restore(workdir)
+  cfg, grid_nets = restore(run)
   masks_lib.parse(mask_spec, cfg.data.image_size)
   per_grid = steps_of(cfg) if steps is None else (int(steps),) * len(grid_nets)
   idx, x, mask = reports.masked_test_images(cfg, mask_spec, num_images)

@@ -42,6 +42,7 @@ from trainers import base
 from trainers import langevin as langevin_lib
 from trainers import losses
 from trainers import nets
+from trainers import run as run_lib
 
 GRID_IDENTITIES = 8
 
@@ -195,10 +196,12 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
 # ------------------------------------------------------------------ test time
 
 
-def restore(workdir: str, checkpoint: str = ''):
-  """(config, generator, h2 [V, d2] numpy) of the multi-view run in `workdir`."""
-  cfg, built = nets.restore(workdir, algos=('multiview',), checkpoint=checkpoint)
-  return cfg, built['generator'], multiview_nets.table_of(built['views'])
+def restore(run, checkpoint: str = ''):
+  """(config, generator, h2 [V, d2] numpy) of a multi-view run (a workdir, at `checkpoint`,
+  or an opened trainers/run.TrainedRun)."""
+  run = run_lib.opened(run, checkpoint, algos=('multiview',))
+  built = run.nets()
+  return run.cfg, built['generator'], multiview_nets.table_of(built['views'])
 
 
 def infer_identities(generator, h2, x, weight, *, sigma, steps, step_size, batch_size=250):
@@ -251,7 +254,7 @@ def nearest_with(train, cand, dist, target):
   return cand[ok][np.argmin(dist[:, ok], 1)]
 
 
-def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '',
+def rotate(run, num_images: int = 1000, steps: int = 300, view: str = '',
            log=print) -> dict:
   """New views of held-out identities: h1 inferred from the standard view (data.views[0])
   alone, and in a second row from it and `view` (default: the second view), then rendered
@@ -260,7 +263,9 @@ def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '
   the built-in set, the known transform of the standard view (a reference, not a baseline).
   Writes WORKDIR/rotate.json, rotate.png (standard view, then prediction/truth pairs for
   four target views) and rotate.npz (the predictions of the first row, uint8)."""
-  cfg, generator, h2 = restore(workdir)
+  run = run_lib.opened(run)
+  workdir = run.workdir
+  cfg, generator, h2 = restore(run)
   began = time.time()
   names = list(cfg.data.views)
   second = mv_lib.view_index(names, view or 1)

@@ -21,7 +21,7 @@ class Algorithm:
 
   module:  its trainer, with `train(cfg, workdir, strategy=None, log=print) -> dict`.
   roles:   the nets its checkpoint holds, as trainers/nets.build names them.
-  tasks:   tools/evaluate task → 'module:function' (called as function(workdir, **options)
+  tasks:   tools/evaluate task → 'module:function' (called as function(run, **options)
            with the options its signature names, trainers/tasks.evaluate).
   samples: 'module:function' (cfg, {role: net}, n, seed) → {name: images in [-1, 1]}, for
            the sample and score tasks.
