@@ -349,11 +349,26 @@ def test_warmup_requests_run_through_every_signature(exported, loaded):
     assert json.load(f)['warmup_requests']['signatures'] == names
 
 
-def readme_section(title):
-  with open(os.path.join(helpers.ROOT, 'README.md')) as f:
-    text = f.read()
-  start = text.index(f'\n### {title}\n')
-  return text[start:text.index('\n##', start + 1)]
+def readme_section(title, page='docs/export.md'):
+  """The text of the section headed `title` in a Markdown page of the repository (the
+  export's documentation by default), up to the next heading of the same or a higher level
+  outside code blocks."""
+  with open(os.path.join(helpers.ROOT, page)) as f:
+    lines = f.read().split('\n')
+  level, fenced, out = 0, False, []
+  for line in lines:
+    if line.lstrip().startswith('```'):
+      fenced = not fenced
+    hashes = len(line) - len(line.lstrip('#'))
+    heading = not fenced and 0 < hashes <= 6 and line[hashes:hashes + 1] == ' '
+    if heading and level and hashes <= level:
+      break
+    if heading and not level and line[hashes + 1:] == title:
+      level = hashes
+    if level:
+      out.append(line)
+  assert level, f'no section {title!r} in {page}'
+  return '\n'.join(out)
 
 
 def test_rest_and_grpc_requests_as_the_readme_shows(loaded, reference):
