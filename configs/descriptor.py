@@ -2,7 +2,7 @@
 
 Dataset mode (the main job until the triangle lands):
   tools/train --algo=descriptor --dataset=fashion_mnist --workdir=runs/descriptor
-  Runtime: see README (2-core CPU). Expected: recognisable garments in samples/step_N.png,
+  Runtime: docs/benchmarks.md. Expected: recognisable garments in samples/step_N.png,
   metrics.json mean_image_mse well below the noise start's.
 Texture mode:
   tools/train --algo=descriptor --dataset=texture:brick --workdir=runs/brick
@@ -33,7 +33,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False, conditional:
     c.model.name = ''  # '': the dataset net for data.image_size (descriptor/28, /32, /64)
     # The TF originals' regime (δ = 0.002, s = 0.016, Adam 0.01, β1 0.5) with a replay
     # buffer small enough that each chain is revised ~100 times in the run, and chains kept
-    # in the data's range [-1, 1] (README, "Choices and what they fixed").
+    # in the data's range [-1, 1] (docs/recipes.md, "Descriptor").
     c.langevin.update(steps=20, step_size=0.002, ref_sigma=0.016, init='buffer',
                       buffer_size=1000, reinit=0.05, noise=True, bounded=True)
     c.optim.update(lr=0.01, beta1=0.5, energy_penalty=0.0)

@@ -282,7 +282,8 @@ def run(task: Task, cfg, workdir: str, log=print, strategy=None, workers=None) -
     _restore(task.step, slots, late, path, workdir, log)
     log(f'resumed from {path} at step {int(task.step.numpy())}'
         + (f' ({rec.values()["rollbacks"]} rollback(s) so far, learning rates × '
-           f'{rec.values()["lr_scale"]:g})' if rec.values()['rollbacks'] else ''))
+           f'{rec.values()["lr_scale"]:g}, Langevin step sizes × '
+           f'{rec.values()["langevin_scale"]:g})' if rec.values()['rollbacks'] else ''))
   ckpt = tf.train.Checkpoint(step=task.step, **slots)
   scratch = None if chief else tempfile.mkdtemp(prefix=f'twonets-worker{workers.index}-')
   try:

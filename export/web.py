@@ -47,8 +47,8 @@ RUNTIME = (
 )
 MODEL_DIR = 'model'
 BATCH = 1
-# The bundled model (a `make train` run's float16 generator at batch 1; its README says
-# which command and commit made it): the page's and tools/sample's default; a wheel ships it.
+# The bundled model (a `make train` run's float16 generator at batch 1; docs/export.md
+# says which command made it, its metadata.json which checkpoint): the page's and tools/sample's default; a wheel ships it.
 BUNDLED = os.path.join(APP, MODEL_DIR)
 
 

@@ -11,8 +11,8 @@
                       # a .tflite under LiteRT; neither needs the code that trained it
   tools/sample        # the bundled model (apps/web/model: a make train run, float16)
 With --model (or the bundled model), z = the seeded latents of export/latents.py (mulberry32
-and Box–Muller, written out in the README), so every export format, the web page and any
-app that follows the README draw the same z for the same --seed.
+and Box–Muller, written out in docs/export.md), so every export format, the web page and any
+app that follows it draw the same z for the same --seed.
 """
 import os
 import time

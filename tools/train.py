@@ -38,7 +38,7 @@ flags.DEFINE_string('precision', None, f'{", ".join(config_lib.PRECISIONS)}: '
                   'Keras precision policy (train.precision); Langevin chains stay float32.')
 flags.DEFINE_string('strategy', None, f'{", ".join(config_lib.STRATEGIES)}: '
                   'tf.distribute strategy (train.strategy): mirrored uses all GPUs, or '
-                  '--replicas logical CPUs; multi_worker the workers of TF_CONFIG (README: '
+                  '--replicas logical CPUs; multi_worker the workers of TF_CONFIG (docs/multiworker.md: '
                   'running on a cluster; tools/launch --workers=N on one machine).')
 flags.DEFINE_integer('replicas', None, 'Mirrored on CPU: number of logical CPU replicas.')
 flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding prepared datasets.')
@@ -128,7 +128,7 @@ def build_config():
   if (cfg.train.strategy == 'multi_worker' and FLAGS.strategy is None
       and not any(a.strip().startswith('train.strategy') for a in FLAGS.set)
       and not os.environ.get(cluster_lib.ENV)):
-    # A multi-worker run resumed by one process: its state is global (README).
+    # A multi-worker run resumed by one process: its state is global (docs/multiworker.md).
     print(f'{FLAGS.workdir} was trained with --strategy=multi_worker; {cluster_lib.ENV} is '
           f'not set, so this process resumes it alone (--strategy=default)')
     cfg.train.strategy = 'default'

@@ -256,7 +256,7 @@ def restore(run, checkpoint: str = ''):
 def svm_test_error(train_x, train_y, test_x, test_y, seed=0, costs=(1e-3, 1e-2)):
   """Test error (%) of a linear SVM (scikit-learn's LinearSVC, one-vs-rest, on standardised
   features) whose C is chosen by 3-fold cross-validation on the training images only; and
-  the C chosen. The two costs bracket the best C of every feature set measured here (README);
+  the C chosen. The two costs bracket the best C of every feature set measured here (docs/recipes.md);
   200 coordinate-descent passes at tolerance 1e-3 keep a 4000-image fit under a minute."""
   import warnings  # pylint: disable=g-import-not-at-top
   from sklearn import model_selection  # pylint: disable=g-import-not-at-top
