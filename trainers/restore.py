@@ -15,7 +15,9 @@ import sys
 import tensorflow as tf
 
 from core import checkpoints as checkpoints_lib
+from core import data as data_lib
 from core import loop
+from core import runtime
 from core import workdir as workdir_lib
 from core.errors import CheckpointError
 from trainers import nets as nets_lib
@@ -39,14 +41,12 @@ def num_classes(cfg) -> int:
     return 0
   if cfg.model.num_classes:
     return int(cfg.model.num_classes)
-  from core import data as data_lib  # pylint: disable=g-import-not-at-top
   return int(data_lib.from_config(cfg).labels.max()) + 1
 
 
 def nets(cfg, path: str, wanted=None, average: bool = True) -> dict:
   """{role: net} of `wanted` roles (roles()) built from `cfg` and restored from the checkpoint
   `path`; CheckpointError (one line) when the checkpoint does not hold them."""
-  from core import runtime  # pylint: disable=g-import-not-at-top
   runtime.set_precision('float32')
   built = {r: nets_lib.build(cfg, r, num_classes=num_classes(cfg)) for r in roles(cfg, wanted)}
   try:
