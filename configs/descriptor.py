@@ -75,7 +75,7 @@ def _conditional(c):
   c.optim.update(lr=1e-3, beta1=0.5, energy_penalty=0.0)
   # The chains' buffer holds buffer_size // K chains per class (100 for Fashion-MNIST).
   # 700 steps: 15 minutes (1.28 s/step) on the 2-core CPU shared with another training job;
-  # T = 20 as before, so a step costs what the reference-term regime's did.
+  # T = 20, as in the reference-term regime, so a step costs what that regime's does.
   c.train.update(steps=700)
   # Final evaluation: class_samples chains per class taken from the buffer and revised by
   # class_sample_steps more Langevin steps (T, as in training: noise-free chains only climb
