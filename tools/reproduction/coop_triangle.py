@@ -73,10 +73,10 @@ def _vae_run(seed, lr, train_seconds):
             if FLAGS.vae_steps_per_second else
             ['--steps=100000000', '--set', f'train.time_budget={train_seconds:.1f}'])
   started = runner.start(['tools.train', '--algo=vae', '--dataset=fashion_mnist', '--fresh',
-                    f'--workdir={vdir}', '--set', f'seed={seed}', '--set',
-                    f'optim.gen_lr={lr:g}', '--set', f'optim.enc_lr={lr:g}', *budget,
-                    '--set', 'train.sample_every=500', '--set', 'train.ckpt_every=500'],
-                   runner.next_core())
+                          f'--workdir={vdir}', '--set', f'seed={seed}', '--set',
+                          f'optim.gen_lr={lr:g}', '--set', f'optim.enc_lr={lr:g}', *budget,
+                          '--set', 'train.sample_every=500', '--set', 'train.ckpt_every=500'],
+                          runner.next_core())
 
   def finish():
     command, seconds = runner.wait(started)
@@ -136,7 +136,7 @@ def table():
   # CoopNets: both nets' samples, then completion of block-masked test images.
   coop = os.path.join(FLAGS.runs, 'coopnets')
   command, seconds = runner.run(['tools.train', '--algo=coopnets', '--dataset=fashion_mnist',
-                           '--fresh', f'--workdir={coop}'])
+                                 '--fresh', f'--workdir={coop}'])
   out = runner.load(coop, 'metrics.json')
   for name in ('coopnets descriptor', 'coopnets generator'):
     row = out['sample_quality']['rows'][name]
@@ -144,11 +144,6 @@ def table():
     for metric in ('fd', 'kid'):
       add(f'sample quality ({metric})', method, setting, metric, row[metric], command, seconds)
   for label, spec in COMPLETION_BLOCKS:
-    c, s = runner.run(['tools.evaluate', '--task=complete', f'--mask={spec}', f'--workdir={coop}',
-                 f'--num_images={FLAGS.num_images}'])
-    result = runner.load(coop, f'complete_{spec.replace(":", "-")}.json')
-    for method, metrics in result['methods'].items():
-      for metric in ('completion_mae', 'completion_psnr'):
-        add(f'completion ({metric})', method, label, metric, metrics[metric],
-            f'{command} && {c}', round(seconds + s, 1))
+    runner.masked_task(add, coop, 'complete', label, spec, 'completion', 'completion', command,
+                       seconds)
   return records

@@ -26,7 +26,7 @@ def _train_and_evaluate(workdir, train_flags, eval_flags):
            '--set', f'langevin.steps={FLAGS.infer_steps}', *train_flags]
   c1, s1 = runner.run(train)
   c2, s2 = runner.run(['tools.evaluate', f'--workdir={workdir}',
-                 f'--num_images={FLAGS.num_images}', *eval_flags])
+                       f'--num_images={FLAGS.num_images}', *eval_flags])
   return f'{c1} && {c2}', round(s1 + s2, 1)
 
 

@@ -28,7 +28,7 @@ def table():
 
   mg = os.path.join(FLAGS.runs, 'multigrid')
   train_cmd, train_s = runner.run(['tools.train', '--algo=multigrid', '--dataset=fashion_mnist',
-                             '--fresh', f'--workdir={mg}'])
+                                   '--fresh', f'--workdir={mg}'])
   out = runner.load(mg, 'metrics.json')
   if 'sample_quality' in out:
     row = out['sample_quality']['rows']['multigrid descriptor']
@@ -43,18 +43,12 @@ def table():
           rows[f'labels={n}']['svm_test_error_pct'], f'{train_cmd} && {c}',
           round(train_s + s, 1))
   for label, spec in INPAINT_MASKS:
-    c, s = runner.run(['tools.evaluate', '--task=inpaint', f'--mask={spec}', f'--workdir={mg}',
-                 f'--chains={INPAINT_CHAINS}',
-                 f'--num_images={FLAGS.num_images}'])
-    result = runner.load(mg, f'inpaint_{spec.replace(":", "-")}.json')
-    for method, metrics in result['methods'].items():
-      for metric in ('inpaint_mae', 'inpaint_psnr'):
-        add(f'inpainting ({metric})', method, label, metric, metrics[metric],
-            f'{train_cmd} && {c}', round(train_s + s, 1))
+    runner.masked_task(add, mg, 'inpaint', label, spec, 'inpainting', 'inpaint', train_cmd,
+                       train_s, extra=[f'--chains={INPAINT_CHAINS}'])
 
   cond = os.path.join(FLAGS.runs, 'conditional')
   c, s = runner.run(['tools.train', '--algo=descriptor', '--conditional', '--dataset=fashion_mnist',
-               '--fresh', f'--workdir={cond}'])
+                     '--fresh', f'--workdir={cond}'])
   out = runner.load(cond, 'metrics.json')
   add('conditional descriptor (accuracy)', 'conditional descriptor', 'Fashion-MNIST test split',
       'accuracy', out['test_accuracy'], c, s)

@@ -21,9 +21,9 @@ def table():
     wd = os.path.join(FLAGS.runs, f'multiview_s{seed}')
     steps = [f'--steps={FLAGS.multiview_steps}'] if FLAGS.multiview_steps else []
     c1, s1 = runner.run(['tools.train', '--algo=multiview', '--fresh', f'--workdir={wd}', *steps,
-                   '--set', f'seed={seed}'])
+                         '--set', f'seed={seed}'])
     c2, s2 = runner.run(['tools.evaluate', '--task=rotate', f'--workdir={wd}',
-                   f'--num_images={FLAGS.num_images}', f'--steps={FLAGS.rotate_steps}'])
+                         f'--num_images={FLAGS.num_images}', f'--steps={FLAGS.rotate_steps}'])
     command, seconds = f'{c1} && {c2}', round(s1 + s2, 1)
     out = runner.load(wd, 'rotate.json')
     for k, (label, row) in enumerate(out['rows'].items()):

@@ -65,6 +65,19 @@ def quality_records(add, out, method_names, setting, command, seconds):
           classifier=sq['classifier_sha256'])
 
 
+def masked_task(add, workdir, task, label, spec, what, metric, command, seconds, extra=()):
+  """tools/evaluate --task=TASK --mask=SPEC on a trained run (`command`, `seconds`: how it was
+  trained): a record per method of TASK_MASK.json for METRIC_mae and METRIC_psnr (tables
+  `what (METRIC_mae)`, ...), each with both commands and their seconds."""
+  c, s = run(['tools.evaluate', f'--task={task}', f'--mask={spec}', f'--workdir={workdir}',
+              *extra, f'--num_images={FLAGS.num_images}'])
+  result = load(workdir, f'{task}_{spec.replace(":", "-")}.json')
+  for method, metrics in result['methods'].items():
+    for key in (f'{metric}_mae', f'{metric}_psnr'):
+      add(f'{what} ({key})', method, label, key, metrics[key], f'{command} && {c}',
+          round(seconds + s, 1))
+
+
 _next_core = [0]
 
 
