@@ -39,7 +39,6 @@ from trainers import ema as ema_lib
 from trainers import generator as generator_lib
 from trainers import losses
 from trainers import nets
-from trainers import run as run_lib
 
 GRID = 64
 
@@ -253,16 +252,6 @@ def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> d
   return {'test_recon_mae': stats.mae(rec, x), 'test_recon_psnr': stats.psnr(rec, x),
           'test_recon_images': n, 'test_recon_reference': f'{cfg.data.dataset} test split, '
                                                           f'first {n}, h = μ_φ(X)'}
-
-
-def reconstruct(run, num_images: int = 1000, log=print) -> dict:
-  """tools/evaluate --task=reconstruct on a triangle or VAE run: test reconstructions
-  through the encoder (h = μ_φ(X)), WORKDIR/reconstruct.json."""
-  run = run_lib.opened(run)
-  workdir = run.workdir
-  cfg, built = run.cfg, run.nets(('encoder', 'generator'))
-  out = reconstruct_test(cfg, built['encoder'], built['generator'], workdir, num_images)
-  return reports.write_report(workdir, 'reconstruct', out, log)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
