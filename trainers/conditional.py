@@ -29,7 +29,6 @@ import tensorflow as tf
 from configs import conditional as conditional_config
 from core import data as data_lib
 from core import images as images_lib
-from core import loop
 from core.errors import ConfigError
 from evaluation import scoring
 from trainers import base
@@ -63,6 +62,7 @@ def revise(model, x0, classes, lv, rng, steps=None, scale=1.0):
 class ConditionalDescriptor(base.Trainer):
   """The net, optimizer, RNGs and per-class chains of one conditional run, and its step."""
   title = 'conditional descriptor'
+  headline = ('ml_loss', 'cross_entropy', 'train_accuracy')
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     super().__init__(cfg, strategy, train_set)
@@ -94,8 +94,7 @@ class ConditionalDescriptor(base.Trainer):
     self.chains = tf.Variable(self._noise((n,) + self.shape), trainable=False, name='chains')
     self.chain_classes = tf.Variable(tf.range(n, dtype=tf.int32) % k, trainable=False,
                                      name='chain_classes')
-    self.revise = (tf.function(self._revise, jit_compile=True) if lv.jit_compile
-                   else self._revise)
+    self.revise = self.langevin_fn(self._revise)
     self._logits = tf.function(lambda x: self.model(x, training=False)[1])
 
   # ---------------------------------------------------------------- the step
@@ -154,9 +153,7 @@ class ConditionalDescriptor(base.Trainer):
         'energy_data': tf.reduce_mean(losses.reference_energy(x_data, s) - f_data),
         'energy_samples': tf.reduce_mean(losses.reference_energy(x_syn, s) - f_syn),
         'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
-        'langevin_energy_start': lstats['energy_start'],
-        'langevin_energy_end': lstats['energy_end'],
-        'langevin_grad_norm': lstats['grad_norm'],
+        **langevin_lib.metrics(lstats),
     }
     return x_syn, metrics
 
@@ -192,7 +189,7 @@ class ConditionalDescriptor(base.Trainer):
     idx = (np.arange(n)[None, :] * k + np.arange(k)[:, None]).reshape(-1)  # class-major
     return self.chains.numpy()[idx], self.chain_classes.numpy()[idx]
 
-  def grid_samples(self):
+  def samples(self):
     """K chains of each class, one class per row of the square sample grid."""
     return self.buffer_samples(self.num_classes)[0]
 
@@ -216,10 +213,9 @@ class ConditionalDescriptor(base.Trainer):
                           for i in range(0, len(x), batch_size)])
     return x, c
 
-  def evaluate(self, workdir, seconds=0.0):
+  def evaluate(self, workdir):
     """Test accuracy; per-class samples (WORKDIR/class_samples.png, one row per class), their
     class-mean images against the data's, and the share the project classifier recognises."""
-    del seconds
     cfg, k = self.cfg, self.num_classes
     out = {'num_classes': k}
     test = data_lib.from_config(cfg, 'test')
@@ -264,16 +260,8 @@ class ConditionalDescriptor(base.Trainer):
                 str(j): float(100 * hit[c == j].mean()) for j in range(self.num_classes)},
             'scoring_classifier': scorer.path}
 
-
   def describe(self):
     return f'{super().describe()}, {self.num_classes} classes'
-
-  def task(self):
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.grid_samples, evaluate=self.evaluate,
-                     headline=('ml_loss', 'cross_entropy', 'train_accuracy'),
-                     recovery=self.recovery)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

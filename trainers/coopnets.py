@@ -21,7 +21,6 @@ import tensorflow as tf
 
 from core import data as data_lib
 from core import images as images_lib
-from core import loop
 from evaluation import reports
 from trainers import base
 from trainers import generator as generator_lib
@@ -35,6 +34,7 @@ GRID = 32  # generator drafts and their revisions, one above the other in the sa
 class CoopNets(base.Trainer):
   """Descriptor, generator, optimizers and RNGs of one CoopNets run, and its compiled step."""
   title = 'CoopNets'
+  headline = ('loss_d', 'loss_g', 'revision_mae')
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     super().__init__(cfg, strategy, train_set)
@@ -55,8 +55,7 @@ class CoopNets(base.Trainer):
     self.last = {k: tf.Variable(tf.zeros(s), trainable=False) for k, s in (
         ('latents', (b, d)), ('inferred', (b, d)), ('drafts', (b,) + shape),
         ('revisions', (b,) + shape))}
-    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
-        (GRID, d)).astype(np.float32))
+    self.grid_z = self.grid_latents(GRID, d)
     self.revise_fn = tf.function(
         lambda x0: nets.revise(self.descriptor, x0, cfg.langevin, self.replica_rng)[0],
         jit_compile=bool(cfg.langevin.jit_compile))
@@ -103,8 +102,7 @@ class CoopNets(base.Trainer):
         'revision_mae': tf.reduce_mean(tf.abs(revision - draft)) / 2,
         'grad_norm_d': tf.linalg.global_norm(grads_d) * n_f,
         'grad_norm_g': tf.linalg.global_norm(grads_g) * n_f,
-        'langevin_energy_start': lstats['energy_start'],
-        'langevin_energy_end': lstats['energy_end'],
+        **langevin_lib.metrics(lstats, ('energy_start', 'energy_end')),
     }
     return (h, h_tilde, draft, revision), metrics
 
@@ -129,10 +127,9 @@ class CoopNets(base.Trainer):
             'desc_opt': self.desc_opt, 'gen_opt': self.gen_opt, 'rng': self.rng,
             'replica_rng': self.replica_rng}
 
-  def evaluate(self, workdir, seconds):
+  def evaluate(self, workdir):
     """Both nets' samples scored (Fréchet distance, KID) beside the reference points, and an
     interpolation strip of the generator (WORKDIR/interpolation.png)."""
-    del seconds
     cfg = self.cfg
     images_lib.save_png(os.path.join(workdir, 'interpolation.png'), images_lib.grid(
         generator_lib.interpolation_grid(self.generator, 8, 10, cfg.seed), 10))
@@ -148,12 +145,6 @@ class CoopNets(base.Trainer):
     lv = self.cfg.langevin
     return (f'{super().describe()}, latent {self.latent_dim}, T_d={lv.steps}, '
             f'T_g={lv.gen_steps}')
-
-  def task(self):
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate,
-                     headline=('loss_d', 'loss_g', 'revision_mae'), recovery=self.recovery)
 
 
 def sample_sets(cfg, built, n, seed):

@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 
 from core import data as data_lib
-from core import loop
 from core import masks as masks_lib
 from core.errors import ConfigError
 from trainers import base
@@ -62,10 +61,9 @@ class Generator(base.Trainer):
     # Persistent latents, one per training image, started from the prior.
     self.latents = tf.Variable(self.rng.normal((len(train_set), self.latent_dim)),
                                trainable=False, name='latents')
-    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
-        (GRID, self.latent_dim)).astype(np.float32))
-    self.infer_fn = (tf.function(self.infer, jit_compile=True) if cfg.langevin.jit_compile
-                     else self.infer)
+    self.grid_z = self.grid_latents(GRID, self.latent_dim)
+    self.infer_fn = self.langevin_fn(self.infer)
+    self.headline = ('loss', 'recon_mae') + (('recovery_mae',) if self.masked else ())
 
   def infer(self, x, mask, h0):
     """Posterior Langevin from h0: the N(0, I) prior is the kernel's reference term (s = 1);
@@ -92,9 +90,7 @@ class Generator(base.Trainer):
         'recon_mae': losses.masked_mae(x, x_hat, mask),
         'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
         'latent_norm': tf.reduce_mean(tf.norm(h, axis=1)),
-        'langevin_energy_start': lstats['energy_start'],
-        'langevin_energy_end': lstats['energy_end'],
-        'langevin_grad_norm': lstats['grad_norm'],
+        **langevin_lib.metrics(lstats),
     }
     if self.masked:  # the training images' missing pixels were never seen
       metrics['recovery_mae'] = losses.masked_mae(x, x_hat, 1.0 - mask)
@@ -104,8 +100,7 @@ class Generator(base.Trainer):
   def train_step(self, iterator):
     idx, x = next(iterator)
     idx, h, metrics = self.strategy.run(self._replica_step, args=(idx, x))
-    self.latents.scatter_nd_update(self.strategy.gather(idx, 0)[:, None],
-                                   self.strategy.gather(h, 0))
+    self.update_rows(self.latents, idx, h)
     return self.reduce(metrics)
 
   def make_iterator(self, start_step: int):
@@ -118,20 +113,13 @@ class Generator(base.Trainer):
     return {'generator': self.model, 'optimizer': self.optimizer, 'rng': self.rng,
             'replica_rng': self.replica_rng, 'latents': self.latents}
 
-  def evaluate(self, workdir, seconds=0.0):
-    del workdir, seconds
+  def evaluate(self, workdir):
+    del workdir
     return {'num_train_images': len(self.train_set), 'mask': self.cfg.data.mask or 'none'}
 
   def describe(self):
     m, d = self.cfg.model, self.cfg.data
     return f'{super().describe()}, latent {m.latent_dim}, mask {d.mask or "none"}'
-
-  def task(self):
-    headline = ('loss', 'recon_mae') + (('recovery_mae',) if self.masked else ())
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate, headline=headline,
-                     recovery=self.recovery)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

@@ -23,7 +23,6 @@ import tensorflow as tf
 
 from core import data as data_lib
 from core import images as images_lib
-from core import loop
 from core import masks as masks_lib
 from core import stats
 from core.errors import ConfigError
@@ -98,6 +97,8 @@ class MultiGrid(base.Trainer):
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     super().__init__(cfg, strategy, train_set)
     self.grids, self.steps = nets.grids(cfg), steps_of(cfg)
+    self.headline = tuple(f'loss_{g}' for g in self.grids[1:])
+    self.columns = len(self.grids)  # sample grid: a chain a row, every grid level in it
     with strategy.scope():
       self.nets = nets.build(cfg, 'descriptors')
       self.variables = [v for _, n in sorted(self.nets.items()) for v in n.trainable_variables]
@@ -185,10 +186,9 @@ class MultiGrid(base.Trainer):
     items.update(optimizer=self.optimizer, replica_rng=self.replica_rng, rng=self.rng)
     return items
 
-  def evaluate(self, workdir, seconds=0.0):
+  def evaluate(self, workdir):
     """Synthesis from scratch: per-grid statistics against the data's, the samples'
     Fréchet distance / KID when eval.score, and WORKDIR/multigrid_samples.png."""
-    del seconds
     cfg = self.cfg
     real = data_lib.to_float(self.train_set.images[:5000])
     levels = synthesize(self.nets, self.steps, cfg, real, cfg.eval.num_samples, cfg.seed + 7)
@@ -206,15 +206,10 @@ class MultiGrid(base.Trainer):
   def describe(self):
     return f'{super().describe()}, grids {list(self.grids)}, T {list(self.steps)}'
 
-  def task(self):
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate,
-                     headline=tuple(f'loss_{g}' for g in self.grids[1:]),
-                     columns=len(self.grids), recovery=self.recovery,
-                     # Runs made before the clamped masks were drawn on the host: the
-                     # host RNG starts from the seed.
-                     late_slots={'rng': lambda: None})
+  def late_slots(self):
+    # Runs made before the clamped masks were drawn on the host: the host RNG starts from
+    # the seed.
+    return {'rng': lambda: None}
 
 
 def synthesize(grid_nets, steps, cfg, real, n, seed, batch=500):

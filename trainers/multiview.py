@@ -25,7 +25,6 @@ New views of a held-out identity from a trained run are a task (tasks/multiview.
 import numpy as np
 import tensorflow as tf
 
-from core import loop
 from core import multiview as mv_lib
 from models import multiview as multiview_nets
 from trainers import base
@@ -68,6 +67,7 @@ def identity_energy(generator, h2, x, weight, sigma):
 class Multiview(base.Trainer):
   """The net, view latents, optimizer, RNGs and per-identity latents of one run."""
   title = 'multi-view generator (shared representation)'
+  headline = ('loss', 'recon_mae')
 
   @staticmethod
   def load_data(cfg):
@@ -77,7 +77,7 @@ class Multiview(base.Trainer):
     super().__init__(cfg, strategy, train_set)
     if not cfg.data.views:  # a new run stores the views it trains with, in order
       cfg.data.views = tuple(train_set.views)
-    self.num_views = train_set.num_views
+    self.num_views = self.columns = train_set.num_views  # sample grid: an identity a row
     self.present = tf.constant(train_set.present.astype(np.float32))
     self.latent_dim = cfg.model.latent_dim
     with strategy.scope():
@@ -90,10 +90,8 @@ class Multiview(base.Trainer):
     # Persistent identity latents h1, one per training identity, started from the prior.
     self.latents = tf.Variable(self.rng.normal((len(train_set), self.latent_dim)),
                                trainable=False, name='latents')
-    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
-        (GRID_IDENTITIES, self.latent_dim)).astype(np.float32))
-    self.infer_fn = (tf.function(self.infer, jit_compile=True) if cfg.langevin.jit_compile
-                     else self.infer)
+    self.grid_z = self.grid_latents(GRID_IDENTITIES, self.latent_dim)
+    self.infer_fn = self.langevin_fn(self.infer)
 
   def variables(self):
     return self.model.trainable_variables + self.views.trainable_variables
@@ -131,9 +129,7 @@ class Multiview(base.Trainer):
         'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
         'latent_norm': tf.reduce_mean(tf.norm(h1, axis=1)),
         'view_latent_norm': tf.reduce_mean(tf.norm(h2, axis=1)),
-        'langevin_energy_start': lstats['energy_start'],
-        'langevin_energy_end': lstats['energy_end'],
-        'langevin_grad_norm': lstats['grad_norm'],
+        **langevin_lib.metrics(lstats),
     }
     return idx, h1, metrics
 
@@ -141,8 +137,7 @@ class Multiview(base.Trainer):
   def train_step(self, iterator):
     idx, x = next(iterator)
     idx, h1, metrics = self.strategy.run(self._replica_step, args=(idx, x))
-    self.latents.scatter_nd_update(self.strategy.gather(idx, 0)[:, None],
-                                   self.strategy.gather(h1, 0))
+    self.update_rows(self.latents, idx, h1)
     return self.reduce(metrics)
 
   def make_iterator(self, start_step: int):
@@ -157,8 +152,8 @@ class Multiview(base.Trainer):
     return {'generator': self.model, 'views': self.views, 'optimizer': self.optimizer,
             'rng': self.rng, 'replica_rng': self.replica_rng, 'latents': self.latents}
 
-  def evaluate(self, workdir, seconds=0.0):
-    del workdir, seconds
+  def evaluate(self, workdir):
+    del workdir
     return {'num_train_identities': len(self.train_set), 'views': list(self.cfg.data.views),
             'missing_views': int((~self.train_set.present).sum())}
 
@@ -169,13 +164,6 @@ class Multiview(base.Trainer):
             f'{d.batch_size} identities, {cfg.train.steps} steps, '
             f'{self.strategy.num_replicas_in_sync} replica(s), h1 {m.latent_dim} + h2 '
             f'{m.view_dim}')
-
-  def task(self):
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate,
-                     headline=('loss', 'recon_mae'), recovery=self.recovery,
-                     columns=self.num_views)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

@@ -31,7 +31,6 @@ import tensorflow as tf
 from core import data as data_lib
 from core import files
 from core import images as images_lib
-from core import loop
 from core import stats
 from evaluation import reports
 from trainers import base
@@ -50,6 +49,8 @@ class Triangle(base.Trainer):
     super().__init__(cfg, strategy, train_set)
     self.use_descriptor = bool(cfg.model.use_descriptor)
     self.title = 'divergence triangle' if self.use_descriptor else 'plain VAE'
+    self.energy_keys = ('f_data', 'f_gen') if self.use_descriptor else ()
+    self.headline = ('recon_mae', 'kl') + self.energy_keys
     self.revising = self.use_descriptor and cfg.langevin.steps > 0
     o = cfg.optim
     epoch_steps = max(1, len(train_set) // cfg.data.batch_size)
@@ -82,8 +83,7 @@ class Triangle(base.Trainer):
     self.host_rng()  # latents and ε, drawn globally
     self._last_r1 = None
     self.latent_dim = cfg.model.latent_dim
-    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
-        (GRID, self.latent_dim)).astype(np.float32))
+    self.grid_z = self.grid_latents(GRID, self.latent_dim)
 
   # ---------------------------------------------------------------- the step
 
@@ -207,10 +207,9 @@ class Triangle(base.Trainer):
       items['generator_ema'] = self.generator_ema
     return items
 
-  def evaluate(self, workdir, seconds):
+  def evaluate(self, workdir):
     """Test reconstructions through the encoder, and sample quality (Fréchet distance and
     KID on the project classifier's features) beside the reference points."""
-    del seconds
     cfg = self.cfg
     out = reconstruct_test(cfg, self.encoder, self.sampler, workdir)
     if not cfg.eval.score:
@@ -226,14 +225,9 @@ class Triangle(base.Trainer):
   def describe(self):
     return f'{super().describe()}, latent {self.latent_dim}'
 
-  def task(self):
-    headline = ('recon_mae', 'kl') + (('f_data', 'f_gen') if self.use_descriptor else ())
-    late = {'generator_ema': self.start_ema} if self.generator_ema is not None else {}
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate, headline=headline,
-                     late_slots=late, recovery=self.recovery,
-                     energy_keys=('f_data', 'f_gen') if self.use_descriptor else ())
+  def late_slots(self):
+    # Checkpoints made before optim.ema_decay: the average starts from the restored generator.
+    return {'generator_ema': self.start_ema} if self.generator_ema is not None else {}
 
 
 def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> dict:
