@@ -7,6 +7,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import masks as masks_lib
 from core.errors import ConfigError
 from evaluation import reports
@@ -35,10 +36,8 @@ def complete(generator, descriptor, cfg, x, mask, *, infer_steps=300, revise_ste
     return langevin_lib.from_config(nets.energy(descriptor), x0, lv, rng, steps=revise_steps,
                                     noise=False, bounded=True, update_mask=missing)[0]
 
-  out = [revise(tf.constant(fill[i:i + batch_size]),
-                tf.constant(1.0 - mask[i:i + batch_size])).numpy()
-         for i in range(0, len(x), batch_size)]
-  return fill, np.concatenate(out)
+  return fill, batches.apply(lambda f, m: revise(tf.constant(f), tf.constant(1.0 - m)), fill,
+                             mask, batch_size=batch_size)
 
 
 def evaluate_completion(run, mask: str = 'none', num_images: int = 1000,

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import files
 from core import images as images_lib
@@ -36,12 +37,8 @@ def infer_latents(model, x, mask, *, sigma, steps, step_size, noise=False, seed=
                                  step_size=step_size, noise=noise, ref_sigma=1.0, rng=rng)
     return h, tf.cast(model(h, training=False), tf.float32)
 
-  hs, xs = [], []
-  for i in range(0, len(x), batch_size):
-    h, xh = run(tf.constant(x[i:i + batch_size]), tf.constant(mask[i:i + batch_size]))
-    hs.append(h.numpy())
-    xs.append(xh.numpy())
-  return np.concatenate(hs), np.concatenate(xs)
+  return batches.apply(lambda xb, mb: run(tf.constant(xb), tf.constant(mb)), x, mask,
+                       batch_size=batch_size)
 
 
 def _test_latents(cfg, model, mask_spec, num_images, steps):

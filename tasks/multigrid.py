@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import masks as masks_lib
 from core.errors import ConfigError, DataError
@@ -31,17 +32,15 @@ def inpaint(grid_nets, steps, lv, images, mask, seed=0, batch=500):
   run = tf.function(lambda x, m: multigrid_lib.chain(
       grid_nets, multigrid_lib.observed_mean(x, m), steps, lv, rng=rng, observed=x,
       mask=m)[-1])
-  out = [run(tf.constant(images[i:i + batch], tf.float32),
-             tf.constant(mask[i:i + batch], tf.float32)).numpy()
-         for i in range(0, len(images), batch)]
-  return np.concatenate(out)
+  return batches.apply(lambda x, m: run(tf.constant(x, tf.float32), tf.constant(m, tf.float32)),
+                       images, mask, batch_size=batch)
 
 
 def features_of(grid_nets, images, batch=1000):
   """Pooled layer responses of every grid descriptor (models/multigrid.pooled_features)."""
   feature_nets = {g: mg.feature_model(n) for g, n in grid_nets.items()}
-  return np.concatenate([mg.pooled_features(feature_nets, tf.constant(images[i:i + batch]))
-                         for i in range(0, len(images), batch)])
+  return batches.apply(lambda x: mg.pooled_features(feature_nets, tf.constant(x)), images,
+                       batch_size=batch)
 
 
 def evaluate_features(run, labels=(1000, 2000, 4000), num_test=10000, seed=0,

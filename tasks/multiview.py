@@ -9,6 +9,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import files
 from core import images as images_lib
@@ -36,9 +37,9 @@ def infer_identities(generator, h2, x, weight, *, sigma, steps, step_size, batch
                                  step_size=step_size, noise=False, ref_sigma=1.0)
     return h
 
-  return np.concatenate([run(tf.constant(x[i:i + batch_size], tf.float32),
-                             tf.constant(weight[i:i + batch_size], tf.float32)).numpy()
-                         for i in range(0, len(x), batch_size)])
+  return batches.apply(lambda xb, wb: run(tf.constant(xb, tf.float32),
+                                          tf.constant(wb, tf.float32)),
+                       x, weight, batch_size=batch_size)
 
 
 def rotate(run, num_images: int = 1000, steps: int = 300, view: str = '',

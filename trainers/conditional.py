@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from configs import conditional as conditional_config
+from core import batches
 from core import data as data_lib
 from core import images as images_lib
 from core.errors import ConfigError
@@ -195,11 +196,13 @@ class ConditionalDescriptor(base.Trainer):
 
   def accuracy(self, images, labels, batch_size=500):
     """Share of `images` whose argmax_k (f_k + b_k) is their label."""
-    right = 0
-    for i in range(0, len(images), batch_size):
-      logits = self._logits(tf.constant(data_lib.to_float(images[i:i + batch_size])))
-      right += int(np.sum(np.argmax(logits.numpy(), 1) == labels[i:i + batch_size]))
-    return right / len(images)
+    predicted = batches.apply(lambda x: self.predict(data_lib.to_float(x)), images,
+                              batch_size=batch_size)
+    return int(np.sum(predicted == labels)) / len(images)
+
+  def predict(self, x):
+    """argmax_k (f_k + b_k) of a batch of images in [-1, 1]."""
+    return np.argmax(self._logits(tf.constant(x)).numpy(), 1)
 
   def class_samples(self, per_class, steps, batch_size=500):
     """Buffer chains of each class revised by `steps` more Langevin steps on their class's
@@ -208,9 +211,8 @@ class ConditionalDescriptor(base.Trainer):
     if steps:
       run = tf.function(lambda x0, c0: revise(self.model, x0, c0, self.cfg.langevin,
                                               self.replica_rng, steps=steps)[0])
-      x = np.concatenate([run(tf.constant(x[i:i + batch_size]),
-                              tf.constant(c[i:i + batch_size])).numpy()
-                          for i in range(0, len(x), batch_size)])
+      x = batches.apply(lambda xb, cb: run(tf.constant(xb), tf.constant(cb)), x, c,
+                        batch_size=batch_size)
     return x, c
 
   def evaluate(self, workdir):
@@ -241,8 +243,7 @@ class ConditionalDescriptor(base.Trainer):
     out['class_mean_mse_other_classes'] = float(mse[~np.eye(k, dtype=bool)].mean())
     out['class_mean_mse_noise_start'] = float(np.mean(means ** 2))
     # The net's own classifier on its samples (no project classifier needed).
-    own = np.concatenate([np.argmax(self._logits(tf.constant(x[i:i + 500])).numpy(), 1)
-                          for i in range(0, len(x), 500)])
+    own = batches.apply(self.predict, x, batch_size=500)
     out['samples_own_class_pct'] = float(100 * np.mean(own == c))
     if cfg.eval.score:
       out.update(self.recognised(x, c))

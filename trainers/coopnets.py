@@ -19,6 +19,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import images as images_lib
 from evaluation import reports
@@ -160,12 +161,11 @@ def sample_both(generator, descriptor, cfg, n: int, seed: int, batch_size: int =
   revise = tf.function(lambda x0: nets.revise(descriptor, x0, cfg.langevin, rng)[0])
   z = np.random.default_rng(seed).standard_normal(
       (n, cfg.model.latent_dim)).astype(np.float32)
-  drafts, revisions = [], []
-  for i in range(0, n, batch_size):
-    x = generator(z[i:i + batch_size], training=False)
-    drafts.append(x.numpy())
-    revisions.append(revise(x).numpy())
-  return np.concatenate(drafts), np.concatenate(revisions)
+
+  def both(zb):
+    x = generator(zb, training=False)
+    return x, revise(x)
+  return batches.apply(both, z, batch_size=batch_size)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

@@ -17,6 +17,7 @@ The tasks on a trained run (reconstruct, recover) are in tasks/generator.py.
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import masks as masks_lib
 from core.errors import ConfigError
@@ -150,8 +151,7 @@ def sample(model, n: int = 64, seed: int = 0, batch_size: int = 500) -> np.ndarr
   """n images g(z), z ~ N(0, I) drawn with `seed`, generated batch_size at a time."""
   z = np.random.default_rng(seed).standard_normal((n, model.input_shape[-1]))
   z = z.astype(np.float32)
-  return np.concatenate([model(z[i:i + batch_size], training=False).numpy()
-                         for i in range(0, n, batch_size)])
+  return batches.apply(lambda zb: model(zb, training=False), z, batch_size=batch_size)
 
 
 def interpolation_grid(model, rows: int = 8, steps: int = 10, seed: int = 0) -> np.ndarray:

@@ -21,6 +21,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import images as images_lib
 from core import masks as masks_lib
@@ -219,8 +220,7 @@ def synthesize(grid_nets, steps, cfg, real, n, seed, batch=500):
   starts = mg.downsample(tf.convert_to_tensor(real), 1).numpy()
   pick = np.random.default_rng(seed).integers(0, len(starts), n)
   run = tf.function(lambda x1: chain(grid_nets, x1, steps, cfg.langevin, rng=rng))
-  parts = [run(tf.constant(starts[pick[i:i + batch]])) for i in range(0, n, batch)]
-  return [np.concatenate([p[k].numpy() for p in parts]) for k in range(len(parts[0]))]
+  return list(batches.apply(lambda p: run(tf.constant(starts[p])), pick, batch_size=batch))
 
 
 def observed_mean(x, m):

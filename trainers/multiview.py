@@ -25,6 +25,7 @@ New views of a held-out identity from a trained run are a task (tasks/multiview.
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import multiview as mv_lib
 from models import multiview as multiview_nets
 from trainers import base
@@ -184,9 +185,8 @@ def restore(run, checkpoint: str = ''):
 
 def render_numpy(generator, h1, h2, batch_size=250):
   """render() in batches of identities: float32 [N, V, H, W, C]."""
-  return np.concatenate([render(generator, tf.constant(h1[i:i + batch_size]),
-                                tf.constant(h2)).numpy()
-                         for i in range(0, len(h1), batch_size)])
+  return batches.apply(lambda hb: render(generator, tf.constant(hb), tf.constant(h2)), h1,
+                       batch_size=batch_size)
 
 
 def sample_grid(generator, h2, rows: int = 8, seed: int = 0, views=None):
@@ -207,5 +207,5 @@ def sample_sets(cfg, built, n, seed):
   z = np.random.default_rng(seed).standard_normal(
       (n, int(g.input_shape[-1]) - h2.shape[-1])).astype(np.float32)
   zz = np.concatenate([z, h2[np.arange(n) % len(h2)]], 1)
-  return {'multiview generator': np.concatenate(
-      [g(zz[i:i + 500], training=False).numpy() for i in range(0, n, 500)])}
+  return {'multiview generator': batches.apply(lambda zb: g(zb, training=False), zz,
+                                               batch_size=500)}

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import files
 from core import images as images_lib
@@ -236,8 +237,8 @@ def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> d
   test = data_lib.from_config(cfg, 'test')
   n = min(num_images or cfg.eval.num_test, len(test))
   x = data_lib.to_float(test.images[:n])
-  rec = np.concatenate([generator(encoder(x[i:i + 500], training=False)[0],
-                                  training=False).numpy() for i in range(0, n, 500)])
+  rec = batches.apply(lambda xb: generator(encoder(xb, training=False)[0], training=False), x,
+                      batch_size=500)
   files.write_npz(os.path.join(workdir, 'reconstructions.npz'),
                   indices=np.arange(n), images=data_lib.to_uint8(rec))
   k = min(16, n)
