@@ -95,14 +95,13 @@ class CoopNets(base.Trainer):
     del tape
     self.desc_opt.apply_gradients(zip(grads_d, self.descriptor.trainable_variables))
     self.gen_opt.apply_gradients(zip(grads_g, self.generator.trainable_variables))
-    n_f = tf.cast(n, tf.float32)
     metrics = {
         'loss_d': loss_d, 'loss_g': loss_g, 'energy_penalty': penalty,
         'f_data': tf.reduce_mean(f_data), 'f_revisions': tf.reduce_mean(f_rev),
         # How far the descriptor moved the drafts, in [0, 1] pixel units.
         'revision_mae': tf.reduce_mean(tf.abs(revision - draft)) / 2,
-        'grad_norm_d': tf.linalg.global_norm(grads_d) * n_f,
-        'grad_norm_g': tf.linalg.global_norm(grads_g) * n_f,
+        'grad_norm_d': losses.grad_norm(grads_d, n),
+        'grad_norm_g': losses.grad_norm(grads_g, n),
         **langevin_lib.metrics(lstats, ('energy_start', 'energy_end')),
     }
     return (h, h_tilde, draft, revision), metrics

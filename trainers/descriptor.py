@@ -104,11 +104,8 @@ class Descriptor(base.Trainer):
     metrics = {
         'loss': loss,
         'energy_penalty': penalty,
-        'f_data': tf.reduce_mean(f_data),
-        'f_samples': tf.reduce_mean(f_syn),
-        'energy_data': tf.reduce_mean(losses.reference_energy(x_data, s) - f_data),
-        'energy_samples': tf.reduce_mean(losses.reference_energy(x_syn, s) - f_syn),
-        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
+        **losses.energy_metrics(x_data, x_syn, f_data, f_syn, s),
+        'grad_norm': losses.grad_norm(grads, n),
         **langevin_lib.metrics(lstats),
     }
     return x_syn, metrics

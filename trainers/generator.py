@@ -89,7 +89,7 @@ class Generator(base.Trainer):
     metrics = {
         'loss': loss,
         'recon_mae': losses.masked_mae(x, x_hat, mask),
-        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
+        'grad_norm': losses.grad_norm(grads, n),
         'latent_norm': tf.reduce_mean(tf.norm(h, axis=1)),
         **langevin_lib.metrics(lstats),
     }

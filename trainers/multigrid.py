@@ -167,7 +167,7 @@ class MultiGrid(base.Trainer):
     grads = tape.gradient(scaled, self.variables)
     self.optimizer.apply_gradients(zip(grads, self.variables))
     metrics['loss'] = total
-    metrics['grad_norm'] = tf.linalg.global_norm(grads) * tf.cast(n, tf.float32)
+    metrics['grad_norm'] = losses.grad_norm(grads, n)
     return levels, metrics
 
   @tf.function

@@ -127,7 +127,7 @@ class Multiview(base.Trainer):
     metrics = {
         'loss': recon,
         'recon_mae': losses.masked_mae(x, x_hat, pixels),
-        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
+        'grad_norm': losses.grad_norm(grads, n),
         'latent_norm': tf.reduce_mean(tf.norm(h1, axis=1)),
         'view_latent_norm': tf.reduce_mean(tf.norm(h2, axis=1)),
         **langevin_lib.metrics(lstats),

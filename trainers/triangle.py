@@ -154,7 +154,7 @@ class Triangle(base.Trainer):
     del tape
     for (net, opt, _, key), g in zip(pairs, grads):
       opt.apply_gradients(zip(g, net.trainable_variables))
-      metrics[key] = tf.linalg.global_norm(g) * tf.cast(n, tf.float32)
+      metrics[key] = losses.grad_norm(g, n)
     metrics.update(loss_g=loss_g, loss_e=loss_e)
     return metrics
 
