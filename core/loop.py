@@ -54,8 +54,8 @@ class Task:
   train_step: Callable[[Any], dict]  # iterator → metrics (scalar tensors); one update
   make_iterator: Callable[[int], Any]  # start step → (distributed) iterator of batches
   samples: Callable[[], np.ndarray]  # current samples in [-1, 1] for the grid
-  # Final evaluation → metrics.json: (workdir, seconds this session trained) → dict.
-  evaluate: Callable[[str, float], dict] = lambda workdir, seconds: {}
+  # Final evaluation → metrics.json (beside the loop's own steps and seconds): workdir → dict.
+  evaluate: Callable[[str], dict] = lambda workdir: {}
   headline: tuple[str, ...] = ('loss',)  # metrics shown on the progress bar
   columns: int = 0  # images per row of the sample grid (0: a square grid)
   # Checkpoint slots that older checkpoints may lack (added after they were made): name →
@@ -224,7 +224,7 @@ def evaluate_and_write(task, workdir, step, start, elapsed, metrics, log=print) 
   log(f'final evaluation of step {step} …')
   final = {'steps': step, 'wall_seconds': round(elapsed, 1),
            'steps_per_second': round((step - start) / max(elapsed, 1e-9), 3),
-           'last': metrics, **task.evaluate(workdir, elapsed)}
+           'last': metrics, **task.evaluate(workdir)}
   path = os.path.join(workdir, 'metrics.json')
   files.write_json(path, final, default=float)
   log(f'final evaluation done in {time.time() - began:.1f} s: {path}')

@@ -117,7 +117,7 @@ def main(argv):
     multiview.view_index(cfg.data.views, FLAGS.view)
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
-  from trainers import tasks  # pylint: disable=g-import-not-at-top
+  import tasks  # pylint: disable=g-import-not-at-top
   tasks.evaluate(run, FLAGS.task, labels=labels,
                  **{k: FLAGS[k].value for k in OPTIONS})
   return None  # (absl's app.run exits with main's return value)

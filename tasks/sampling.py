@@ -1,12 +1,7 @@
-"""tools/evaluate's tasks: one dispatcher over the tasks each algorithm declares
-(trainers/registry.py), and the two every run with a generator offers (sample, score).
-
-Every task is a function `task(run, **options)`: `run` the trained run, opened once by the
-dispatcher (trainers/run.TrainedRun; a workdir path is accepted too, for callers in Python),
-its keyword parameters named like tools/evaluate's flags (mask, num_images, steps, seed, ...);
-the dispatcher passes each task the options its signature names.
+"""The tasks every run with a generator offers (trainers/registry.SAMPLING): `sample` writes
+WORKDIR/samples.npz, `score` measures the samples (or an npz of them) beside the reference
+points. The draws come from the algorithm's sampler (its registry `samples`).
 """
-import inspect
 import os
 import time
 import zipfile
@@ -19,16 +14,6 @@ from core.errors import ConfigError
 from evaluation import reports
 from trainers import registry
 from trainers import run as run_lib
-
-
-def evaluate(run, task: str, **options):
-  """Runs task `task` on a trained run (a workdir, opened here once, or an opened
-  trainers/run.TrainedRun), handing the run to the task; CheckpointError without a
-  checkpoint, ConfigError (one line) when the run does not offer the task."""
-  run = run_lib.opened(run)
-  fn = registry.task(run.algo, task, run.workdir)
-  wanted = inspect.signature(fn).parameters
-  return fn(run, **{k: v for k, v in options.items() if k in wanted})
 
 
 def sample_sets(run, num_images: int, seed: int, log=print):
