@@ -10,7 +10,6 @@ directories); leftovers of dead exports are removed by the next one.
 """
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
