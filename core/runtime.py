@@ -1,7 +1,7 @@
 """Process-wide set-up that must happen before TensorFlow builds anything: devices,
 the distribution strategy and the Keras precision policy."""
-import keras
 import tensorflow as tf
+import keras  # after TensorFlow: without it, the ImportError names tensorflow (tools/cli)
 
 from core import cluster as cluster_lib
 from core import cpu
