@@ -4,7 +4,7 @@
   python bench/web.py --workdir=runs/main --screenshot=docs/figures/web_app.png
 
 Exports the run's generator for the web (batch 1, into a temporary folder), serves it on
-127.0.0.1 and opens the page in headless Chromium (export/browser.py, the tests' browser
+127.0.0.1 and opens the page in headless Chromium (bench/browser.py, the tests' browser
 code). For each quantisation: milliseconds per image in the page (LiteRT.js WebAssembly, one
 call per image as the page draws, median of --images calls after a warm-up call) beside
 ai_edge_litert (the Python LiteRT runtime) on the same file, and on the tflite export's
@@ -41,7 +41,7 @@ def main():
   parser.add_argument('--images', type=int, default=200, help='Timed calls per variant.')
   parser.add_argument('--screenshot', default='', help='PNG path of the page (bundled model).')
   args = parser.parse_args()
-  from export import browser  # pylint: disable=g-import-not-at-top
+  from bench import browser  # pylint: disable=g-import-not-at-top
   from export import latents  # pylint: disable=g-import-not-at-top
   from export import litert  # pylint: disable=g-import-not-at-top
   from export import web  # pylint: disable=g-import-not-at-top

@@ -13,7 +13,7 @@ import configs
 def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
   c = configs.start('coopnets', dataset)
   # Lean nets: every iteration runs T_d forward+backward passes of the descriptor, and on a
-  # 2-core CPU without bf16 matrix units float32 small nets are the fastest (README).
+  # 2-core CPU without bf16 matrix units float32 small nets are the fastest (docs/recipes.md, CoopNets).
   c.model = dict(latent_dim=100, sigma=0.3, descriptor='', descriptor_widths=(32, 64, 64),
                  out_units=100, descriptor_spectral_norm=False, generator='',
                  generator_widths=(), generator_upsample='transpose')

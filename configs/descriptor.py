@@ -2,7 +2,7 @@
 
 Dataset mode (the main job until the triangle lands):
   tools/train --algo=descriptor --dataset=fashion_mnist --workdir=runs/descriptor
-  Runtime: see README (2-core CPU). Expected: recognisable garments in samples/step_N.png,
+  Runtime: docs/benchmarks.md. Expected: recognisable garments in samples/step_N.png,
   metrics.json mean_image_mse well below the noise start's.
 Texture mode:
   tools/train --algo=descriptor --dataset=texture:brick --workdir=runs/brick
@@ -33,7 +33,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False, conditional:
     c.model.name = ''  # '': the dataset net for data.image_size (descriptor/28, /32, /64)
     # The TF originals' regime (δ = 0.002, s = 0.016, Adam 0.01, β1 0.5) with a replay
     # buffer small enough that each chain is revised ~100 times in the run, and chains kept
-    # in the data's range [-1, 1] (README, "Choices and what they fixed").
+    # in the data's range [-1, 1] (docs/recipes.md, "Descriptor").
     c.langevin.update(steps=20, step_size=0.002, ref_sigma=0.016, init='buffer',
                       buffer_size=1000, reinit=0.05, noise=True, bounded=True)
     c.optim.update(lr=0.01, beta1=0.5, energy_penalty=0.0)
@@ -55,7 +55,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False, conditional:
 
 def _conditional(c):
   """The conditional descriptor's settings (the dataset regime above, replaced as below)."""
-  c.model.num_classes = 0  # K; 0 means max(label) + 1 of the training labels
+  c.model.num_classes = 0  # K; 0: max(label) + 1 of the training labels (stored at the start)
   # Short-run, noise-free chains with no reference term (Nijkamp et al., "Learning Non-
   # Convergent Non-Persistent Short-Run MCMC", NeurIPS 2019; the multi-grid descriptors'
   # original code): X ← X + (δ²/2)∇f_c(X), δ = 0.3 (drift 0.045·∇f), T = 20, in [-1, 1].
@@ -75,7 +75,7 @@ def _conditional(c):
   c.optim.update(lr=1e-3, beta1=0.5, energy_penalty=0.0)
   # The chains' buffer holds buffer_size // K chains per class (100 for Fashion-MNIST).
   # 700 steps: 15 minutes (1.28 s/step) on the 2-core CPU shared with another training job;
-  # T = 20 as before, so a step costs what the reference-term regime's did.
+  # T = 20, as in the reference-term regime, so a step costs what that regime's does.
   c.train.update(steps=700)
   # Final evaluation: class_samples chains per class taken from the buffer and revised by
   # class_sample_steps more Langevin steps (T, as in training: noise-free chains only climb

@@ -23,7 +23,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
   # noise is on (the paper; the code drops it) at δ = 0.1: with the code's noise-free δ = 0.3
   # chains the learned energy made a poor prior — block inpainting error 0.23–0.27 against
   # nearest-neighbour's 0.166 — while with noise, averaging 8 chains per image gives 0.152
-  # (README, "Multi-grid descriptors").
+  # (docs/recipes.md, "Multi-grid descriptors").
   c.langevin.update(steps=30, step_size=0.1, noise=True, ref_sigma=0.0, bounded=True,
                     init='multigrid', buffer_size=0, reinit=0.0)
   c.langevin.grid_steps = ()  # T per grid above 1×1; () uses langevin.steps for every grid

@@ -28,8 +28,9 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
                  encoder='', encoder_widths=())
   # The released code's settings (λ = 0.1, β1 0.5, decay 0.998 per epoch, clip 100, generator
   # weight decay 5e-4) plus the energy penalty that keeps U bounded (probe notes, ALGORITHMS
-  # §5), with larger learning rates for a five-minute budget: released E 1e-4 / G 3e-4 /
-  # I 3e-4 reached distance 71 in 314 s, E 2e-4 / G 1e-3 / I 1e-3 reached 60 (README).
+  # §5), with larger learning rates for a minutes-long budget: in 314 s on the AVX512-BF16
+  # machine, the released E 1e-4 / G 3e-4 / I 3e-4 reached FD 71, E 2e-4 / G 1e-3 / I 1e-3
+  # reached 60 (docs/recipes.md, the earlier machine's table).
   c.optim.update(lr=2e-4, beta1=0.5, beta2=0.999, clipnorm=100.0, energy_penalty=0.01)
   c.optim.gen_lr = 1e-3
   c.optim.enc_lr = 1e-3

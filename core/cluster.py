@@ -74,7 +74,7 @@ def parse(text: str | None) -> Cluster:
   """The Cluster a TF_CONFIG text describes; ConfigError naming the first thing wrong."""
   if not text:
     raise ConfigError(f'--strategy=multi_worker reads the cluster from {ENV}, which is not '
-                      f'set; {FIX} (README: running on a cluster)')
+                      f'set; {FIX} (docs/multiworker.md: on a cluster)')
   try:
     spec = json.loads(text)
   except json.JSONDecodeError as e:

@@ -68,7 +68,8 @@ def base() -> ml_collections.ConfigDict:
       rollback_factor=0.5,
       energy_bound=0.0,
       smoke=False,  # a --smoke run (its tiny nets fit their ladders to the image size)
-      deterministic=False,  # tf.config.experimental.enable_op_determinism (see README)
+      deterministic=False,  # tf.config.experimental.enable_op_determinism (docs/training.md)
+      eager=False,  # run each training step eagerly, for debugging (core/loop.eagerly)
   )
   c.eval = dict(num_samples=64, score=False)  # score: Fréchet distance etc. at the end
   c.export = dict()

@@ -5,12 +5,13 @@ intact checkpoint (core/checkpoints: a corrupt one is moved aside, a broken stat
 rebuilt) → rebuild the data iterator at the restored step (the data order is a function of
 the seed and the step, so a resumed run sees the batches an uninterrupted one would) → train.
 Training stops at cfg.train.steps, or earlier once cfg.train.time_budget seconds (if > 0) of
-this session have passed.
+this session have passed. cfg.train.eager runs each step eagerly (debugging; `eagerly`).
 Every step returns a metrics dict; a NaN/inf in any of them (or an energy beyond
 train.energy_bound) rolls back to the last good checkpoint with lowered rates
 (core/recovery), at most train.max_rollbacks times, then stops naming the step. Ctrl-C
-and SIGTERM (tools/cli) save a checkpoint first. A run whose training finished but whose evaluation did not
-(killed) evaluates when rerun.
+and SIGTERM (tools/cli) save a checkpoint first. A run whose training finished but whose
+evaluation did not (killed) evaluates when rerun. `run` restores; `_Loop` trains, one named
+method per part of a step (rollback, record, sample) and of the session's end.
 
 Under multi_worker (core/runtime.Workers) every worker runs this loop in lockstep, and only
 the chief writes: config.json, checkpoints, TensorBoard, samples and metrics. The chief picks
@@ -53,8 +54,8 @@ class Task:
   train_step: Callable[[Any], dict]  # iterator → metrics (scalar tensors); one update
   make_iterator: Callable[[int], Any]  # start step → (distributed) iterator of batches
   samples: Callable[[], np.ndarray]  # current samples in [-1, 1] for the grid
-  # Final evaluation → metrics.json: (workdir, seconds this session trained) → dict.
-  evaluate: Callable[[str, float], dict] = lambda workdir, seconds: {}
+  # Final evaluation → metrics.json (beside the loop's own steps and seconds): workdir → dict.
+  evaluate: Callable[[str], dict] = lambda workdir: {}
   headline: tuple[str, ...] = ('loss',)  # metrics shown on the progress bar
   columns: int = 0  # images per row of the sample grid (0: a square grid)
   # Checkpoint slots that older checkpoints may lack (added after they were made): name →
@@ -193,6 +194,21 @@ class _Signals:
     self._before = {}
 
 
+def eagerly(fn: Callable) -> Callable:
+  """`fn` with every tf.function it calls (the trainer's step, Langevin, the strategy's
+  replica step) run as plain Python, eagerly (tf.config.run_functions_eagerly, Orbit's
+  use_tf_function=False): train.eager. The setting is put back after each call, so the
+  sample grids and the final evaluation stay compiled."""
+  def call(*args, **kwargs):
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+      return fn(*args, **kwargs)
+    finally:
+      tf.config.run_functions_eagerly(before)
+  return call
+
+
 def _diverged(metrics: dict, energy_keys, bound: float) -> list[str]:
   bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
   if bound > 0:
@@ -208,7 +224,7 @@ def evaluate_and_write(task, workdir, step, start, elapsed, metrics, log=print) 
   log(f'final evaluation of step {step} …')
   final = {'steps': step, 'wall_seconds': round(elapsed, 1),
            'steps_per_second': round((step - start) / max(elapsed, 1e-9), 3),
-           'last': metrics, **task.evaluate(workdir, elapsed)}
+           'last': metrics, **task.evaluate(workdir)}
   path = os.path.join(workdir, 'metrics.json')
   files.write_json(path, final, default=float)
   log(f'final evaluation done in {time.time() - began:.1f} s: {path}')
@@ -267,12 +283,13 @@ def run(task: Task, cfg, workdir: str, log=print, strategy=None, workers=None) -
     _restore(task.step, slots, late, path, workdir, log)
     log(f'resumed from {path} at step {int(task.step.numpy())}'
         + (f' ({rec.values()["rollbacks"]} rollback(s) so far, learning rates × '
-           f'{rec.values()["lr_scale"]:g})' if rec.values()['rollbacks'] else ''))
+           f'{rec.values()["lr_scale"]:g}, Langevin step sizes × '
+           f'{rec.values()["langevin_scale"]:g})' if rec.values()['rollbacks'] else ''))
   ckpt = tf.train.Checkpoint(step=task.step, **slots)
   scratch = None if chief else tempfile.mkdtemp(prefix=f'twonets-worker{workers.index}-')
   try:
-    final = _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slots,
-                   late, rec)
+    final = _Loop(task, cfg, workdir, log, workers, ckpt, scratch, path, slots, late,
+                  rec).run()
     workers.broadcast(0)  # the others wait for the chief's evaluation, then all stop at once
     return final
   finally:
@@ -280,148 +297,200 @@ def run(task: Task, cfg, workdir: str, log=print, strategy=None, workers=None) -
       shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train(task, cfg, workdir, log, workers, ckpt, ckpt_dir, scratch, path, slots, late, rec):
-  t = cfg.train
-  chief = workers.is_chief
-  manager = tf.train.CheckpointManager(ckpt, scratch or ckpt_dir, max_to_keep=t.keep,
-                                       checkpoint_name='ckpt')
-  save = _Saver(manager, scratch or ckpt_dir, ckpt_dir, scratch)
-  start = int(task.step.numpy())
-  jsonl = os.path.join(workdir, 'metrics.jsonl')
-  if start >= t.steps:
-    if not chief:
-      return {}
-    done = _read_json(os.path.join(workdir, 'metrics.json'))
-    if done.get('steps') == start:  # an older finish's scores (a shorter run) are stale
-      log(f'{workdir} already finished {start} of {t.steps} steps; raise --steps to continue')
-      return done
-    log(f'{workdir} finished training ({start} steps) but not its evaluation'
-        + (f' (metrics.json is of step {done["steps"]})' if 'steps' in done else '')
-        + ': evaluating')
-    return evaluate_and_write(task, workdir, start, start, 0.0, {}, log)
-  if chief:
-    _drop_rows_after(jsonl, start)
-  # A new run saves at once: a divergence before the first save rolls back here.
-  last_good = path or save(start)
+class _Loop:
+  """One session of training, in named steps: `run` → (`finished` for a run already done) →
+  `train_step`, and after each `rollback` or `record` (log row, grid, checkpoint), → `finish`
+  (the time budget's last save and grid, the final evaluation). Signals, a lost worker and a
+  full disk end it through `interrupted` and `stopped`."""
 
-  iterator = task.make_iterator(start)
-  writer = tf.summary.create_file_writer(workdir) if chief else tf.summary.create_noop_writer()
-  tty = sys.stderr.isatty()
-  budget = t.time_budget
-  # A run bounded by wall-clock time shows its step count and rate, not a step-count ETA.
-  bar = tqdm.tqdm(total=None if budget else t.steps, initial=start, unit='it',
-                  desc=f'{budget:.0f} s budget' if budget else None, dynamic_ncols=True,
-                  mininterval=0.5 if tty else 30.0, file=sys.stderr, smoothing=0.05,
-                  disable=not chief)
-  began, metrics = time.time(), {}
-  step = start
+  def __init__(self, task, cfg, workdir, log, workers, ckpt, scratch, path, slots, late, rec):
+    self.task, self.cfg, self.t, self.workdir, self.log = task, cfg, cfg.train, workdir, log
+    self.workers, self.chief = workers, workers.is_chief
+    self.slots, self.late, self.rec = slots, late, rec
+    self.ckpt_dir = os.path.join(workdir, workdir_lib.CHECKPOINTS)
+    manager = tf.train.CheckpointManager(ckpt, scratch or self.ckpt_dir,
+                                         max_to_keep=self.t.keep, checkpoint_name='ckpt')
+    self.save = _Saver(manager, scratch or self.ckpt_dir, self.ckpt_dir, scratch)
+    self.resumed_from = path
+    self.start = self.step = int(task.step.numpy())
+    self.jsonl = os.path.join(workdir, 'metrics.jsonl')
+    self.metrics, self.began, self.last_good = {}, time.time(), path
+    self.signals = _Signals()
+    self.call_step = eagerly(task.train_step) if self.t.eager else task.train_step
 
-  signals = _Signals()
+  # ---------------------------------------------------------------- the session
 
-  def out_of_time() -> bool:
+  def run(self) -> dict:
+    t = self.t
+    if self.start >= t.steps:
+      return self.finished()
+    if self.chief:
+      _drop_rows_after(self.jsonl, self.start)
+    # A new run saves at once: a divergence before the first save rolls back here.
+    self.last_good = self.resumed_from or self.save(self.start)
+    self.iterator = self.task.make_iterator(self.start)
+    self.writer = (tf.summary.create_file_writer(self.workdir) if self.chief
+                   else tf.summary.create_noop_writer())
+    budget = t.time_budget
+    # A run bounded by wall-clock time shows its step count and rate, not a step-count ETA.
+    self.bar = tqdm.tqdm(total=None if budget else t.steps, initial=self.start, unit='it',
+                         desc=f'{budget:.0f} s budget' if budget else None, dynamic_ncols=True,
+                         mininterval=0.5 if sys.stderr.isatty() else 30.0, file=sys.stderr,
+                         smoothing=0.05, disable=not self.chief)
+    if t.eager:
+      self.log('train.eager: every training step runs eagerly (for debugging: Python '
+               'breakpoints and prints inside the step work; several times slower)')
+    self.began = time.time()
+    try:
+      with self.writer.as_default(), self.signals:
+        while self.step < t.steps and not self.out_of_time():
+          self.metrics = {k: float(v) for k, v in self.call_step(self.iterator).items()}
+          bad = _diverged(self.metrics, self.task.energy_keys, t.energy_bound)
+          if bad:
+            self.rollback(bad)
+            continue
+          self.step = int(self.task.step.assign_add(1))
+          self.bar.update(1)
+          self.record()
+        # A signal during the last step: stop here too (every worker asks, as in the loop).
+        if self.workers.poll(0, self.signals.got is not None)[1]:
+          self.signals.stop()
+    except CLUSTER_ERRORS as e:
+      if self.workers.count == 1:
+        raise
+      self.bar.close()
+      raise _cluster_failure(e, self.step, self.last_good) from None
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (tools/cli: core.errors.Terminated)
+      self.interrupted(e)
+      raise
+    except OSError as e:  # a full disk or a read-only workdir while logging or sampling
+      raise StorageError(f'could not write {e.filename or self.workdir} ({e.strerror or e}); '
+                         f'free space or make {self.workdir} writable and rerun to resume '
+                         f'from {self.last_good} (intact)') from None
+    finally:
+      self.bar.close()
+      self.writer.flush()
+    return self.finish()
+
+  def out_of_time(self) -> bool:
     """Whether the time budget is used up (the chief's clock decides for every worker);
     raises (at the same step on every worker) once a stop signal came (to any worker)."""
-    over = bool(budget) and time.time() - began >= budget
-    over, stop = workers.poll(over, signals.got is not None)
+    budget = self.t.time_budget
+    over = bool(budget) and time.time() - self.began >= budget
+    over, stop = self.workers.poll(over, self.signals.got is not None)
     if stop:
-      signals.stop()
+      self.signals.stop()
     return bool(over)
 
-  try:
-    with writer.as_default(), signals:
-      while step < t.steps and not out_of_time():
-        metrics = {k: float(v) for k, v in task.train_step(iterator).items()}
-        bad = _diverged(metrics, task.energy_keys, t.energy_bound)
-        if bad:
-          what = (f'{", ".join(bad)} became {metrics[bad[0]]:g} at step {step + 1}'
-                  + (f' (train.energy_bound={t.energy_bound:g})'
-                     if math.isfinite(metrics[bad[0]]) else ''))
-          count = rec.values()['rollbacks']
-          if count >= t.max_rollbacks:
-            raise Diverged(
-                f'{what}, after {count} rollback(s) (train.max_rollbacks='
-                f'{t.max_rollbacks}); the last good checkpoint is {last_good}. '
-                f'Lower optim.lr or langevin.step_size (--set ...), or set langevin.clip, '
-                f'and rerun (it resumes from that checkpoint)')
-          before = rec.values()  # a rollback since the last save lowered them already
-          _restore(task.step, slots, late, last_good, workdir, log)
-          now = rec.after_rollback(before, t.rollback_factor)
-          recovery_lib.reseed(task.checkpoint, cfg.seed, now['rollbacks'])
-          step = int(task.step.numpy())
-          iterator = task.make_iterator(step)
-          if chief:
-            _drop_rows_after(jsonl, step)
-            _append_row(jsonl, {'event': 'rollback', 'at_step': step, 'cause': what, **now})
-          tf.summary.scalar('rollbacks', now['rollbacks'], step=step)
-          tf.summary.scalar('lr_scale', now['lr_scale'], step=step)
-          bar.n = step
-          bar.set_description(f'rollback {now["rollbacks"]}', refresh=False)
-          log(f'\nwarning: {what}; rolled back to {last_good} (step {step}), learning rates '
-              f'× {now["lr_scale"]:g}, Langevin step sizes × {now["langevin_scale"]:g}, '
-              f'reseeded (rollback {now["rollbacks"]} of {t.max_rollbacks})')
-          continue
-        step = int(task.step.assign_add(1))
-        bar.update(1)
-        if chief and (step % t.log_every == 0 or step == t.steps):
-          _append_row(jsonl, {'step': step, 'time': round(time.time() - began, 3), **metrics})
-          for k, v in metrics.items():
-            tf.summary.scalar(k, v, step=step)
-          bar.set_postfix({k: f'{metrics[k]:.4g}' for k in task.headline if k in metrics},
-                          refresh=False)
-        if step % t.sample_every == 0 or step == t.steps:
-          # Every worker draws the grid (a sampler may consume the run's RNG: the workers'
-          # states must stay equal for an exact resume); the chief writes it.
-          grid = images_lib.grid(task.samples(), task.columns)
-          if chief:
-            images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'), grid)
-            tf.summary.image('samples', grid[None], step=step)
-        if step % t.ckpt_every == 0 or step == t.steps:
-          last_good = save(step)
-      # A signal during the last step: stop here too (every worker asks, as in the loop).
-      if workers.poll(0, signals.got is not None)[1]:
-        signals.stop()
-  except CLUSTER_ERRORS as e:
-    if workers.count == 1:
-      raise
-    bar.close()
-    raise _cluster_failure(e, step, last_good) from None
-  except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (tools/cli: core.errors.Terminated)
+  # ---------------------------------------------------------------- the named steps
+
+  def rollback(self, bad: list):
+    """A diverged step: back to the last good checkpoint with lowered rates and reseeded
+    RNGs, or Diverged once train.max_rollbacks are used up."""
+    t, metrics, step = self.t, self.metrics, self.step
+    what = (f'{", ".join(bad)} became {metrics[bad[0]]:g} at step {step + 1}'
+            + (f' (train.energy_bound={t.energy_bound:g})'
+               if math.isfinite(metrics[bad[0]]) else ''))
+    count = self.rec.values()['rollbacks']
+    if count >= t.max_rollbacks:
+      raise Diverged(
+          f'{what}, after {count} rollback(s) (train.max_rollbacks={t.max_rollbacks}); the '
+          f'last good checkpoint is {self.last_good}. Lower optim.lr or langevin.step_size '
+          f'(--set ...), or set langevin.clip, and rerun (it resumes from that checkpoint)')
+    before = self.rec.values()  # a rollback since the last save lowered them already
+    _restore(self.task.step, self.slots, self.late, self.last_good, self.workdir, self.log)
+    now = self.rec.after_rollback(before, t.rollback_factor)
+    recovery_lib.reseed(self.task.checkpoint, self.cfg.seed, now['rollbacks'])
+    self.step = step = int(self.task.step.numpy())
+    self.iterator = self.task.make_iterator(step)
+    if self.chief:
+      _drop_rows_after(self.jsonl, step)
+      _append_row(self.jsonl, {'event': 'rollback', 'at_step': step, 'cause': what, **now})
+    tf.summary.scalar('rollbacks', now['rollbacks'], step=step)
+    tf.summary.scalar('lr_scale', now['lr_scale'], step=step)
+    self.bar.n = step
+    self.bar.set_description(f'rollback {now["rollbacks"]}', refresh=False)
+    self.log(f'\nwarning: {what}; rolled back to {self.last_good} (step {step}), learning '
+             f'rates × {now["lr_scale"]:g}, Langevin step sizes × {now["langevin_scale"]:g}, '
+             f'reseeded (rollback {now["rollbacks"]} of {t.max_rollbacks})')
+
+  def record(self):
+    """After a step: its row (metrics.jsonl, TensorBoard, the bar) every log_every steps, the
+    sample grid every sample_every, a checkpoint every ckpt_every (and all at the last)."""
+    t, step, metrics = self.t, self.step, self.metrics
+    last = step == t.steps
+    if self.chief and (step % t.log_every == 0 or last):
+      _append_row(self.jsonl, {'step': step, 'time': round(time.time() - self.began, 3),
+                               **metrics})
+      for k, v in metrics.items():
+        tf.summary.scalar(k, v, step=step)
+      self.bar.set_postfix({k: f'{metrics[k]:.4g}' for k in self.task.headline
+                            if k in metrics}, refresh=False)
+    if step % t.sample_every == 0 or last:
+      self.sample(summary=True)
+    if step % t.ckpt_every == 0 or last:
+      self.last_good = self.save(step)
+
+  def sample(self, summary: bool = False):
+    """The grid of the current samples: every worker draws it (a sampler may consume the
+    run's RNG: the workers' states must stay equal for an exact resume); the chief writes
+    samples/step_N.png (and, with `summary`, the TensorBoard image)."""
+    grid = images_lib.grid(self.task.samples(), self.task.columns)
+    if self.chief:
+      images_lib.save_png(os.path.join(self.workdir, 'samples', f'step_{self.step}.png'), grid)
+      if summary:
+        tf.summary.image('samples', grid[None], step=self.step)
+
+  def interrupted(self, e: KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: the step reached is saved (a repeated SIGTERM does not cut the
+    save short; the handler before is put back after) and said."""
     main = threading.current_thread() is threading.main_thread()
-    # A repeated SIGTERM does not cut the save short; the handler before is put back after.
     before = signal.signal(signal.SIGTERM, signal.SIG_IGN) if main else None
     try:
-      if last_good != os.path.join(ckpt_dir, f'ckpt-{step}'):
-        last_good = save(step)
+      if self.last_good != os.path.join(self.ckpt_dir, f'ckpt-{self.step}'):
+        self.last_good = self.save(self.step)
     finally:
       if main:
         signal.signal(signal.SIGTERM, before)
-    bar.close()  # before the message, so it is not drawn over
+    self.bar.close()  # before the message, so it is not drawn over
     how = 'stopped by SIGTERM' if isinstance(e, Terminated) else 'interrupted'
-    log(f'{how} at step {step}; saved {last_good}; rerun the same command to resume')
-    raise
-  except OSError as e:  # a full disk or a read-only workdir while logging or sampling
-    raise StorageError(f'could not write {e.filename or workdir} ({e.strerror or e}); free '
-                       f'space or make {workdir} writable and rerun to resume from '
-                       f'{last_good} (intact)') from None
-  finally:
-    bar.close()
-    writer.flush()
+    self.log(f'{how} at step {self.step}; saved {self.last_good}; rerun the same command to '
+             f'resume')
 
-  elapsed = time.time() - began
-  if step < t.steps:  # the time budget ran out
-    log(f'stopped at step {step}: train.time_budget={budget:g} s used up')
-    if step > start and step % t.ckpt_every:
-      save(step)
-    if step > start and step % t.sample_every:
-      grid = images_lib.grid(task.samples(), task.columns)
-      if chief:
-        images_lib.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'), grid)
-  if not chief:  # the chief evaluates and writes metrics.json
-    return {'steps': step, 'last': metrics}
-  final = evaluate_and_write(task, workdir, step, start, elapsed, metrics, log)
-  log(f'done: {step} steps in {elapsed:.0f} s; samples in {workdir}/samples, '
-      f'TensorBoard: tensorboard --logdir {workdir}')
-  return final
+  def finish(self) -> dict:
+    """After the last step (or the time budget): the step saved and drawn if it was not, and
+    the chief's final evaluation (metrics.json)."""
+    t, step, start = self.t, self.step, self.start
+    elapsed = time.time() - self.began
+    if step < t.steps:  # the time budget ran out
+      self.log(f'stopped at step {step}: train.time_budget={t.time_budget:g} s used up')
+      if step > start and step % t.ckpt_every:
+        self.save(step)
+      if step > start and step % t.sample_every:
+        self.sample()
+    if not self.chief:  # the chief evaluates and writes metrics.json
+      return {'steps': step, 'last': self.metrics}
+    final = evaluate_and_write(self.task, self.workdir, step, start, elapsed, self.metrics,
+                               self.log)
+    self.log(f'done: {step} steps in {elapsed:.0f} s; samples in {self.workdir}/samples, '
+             f'TensorBoard: tensorboard --logdir {self.workdir}')
+    return final
+
+  def finished(self) -> dict:
+    """A run already at train.steps: its metrics.json if that is of this step, else the
+    final evaluation it missed (killed during it)."""
+    if not self.chief:
+      return {}
+    workdir, start = self.workdir, self.start
+    done = _read_json(os.path.join(workdir, 'metrics.json'))
+    if done.get('steps') == start:  # an older finish's scores (a shorter run) are stale
+      self.log(f'{workdir} already finished {start} of {self.t.steps} steps; raise --steps '
+               f'to continue')
+      return done
+    self.log(f'{workdir} finished training ({start} steps) but not its evaluation'
+             + (f' (metrics.json is of step {done["steps"]})' if 'steps' in done else '')
+             + ': evaluating')
+    return evaluate_and_write(self.task, workdir, start, start, 0.0, {}, self.log)
 
 
 def _read_json(path) -> dict:

@@ -1,6 +1,7 @@
 """Process-wide set-up that must happen before TensorFlow builds anything: devices,
 the distribution strategy and the Keras precision policy."""
 import tensorflow as tf
+import keras  # after TensorFlow: without it, the ImportError names tensorflow (tools/cli)
 
 from core import cluster as cluster_lib
 from core import cpu
@@ -163,7 +164,6 @@ def resolve_precision(policy: str, gpus=None, flags=None) -> str:
 def set_precision(policy: str) -> str:
   """Keras global dtype policy: `float32`, `mixed_bfloat16` (bf16 compute, f32 variables) or
   `auto` (resolve_precision); returns the policy set."""
-  import keras  # pylint: disable=g-import-not-at-top
   policy = resolve_precision(policy)
   if policy not in ('float32', 'mixed_bfloat16'):
     raise ConfigError(f'unknown precision {policy!r}; known: auto, float32, mixed_bfloat16')
@@ -176,7 +176,6 @@ def seed(value: int, deterministic: bool = False):
   the same seed builds the same nets. deterministic=True also turns on TF's op determinism
   (tf.config.experimental.enable_op_determinism), for kernels that are not deterministic by
   themselves (some GPU ones; on CPU the runs tested here were identical without it)."""
-  import keras  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(int(value))
   if deterministic:
     tf.config.experimental.enable_op_determinism()

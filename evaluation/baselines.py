@@ -3,8 +3,12 @@
 * PCA at the same latent size (scikit-learn), for reconstruction.
 * Recovery of missing pixels (mask: 1 = observed): the training mean image, nearest
   observed neighbour (SciPy), and biharmonic diffusion (scikit-image).
+* New views of an identity (multi-view sets, core/multiview.py): the nearest training
+  identity over the views given, in the view asked for.
 """
 import numpy as np
+
+from core import data as data_lib
 
 
 def pca_reconstruct(train, test, dim: int, seed: int = 0, max_train: int = 20000):
@@ -56,3 +60,28 @@ def interpolation_fills(images, masks, mean_image) -> dict:
   return {'mean image': mean_fill(images, masks, mean_image),
           'nearest neighbour': nearest_fill(images, masks),
           'biharmonic diffusion': diffusion_fill(images, masks)}
+
+
+def given_distances(train, test_views, test_weight, given):
+  """(cand, dist): the identities of `train` (a core/multiview.MultiviewSet) that have every
+  `given` view, and the squared error [N, len(cand)] of each test identity (test_views
+  [N, G, H, W, C] in [-1, 1]) to each of them over the given views both have (test_weight
+  [N, G])."""
+  cand = np.flatnonzero(train.present[:, given].all(1))
+  a = data_lib.to_float(train.images[cand][:, given]).reshape(len(cand), len(given), -1)
+  b = test_views.reshape(len(test_views), len(given), -1)
+  dist = np.zeros((len(b), len(cand)), np.float32)
+  for k in range(len(given)):  # ||b − a||² = ||b||² − 2 b·a + ||a||², weighted per view
+    d = (np.square(b[:, k]).sum(1)[:, None] - 2 * b[:, k] @ a[:, k].T
+         + np.square(a[:, k]).sum(1)[None])
+    dist += test_weight[:, k:k + 1] * d
+  return cand, dist
+
+
+def nearest_with(train, cand, dist, target):
+  """The nearest candidate (given_distances) that has the `target` view, per test identity:
+  indices [N], or None when no candidate has it."""
+  ok = train.present[cand, target]
+  if not ok.any():
+    return None
+  return cand[ok][np.argmin(dist[:, ok], 1)]

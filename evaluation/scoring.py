@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from core import batches
 from core import files
 from core.errors import CheckpointError
 from core.errors import ConfigError
@@ -273,12 +274,9 @@ class Scorer:
   def _run(self, images):
     """(features [N, D], logits [N, classes]) as float32 numpy, in batches."""
     x = self._check(images)
-    feats, logits = [], []
-    for i in range(0, len(x), self.batch_size):
-      f, z = self._both.predict_on_batch(x[i:i + self.batch_size])
-      feats.append(np.asarray(f, np.float32))
-      logits.append(np.asarray(z, np.float32))
-    return np.concatenate(feats), np.concatenate(logits)
+    return batches.apply(lambda b: tuple(np.asarray(out, np.float32)
+                                         for out in self._both.predict_on_batch(b)),
+                         x, batch_size=self.batch_size)
 
   def features(self, images) -> np.ndarray:
     """Penultimate features [N, feature_dim] of float32 [-1, 1] images (uint8 is converted)."""
@@ -424,18 +422,16 @@ def inception_features(images, weights='imagenet', size=299, batch_size=50):
   if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0:
     raise DataError(f'InceptionV3 scores take images [N, H, W, 1 or 3], got {x.shape}')
   model = _inception_model(weights, size)
-  pools, probs = [], []
-  for i in range(0, len(x), batch_size):
-    b = tf.image.resize(x[i:i + batch_size], [size, size], method='bilinear')
+
+  def pools_and_probs(b):
+    b = tf.image.resize(b, [size, size], method='bilinear')
     if b.shape[-1] == 1:
       b = tf.repeat(b, 3, axis=-1)
     # preprocess_input maps [0, 255] to [-1, 1]; the images are [-1, 1], so go to [0, 255].
     b = keras.applications.inception_v3.preprocess_input(
         (tf.clip_by_value(b, -1.0, 1.0) + 1.0) * 127.5)
-    p, q = model.predict_on_batch(b)
-    pools.append(np.asarray(p, np.float32))
-    probs.append(np.asarray(q, np.float32))
-  return np.concatenate(pools), np.concatenate(probs)
+    return tuple(np.asarray(out, np.float32) for out in model.predict_on_batch(b))
+  return batches.apply(pools_and_probs, x, batch_size=batch_size)
 
 
 def inception_scores(samples, reference, weights='imagenet', size=299, batch_size=50) -> dict:

@@ -9,17 +9,15 @@ killed export never leaves a half-written VERSION directory (TF Serving loads on
 directories); leftovers of dead exports are removed by the next one.
 """
 import contextlib
-import copy
 import fcntl
-import hashlib
 import json
 import os
 import shutil
 
 from core import files as core_files
-from core import workdir as workdir_lib
-from core.errors import STORAGE_ERRNOS, CheckpointError, ConfigError, StorageError
+from core.errors import STORAGE_ERRNOS, ConfigError, StorageError
 from trainers import registry
+from trainers import run as run_lib
 
 VALUE_RANGE = (-1.0, 1.0)
 FORMATS = ('saved_model', 'tflite', 'web', 'keras')  # keras: .keras files (export/saved_model.py)
@@ -28,65 +26,31 @@ QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')  # TFLite (export/tfli
 CHECK_LATENTS = 16  # latents (or inputs) each written format is compared with TensorFlow on
 
 
-def exportable_run(workdir: str):
-  """The config of the run in `workdir` (TensorFlow-free); CheckpointError without a
-  checkpoint, ConfigError when its algorithm has no generator to export."""
-  cfg = registry.stored_config(workdir)
-  if cfg is None:
-    raise CheckpointError(f'{workdir} has no checkpoint to export; train first '
-                          f'(tools/train --workdir={workdir} ...)')
-  if not registry.get(cfg.algo).has_generator:
-    raise ConfigError(f'{workdir} holds a {cfg.algo} run, which has no generator to export; '
+def exportable_run(run, checkpoint: str = ''):
+  """The trained run to export (trainers/run.open_run, no TensorFlow yet; or `run` itself
+  when it is an opened TrainedRun): CheckpointError without a checkpoint, ConfigError when
+  its algorithm has no generator to export."""
+  run = run_lib.opened(run, checkpoint, purpose=' to export')
+  if not run.spec.has_generator:
+    raise ConfigError(f'{run.workdir} holds a {run.algo} run, which has no generator to export; '
                       f'export a run of {", ".join(registry.with_generator())}')
-  return cfg
+  return run
 
 
-_LOADED = {}  # (workdir, checkpoint path) → load_run's result, for the formats of one export
+def load_run(run, checkpoint: str = ''):
+  """(cfg, {role: net}, metadata) of a run with a generator (every net its checkpoint holds):
+  `run` a workdir (opened here, at `checkpoint`) or an opened TrainedRun. An opened run
+  resolves its checkpoint once and restores its nets once, so the formats of one export
+  (tools/export opens the run once and hands it to each) come from the same weights even
+  while a live run saves newer checkpoints or rotates this one out."""
+  run = exportable_run(run, checkpoint)
+  nets = run.nets()
+  return run.cfg.copy_and_resolve_references(), dict(nets), metadata(run, nets)
 
 
-def load_run(workdir: str, checkpoint: str = ''):
-  """(cfg, {role: net}, metadata) of the run in `workdir` (every net its checkpoint holds);
-  ConfigError if it has no generator. The formats of one export (one process) share one
-  restore of one checkpoint: `checkpoint` resolved once (tools/export) and its nets kept, so
-  a SavedModel and the TFLite files of a version come from the same weights even while a live
-  run saves newer checkpoints or rotates this one out."""
-  exportable_run(workdir)
-  from trainers import nets as nets_lib  # pylint: disable=g-import-not-at-top  (starts TF)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  key = (os.path.realpath(workdir), str(checkpoint))
-  cached = _LOADED.get(key) if checkpoint else None  # ('': the latest, resolved each time)
-  if cached is not None and _same_file(cached[0], str(checkpoint) + '.index'):
-    _, loaded = cached  # the same checkpoint, even if a live run has rotated it out since
-  else:
-    path = nets_lib.checkpoint_path(workdir, checkpoint)
-    loaded = _load(workdir, path, nets_lib, tf)
-    _LOADED.clear()
-    _LOADED[(os.path.realpath(workdir), path)] = (_stamp(path + '.index'), loaded)
-  cfg, nets, meta = loaded
-  return cfg.copy_and_resolve_references(), dict(nets), copy.deepcopy(meta)
-
-
-def _stamp(path: str):
-  """(mtime, size) of a file, or None when it is gone."""
-  try:
-    st = os.stat(path)
-  except OSError:
-    return None
-  return st.st_mtime_ns, st.st_size
-
-
-def _same_file(stamp, path: str) -> bool:
-  """Whether `path` is still the file `stamp` was taken of, or gone (rotated out by the run):
-  a checkpoint rewritten under the same name (a new run in the workdir) is loaded again."""
-  now = _stamp(path)
-  return now is None or now == stamp
-
-
-def _load(workdir, path, nets_lib, tf):
-  cfg, nets = nets_lib.restore(workdir, checkpoint=path)
-  step = int(tf.train.load_checkpoint(path).get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE'))
-  with open(os.path.join(workdir, workdir_lib.CONFIG), 'rb') as f:
-    config_hash = hashlib.sha256(f.read()).hexdigest()
+def metadata(run, nets) -> dict:
+  """metadata.json's description of the exported generator, shared by every format."""
+  cfg = run.cfg
   d = cfg.data
   meta = {
       'algorithm': cfg.algo,
@@ -95,9 +59,9 @@ def _load(workdir, path, nets_lib, tf):
       'value_range': list(VALUE_RANGE),
       'uint8_mapping': 'uint8 = round((x + 1) * 127.5), x clipped to [-1, 1]',
       'latent_prior': 'z ~ N(0, I)',
-      'training_step': step,
-      'checkpoint': os.path.abspath(path),
-      'config_hash': f'sha256:{config_hash}',
+      'training_step': run.step,
+      'checkpoint': os.path.abspath(run.checkpoint),
+      'config_hash': f'sha256:{run.config_sha256}',
       'dataset': d.dataset,
       'nets': sorted(nets),
   }
@@ -113,7 +77,7 @@ def _load(workdir, path, nets_lib, tf):
                 latent_prior=f'z = h1 ~ N(0, I), the identity latent; serving_default, sample '
                              f'and the .tflite files without a view suffix render the standard '
                              f'view {names[0]!r}, render and generator_QUANT_VIEW.tflite any')
-  return cfg, nets, meta
+  return meta
 
 
 def bases(workdir: str, algo: str, export_dir: str = '', name: str = '') -> dict:

@@ -3,7 +3,7 @@
 An exported generator takes z ~ N(0, I) drawn by the app (TFLite has no random op). To let a
 browser, a phone and Python draw the same z from the same seed, twonets defines "seed" by a
 32-bit PRNG and Box–Muller that fit in a few lines of any language (apps/web/latents.js is
-the JavaScript twin; the README spells both steps out):
+the JavaScript twin; docs/export.md, "Seeded latents", spells both steps out):
 
   mulberry32, state a (uint32) = seed; every draw, all arithmetic modulo 2**32:
     a = a + 0x6D2B79F5

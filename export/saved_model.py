@@ -42,11 +42,13 @@ view instead, as in the TFLite export).
 """
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from core.errors import ConfigError
 from export import common
+from models import multiview as multiview_nets
 
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 WARMUP_BATCH = 2
@@ -115,7 +117,6 @@ class Servable:
     """The SavedModel, through Keras's ExportArchive: it tracks the nets' variables so that
     TF1-style loaders (TF Serving, saved_model_cli run) restore them too; a tf.Module holding
     the Keras models saves a graph whose variables such loaders cannot find."""
-    import keras  # pylint: disable=g-import-not-at-top
     archive = keras.export.ExportArchive()
     for net in self.nets.values():
       archive.track(net)
@@ -252,15 +253,16 @@ def servable(cfg, nets, meta) -> Servable:
   return Servable(nets, meta, cfg.langevin.ref_sigma)
 
 
-def export(workdir: str, export_dir: str = '', name: str = '', checkpoint: str = '',
+def export(run, export_dir: str = '', name: str = '', checkpoint: str = '',
            log=print, version: int = 0) -> str:
   """Writes the run's SavedModel, with TF Serving's warm-up requests, to EXPORT_DIR/NAME/
   VERSION (defaults: WORKDIR/exports, the algorithm's name), checked once loaded back;
   returns the version directory."""
-  cfg, nets, meta = common.load_run(workdir, checkpoint)
+  run = common.exportable_run(run, checkpoint)
+  cfg, nets, meta = common.load_run(run)
   module = servable(cfg, nets, meta)
   meta = dict(meta, format='saved_model', signatures=signature_docs(module))
-  base = common.bases(workdir, cfg.algo, export_dir, name)['saved_model']
+  base = common.bases(run.workdir, cfg.algo, export_dir, name)['saved_model']
   done = {}
 
   def write(tmp):
@@ -293,7 +295,6 @@ def _inline_lambdas(net):
   generator's NearestUpConv2D), the same layers otherwise, sharing their weights: Keras saves
   ops by name, a Python lambda only as bytecode that bare Keras refuses in safe mode. Raises
   where a Lambda's function is not made of Keras ops (it calls project code or TensorFlow)."""
-  import keras  # pylint: disable=g-import-not-at-top
 
   def call(layer, *args, **kw):
     if isinstance(layer, keras.layers.Lambda):
@@ -308,7 +309,6 @@ def _inline_lambdas(net):
 def _not_bare_keras(model) -> str:
   """What in `model`'s saved config bare Keras cannot load ('' if nothing): a class from
   outside Keras (a custom layer) or a Lambda layer."""
-  import keras  # pylint: disable=g-import-not-at-top
   found = []
 
   def walk(o):
@@ -329,7 +329,6 @@ def _not_bare_keras(model) -> str:
 def _with_view_plain(generator, h2, name='generator'):
   """h1 → g((h1, h2)) in built-in layers only (models/multiview.with_view's AppendLatent is a
   custom layer): h2 is the bias of a Dense layer with a zero kernel, concatenated to h1."""
-  import keras  # pylint: disable=g-import-not-at-top
   d2 = len(h2)
   z = keras.Input((int(generator.input_shape[-1]) - d2,), name='z')
   view = keras.layers.Dense(d2, kernel_initializer='zeros', trainable=False, name='view_latent',
@@ -344,7 +343,6 @@ def keras_models(cfg, nets: dict) -> tuple:
   models, left_out = {}, {}
   nets = dict(nets)
   if 'views' in nets:  # one generator per view, z = h1, as the TFLite files
-    from models import multiview as multiview_nets  # pylint: disable=g-import-not-at-top
     h2 = multiview_nets.table_of(nets['views'])
     generator = nets.pop('generator')
     for v, view in enumerate(cfg.data.views):
@@ -391,7 +389,6 @@ def _outputs(model, x) -> list:
 def keras_check(path: str, reference) -> float:
   """max |output| difference of the .keras file at `path`, loaded back as bare Keras loads
   it (keras.saving.load_model, safe mode, no custom objects), to the TF model `reference`."""
-  import keras  # pylint: disable=g-import-not-at-top
   loaded = keras.saving.load_model(path)
   x = sample_inputs(reference)
   return max(float(np.abs(a - b).max()) for a, b in zip(_outputs(loaded, x),
@@ -408,14 +405,15 @@ def check_keras(cfg, nets: dict):
   return models, left_out
 
 
-def export_keras(workdir: str, export_dir: str = '', name: str = '', checkpoint: str = '',
+def export_keras(run, export_dir: str = '', name: str = '', checkpoint: str = '',
                  log=print, version: int = 0) -> str:
   """Writes ROLE.keras for each net bare Keras can load, and metadata.json, into
   EXPORT_DIR/keras/NAME/VERSION; each file is loaded back and compared with TensorFlow
   before the version is published. Returns the version directory."""
-  cfg, nets, meta = common.load_run(workdir, checkpoint)
+  run = common.exportable_run(run, checkpoint)
+  cfg, nets, meta = common.load_run(run)
   models, left_out = check_keras(cfg, nets)
-  base = common.bases(workdir, cfg.algo, export_dir, name)['keras']
+  base = common.bases(run.workdir, cfg.algo, export_dir, name)['keras']
   diffs = {}
   meta = dict(meta, format='keras', files={f[:-len('.keras')]: f for f in models
                                            if not f.startswith('generator_')},

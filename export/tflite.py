@@ -27,11 +27,14 @@ compared with TensorFlow: a non-finite output (or a float32 file off by more tha
 FLOAT32_LIMIT, the dropped-weights trap) stops the export; the largest difference goes into
 metadata.json (max_abs_diff_to_tf) and the export's line.
 """
+import keras
 import numpy as np
 import tensorflow as tf
 
 from core.errors import ConfigError
 from export import common
+from export import litert
+from models import multiview as multiview_nets
 
 QUANTIZATIONS = common.QUANTIZATIONS
 CALIBRATION_LATENTS = 256
@@ -51,7 +54,6 @@ def check_quantizations(names):
 def convert(generator, quantization: str, seed: int = 0, batch: int = 0) -> bytes:
   """The generator z → images in [-1, 1] as a TFLite flatbuffer; its batch dimension is
   dynamic, or fixed at `batch` (runtimes that cannot resize inputs: LiteRT.js)."""
-  import keras  # pylint: disable=g-import-not-at-top
   check_quantizations([quantization])
   d = int(generator.input_shape[-1])
   # The signature's names: the Input's name (z) and the output dict's key (images).
@@ -78,7 +80,6 @@ def convert(generator, quantization: str, seed: int = 0, batch: int = 0) -> byte
     first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
     raise ConfigError(f'the {quantization} TFLite conversion of this generator failed ({first}); '
                       f'export the other quantisations (--quantize=...)') from None
-  from export import litert  # pylint: disable=g-import-not-at-top
   names = litert.signature_names(flatbuffer)
   if names != {SIGNATURE: {'inputs': [INPUT], 'outputs': [OUTPUT]}}:
     raise ConfigError(f'the {quantization} TFLite conversion named its signature {names}, not '
@@ -91,7 +92,6 @@ def max_diff_to_tf(flatbuffer: bytes, generator, seed: int = 0) -> float:
   """The largest |TFLite − TensorFlow| of the images of CHECK_LATENTS latents N(0, I) (run
   through the file's `serving_default` signature by name, under LiteRT); inf if the file
   outputs a non-finite value."""
-  from export import litert  # pylint: disable=g-import-not-at-top
   d = int(generator.input_shape[-1])
   z = np.random.default_rng(seed).standard_normal((CHECK_LATENTS, d)).astype(np.float32)
   got = litert.run_signature(flatbuffer, z)
@@ -113,17 +113,15 @@ def checked(flatbuffer: bytes, generator, quantization: str, name: str) -> float
   return diff
 
 
-def convert_run(workdir: str, quantizations=QUANTIZATIONS, checkpoint: str = '',
-                batch: int = 0):
+def convert_run(run, quantizations=QUANTIZATIONS, checkpoint: str = '', batch: int = 0):
   """(cfg, metadata, {file name: flatbuffer}) of a run's generator in each quantisation (one
   file per view for a multi-view run); the batch dimension dynamic, or fixed at `batch`."""
   quantizations = list(dict.fromkeys(quantizations))
   check_quantizations(quantizations)
-  cfg, nets, meta = common.load_run(workdir, checkpoint)
+  cfg, nets, meta = common.load_run(run, checkpoint)
   h, w, c = meta['image_shape']
   generators = {'': nets['generator']}
   if 'views' in nets:  # one z = h1 model per view; the standard view's file has no suffix
-    from models import multiview as multiview_nets  # pylint: disable=g-import-not-at-top
     h2 = multiview_nets.table_of(nets['views'])
     generators = {('' if v == 0 else f'_{name}'): multiview_nets.with_view(nets['generator'], h2[v])
                   for v, name in enumerate(cfg.data.views)}
@@ -170,12 +168,13 @@ def file_line(path: str, size: int, diff) -> str:
           + ')')
 
 
-def export(workdir: str, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',
+def export(run, quantizations=QUANTIZATIONS, export_dir: str = '', name: str = '',
            checkpoint: str = '', log=print, version: int = 0) -> str:
   """Writes generator_QUANT.tflite for each quantisation and metadata.json into
   EXPORT_DIR/tflite/NAME/VERSION; returns that directory."""
-  cfg, meta, files = convert_run(workdir, quantizations, checkpoint)
-  base = common.bases(workdir, cfg.algo, export_dir, name)['tflite']
+  run = common.exportable_run(run, checkpoint)
+  cfg, meta, files = convert_run(run, quantizations)
+  base = common.bases(run.workdir, cfg.algo, export_dir, name)['tflite']
   path = common.write_versioned(base, lambda tmp: common.write_files(tmp, files, meta),
                                 version)
   for file_name, data in files.items():  # one line per file

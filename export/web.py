@@ -47,8 +47,8 @@ RUNTIME = (
 )
 MODEL_DIR = 'model'
 BATCH = 1
-# The bundled model (a `make train` run's float16 generator at batch 1; its README says
-# which command and commit made it): the page's and tools/sample's default; a wheel ships it.
+# The bundled model (a `make train` run's float16 generator at batch 1; docs/export.md
+# says which command made it, its metadata.json which checkpoint): the page's and tools/sample's default; a wheel ships it.
 BUNDLED = os.path.join(APP, MODEL_DIR)
 
 
@@ -80,15 +80,16 @@ def lay_out(directory: str, files: dict, meta: dict, app: str):
   common.write_files(os.path.join(directory, MODEL_DIR), files, meta)
 
 
-def export(workdir: str, quantizations=common.QUANTIZATIONS, export_dir: str = '',
+def export(run, quantizations=common.QUANTIZATIONS, export_dir: str = '',
            name: str = '', checkpoint: str = '', log=print, version: int = 0) -> str:
   """Writes the web demo of the run's generator into EXPORT_DIR/web/NAME/VERSION (the
   quantisations given, batch fixed at 1); returns that directory."""
   from export import tflite  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   app = app_dir()  # before any conversion
-  cfg, meta, files = tflite.convert_run(workdir, quantizations, checkpoint, batch=BATCH)
+  run = common.exportable_run(run, checkpoint)
+  cfg, meta, files = tflite.convert_run(run, quantizations, batch=BATCH)
   meta['format'] = 'tflite (web: LiteRT.js)'
-  base = common.bases(workdir, cfg.algo, export_dir, name)['web']
+  base = common.bases(run.workdir, cfg.algo, export_dir, name)['web']
   path = common.write_versioned(base, lambda tmp: lay_out(tmp, files, meta, app), version)
   log(f'wrote web app {path}: {tflite.sizes(files, meta)} (batch 1); try it: '
       f'cd {path} && python3 -m http.server 8000, then open http://127.0.0.1:8000/')

@@ -17,6 +17,7 @@ import keras
 from keras import layers
 import tensorflow as tf
 
+from core.errors import ConfigError
 from core.grids import check_grids
 from core.grids import default_grids
 
@@ -71,7 +72,6 @@ def multigrid_descriptors(image_shape, grids=(), widths=()):
   grids = tuple(grids) or default_grids(size)
   err = check_grids(grids, size)
   if err:
-    from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
     raise ConfigError(err)
   return {g: grid_descriptor(g, channels, widths) for g in grids[1:]}
 

@@ -4,8 +4,8 @@ import os
 
 # Under Bazel this file is a symlink into the checkout: realpath finds the real tree.
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-PACKAGES = ('core', 'models', 'evaluation', 'trainers', 'export', 'tests', 'tools', 'configs',
-            'bench')
+PACKAGES = ('core', 'models', 'evaluation', 'trainers', 'tasks', 'export', 'tests', 'tools',
+            'configs', 'bench')
 
 
 def uncovered(root, packages):

@@ -36,20 +36,24 @@ def test_smoke_run_then_resume_then_fresh(digits, tmp_path):
   assert any(f.startswith('events.out.tfevents') for f in os.listdir(wd))
   assert sorted(os.listdir(os.path.join(wd, 'samples'))) == ['step_3.png', 'step_6.png']
   assert '100%' in r.stderr and 'it/s' in r.stderr  # the progress bar
-  # Rerun with more steps and no --algo/--dataset: resumes from step 6.
-  r = train(f'--workdir={wd}', '--steps=8')
+  # Rerun with more steps and no --algo/--dataset: resumes from step 6 (here with --eager,
+  # which holds for that command only: the next resume compiles its step again).
+  r = train(f'--workdir={wd}', '--steps=8', '--eager')
   assert r.returncode == 0, r.stderr
-  assert 'resumed from' in r.stdout and 'at step 6' in r.stdout
+  assert 'resumed from' in r.stdout and 'at step 6' in r.stdout and 'runs eagerly' in r.stdout
   assert json.load(open(os.path.join(wd, 'config.json')))['train']['steps'] == 8
   steps = [json.loads(l)['step'] for l in open(os.path.join(wd, 'metrics.jsonl'))]
   assert steps == [2, 4, 6, 8]
+  r = train(f'--workdir={wd}', '--steps=10')
+  assert r.returncode == 0 and 'runs eagerly' not in r.stdout, r.stderr
+  assert json.load(open(os.path.join(wd, 'config.json')))['train']['eager'] is False
   # --fresh keeps the old run under previous/ and starts at step 0.
   r = train('--algo=descriptor', f'--dataset=npz:{digits}', *SIZE, f'--workdir={wd}', '--smoke',
             '--fresh')
   assert r.returncode == 0, r.stderr
   assert 'moved to' in r.stdout and 'resumed' not in r.stdout
   (stamp,) = os.listdir(os.path.join(wd, 'previous'))
-  assert os.path.isfile(os.path.join(wd, 'previous', stamp, 'checkpoints', 'ckpt-8.index'))
+  assert os.path.isfile(os.path.join(wd, 'previous', stamp, 'checkpoints', 'ckpt-10.index'))
 
 
 def test_mirrored_over_two_logical_cpus(digits, tmp_path, mirrored_cpus):
@@ -118,6 +122,7 @@ def test_a_bad_value_in_a_fresh_process_is_one_line_and_exit_2(tmp_path):
     (['--replicas=-2'], 'train.replicas (--replicas) is a count'),
     (['--mask=block:10'], '--mask is not an option of --algo=descriptor'),
     (['--set', 'train.rollback_factor=2'], 'train.rollback_factor in (0, 1)'),
+    (['--set', 'train.eager=sometimes'], "train.eager takes true or false, not 'sometimes'"),
 ])
 def test_bad_flags_and_values(tmp_path, args, message):
   r = fails_fast(['--algo=descriptor', f'--workdir={tmp_path / "w"}', *args], message,

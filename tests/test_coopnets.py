@@ -11,6 +11,7 @@ import configs
 from core import config as config_lib
 from core import data as data_lib
 from core import masks as masks_lib
+from tasks import coopnets as coopnets_tasks
 from tests import helpers
 from trainers import coopnets
 from trainers import nets
@@ -70,8 +71,8 @@ def test_completion_never_changes_observed_pixels(digits):
   test = data_lib.from_config(cfg, 'test')
   x = data_lib.to_float(test.images[:12])
   mask = masks_lib.make('block:10', np.arange(12), 28, seed=3)
-  fill, done = coopnets.complete(generator, descriptor, cfg, x, mask, infer_steps=5,
-                                 revise_steps=5)
+  fill, done = coopnets_tasks.complete(generator, descriptor, cfg, x, mask, infer_steps=5,
+                                       revise_steps=5)
   observed = np.broadcast_to(mask > 0, x.shape)
   np.testing.assert_array_equal(done[observed], x[observed])
   np.testing.assert_array_equal(fill[observed], x[observed])

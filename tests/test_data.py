@@ -1,4 +1,4 @@
-"""Data sources, their bad inputs, and the training pipeline."""
+"""Data sources, their bad inputs, the training pipeline, and inference in batches."""
 import gzip
 import os
 import struct
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from core import batches
 from core import data
 from core.errors import DataError
 
@@ -417,3 +418,19 @@ def test_pipeline_parts_are_consecutive_slices_of_the_global_batch():
   assert len(set(np.concatenate(whole).tolist())) == 24  # distinct examples, not one repeated
   with pytest.raises(ValueError, match='does not split'):
     data.pipeline(images, 8, seed=3, part=(0, 3))
+
+
+def test_batches_apply_joins_what_the_whole_array_gives():
+  x, y = np.arange(23.0).reshape(23, 1), np.arange(23)
+  seen = []
+
+  def fn(xb, yb):
+    seen.append(len(xb))
+    return tf.constant(xb * 2), (yb + 1).tolist()  # a tensor and a list: both read back
+  doubled, plus_one = batches.apply(fn, x, y, batch_size=10)
+  assert seen == [10, 10, 3]
+  np.testing.assert_array_equal(doubled, x * 2)
+  np.testing.assert_array_equal(plus_one, y + 1)
+  np.testing.assert_array_equal(batches.apply(lambda xb: xb[:, 0], x, batch_size=100), y)
+  with pytest.raises(ValueError, match='one length'):
+    batches.apply(fn, x, y[:5], batch_size=10)

@@ -8,8 +8,8 @@ import pytest
 from evaluation import baselines
 from core import stats
 from core.errors import CheckpointError, ConfigError
+from tasks import generator as generator_tasks
 from tests import helpers
-from trainers import generator
 
 
 def test_error_measures_by_hand():
@@ -52,7 +52,7 @@ def trained(generator_run, tmp_path_factory):
 
 
 def test_reconstruct_writes_results_and_beats_the_mean_image(trained):
-  out = generator.reconstruct(trained, num_images=40, steps=100, log=lambda *_: None)
+  out = generator_tasks.reconstruct(trained, num_images=40, steps=100, log=lambda *_: None)
   saved = np.load(os.path.join(trained, 'reconstructions.npz'))
   assert saved['images'].shape == (40, 28, 28, 1) and saved['images'].dtype == np.uint8
   np.testing.assert_array_equal(saved['indices'], np.arange(40))
@@ -64,8 +64,8 @@ def test_reconstruct_writes_results_and_beats_the_mean_image(trained):
 
 
 def test_recover_compares_with_the_three_fills(trained):
-  out = generator.recover(trained, 'pixels:0.5', num_images=20, steps=100,
-                          log=lambda *_: None)
+  out = generator_tasks.recover(trained, 'pixels:0.5', num_images=20, steps=100,
+                                log=lambda *_: None)
   assert set(out['methods']) == {'abp', 'mean image', 'nearest neighbour',
                                  'biharmonic diffusion'}
   assert out['methods']['abp']['recovery_mae'] < out['methods']['mean image']['recovery_mae']
@@ -78,11 +78,11 @@ def test_recover_compares_with_the_three_fills(trained):
 
 def test_evaluate_bad_input(trained, tmp_path):
   with pytest.raises(ConfigError, match='needs --mask'):
-    generator.recover(trained, 'none')
+    generator_tasks.recover(trained, 'none')
   with pytest.raises(ConfigError, match='must be 1..27 pixels'):
-    generator.recover(trained, 'block:30')
+    generator_tasks.recover(trained, 'block:30')
   with pytest.raises(CheckpointError, match='has no checkpoint; train first'):
-    generator.reconstruct(str(tmp_path))
+    generator_tasks.reconstruct(str(tmp_path))
   r = helpers.tool('evaluate', '--task=reconstruct', f'--workdir={tmp_path}')
   helpers.one_line_error(r, 'has no checkpoint')
   r = helpers.tool('evaluate', '--task=denoise', f'--workdir={tmp_path}')

@@ -56,8 +56,8 @@ def loaded(exported):
 @pytest.fixture(scope='module')
 def reference(run):
   """z and the trained generator's images of it, computed by the training code."""
-  from trainers import nets as nets_lib  # pylint: disable=g-import-not-at-top
-  _, nets = nets_lib.restore(run, ('generator',))
+  from trainers import run as run_lib  # pylint: disable=g-import-not-at-top
+  _, nets = run_lib.restore(run, ('generator',))
   z = np.random.default_rng(5).standard_normal((64, 16)).astype(np.float32)
   return z, nets['generator'](z, training=False).numpy()
 

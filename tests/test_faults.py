@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from core import checkpoints
 from core import loop
@@ -83,6 +84,33 @@ CORRUPTIONS = {
     'truncated index': (lambda d: _truncate(os.path.join(d, INDEX3)), 'ckpt-2', 'ckpt-3 cannot'),
     'missing data': (lambda d: os.remove(os.path.join(d, DATA3)), 'ckpt-2', 'ckpt-3 cannot'),
 }
+
+
+def test_train_eager_runs_the_steps_eagerly_and_nothing_after(tmp_path):
+  """train.eager: the step's Python body runs at every step (not once, when traced), the
+  setting is off again after the run, and the same run resumed without it compiles its step."""
+  w = tf.Variable([0.0])
+  eager_calls = []
+
+  @tf.function
+  def train_step(iterator):
+    del iterator
+    eager_calls.append(tf.executing_eagerly())  # runs once per trace, or once per eager call
+    w.assign_sub(0.5 * (w - 3.0))
+    return {'loss': tf.reduce_sum(tf.square(w - 3.0))}
+
+  def task():
+    return loop.Task(step=tf.Variable(0, dtype=tf.int64),
+                     checkpoint={'w': tf.train.Checkpoint(w=w)}, train_step=train_step,
+                     make_iterator=lambda start: None,
+                     samples=lambda: np.zeros((4, 8, 8, 1), np.float32))
+  wd, lines = str(tmp_path / 'run'), []
+  loop.run(task(), toy_config(steps=3, eager=True), wd, log=lines.append)
+  assert eager_calls == [True, True, True] and not tf.config.functions_run_eagerly()
+  assert any('runs eagerly' in line for line in lines)
+  loop.run(task(), toy_config(steps=6), wd, log=lines.append)
+  assert eager_calls == [True, True, True, False]  # traced once, then the graph runs
+  assert float(w.numpy()[0]) == pytest.approx(3.0 - 3.0 * 0.5 ** 6)
 
 
 @pytest.mark.parametrize('case', sorted(CORRUPTIONS))
@@ -613,10 +641,10 @@ def test_one_export_version_is_one_checkpoint_while_the_run_saves(triangle_run, 
   the checkpoint the export began with, restored once."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from export import saved_model  # pylint: disable=g-import-not-at-top
-  from trainers import nets  # pylint: disable=g-import-not-at-top
+  from trainers import restore  # pylint: disable=g-import-not-at-top
   wd = helpers.copy_run(triangle_run, tmp_path / 'run')
   d = os.path.join(wd, 'checkpoints')
-  real, restore, restores = saved_model.export, nets.restore, []
+  real, restore_nets, restores = saved_model.export, restore.nets, []
 
   def then_the_run_saves(*args, **kw):
     out = real(*args, **kw)
@@ -629,7 +657,7 @@ def test_one_export_version_is_one_checkpoint_while_the_run_saves(triangle_run, 
     return out
 
   monkeypatch.setattr(saved_model, 'export', then_the_run_saves)
-  monkeypatch.setattr(nets, 'restore', lambda *a, **k: restores.append(1) or restore(*a, **k))
+  monkeypatch.setattr(restore, 'nets', lambda *a, **k: restores.append(1) or restore_nets(*a, **k))
   r = helpers.tool('export', f'--workdir={wd}', '--quantize=float32',
                    f'--export_dir={tmp_path / "e"}')
   assert r.returncode == 0, r.stderr[-2000:]

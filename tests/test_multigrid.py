@@ -15,6 +15,7 @@ from core import grids as grids_lib
 from core import masks as masks_lib
 from core.errors import ConfigError
 from models import multigrid as mg
+from tasks import multigrid as multigrid_tasks
 from tests import helpers
 from trainers import multigrid
 from trainers import nets
@@ -109,8 +110,8 @@ def test_clamped_inpainting_never_changes_observed_pixels(digits, spec):
   x = data_lib.to_float(data_lib.from_config(cfg, 'test').images[:8])
   mask = masks_lib.make(spec, np.arange(8), 28, seed=2)
   assert 0 < mask.mean() < 1
-  filled = multigrid.inpaint(grid_nets, multigrid.steps_of(cfg), cfg.langevin, x, mask,
-                             seed=0)
+  filled = multigrid_tasks.inpaint(grid_nets, multigrid.steps_of(cfg), cfg.langevin, x, mask,
+                                   seed=0)
   observed = np.broadcast_to(mask > 0, x.shape)
   np.testing.assert_array_equal(filled[observed], x[observed])
   # the missing pixels were revised: they differ from the truth and from a flat fill

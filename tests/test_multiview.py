@@ -12,6 +12,7 @@ from core import config as config_lib
 from core import data as data_lib
 from core import multiview as mv_lib
 from core.errors import ConfigError, DataError
+from tasks import multiview as multiview_tasks
 from tests import helpers
 from trainers import multiview
 from trainers import nets
@@ -144,8 +145,9 @@ def test_inference_from_one_view_is_the_linear_posterior_mode():
   x = multiview.render(net, tf.constant(h1), tf.constant(h2)).numpy()
   x += 0.05 * rng.standard_normal(x.shape).astype(np.float32)
   v = 2  # infer from this view only
-  got = multiview.infer_identities(net, h2[[v]], x[:, [v]], np.ones((4, 1), np.float32),
-                                   sigma=sigma, steps=3000, step_size=0.3)
+  ones = np.ones((4, 1), np.float32)
+  got = multiview_tasks.infer_identities(net, h2[[v]], x[:, [v]], ones, sigma=sigma,
+                                         steps=3000, step_size=0.3)
   # Mode of N(0, I) × N(x_v; A h1 + B h2_v + b, σ²I): (A Aᵀ/σ² + I)⁻¹ A (x_v − Bᵀ... )/σ².
   a, bv = w[:d1], w[d1:]
   residual = x[:, v].reshape(4, -1) - h2[v] @ bv - b
@@ -262,8 +264,8 @@ def test_changing_h2_alone_changes_the_view_and_not_the_inferred_identity(traine
   assert np.abs(x[:, a] - x[:, b]).mean() / 2 > 0.05  # h2 alone changes the image
   kw = dict(sigma=cfg.model.sigma, steps=400, step_size=cfg.langevin.step_size)
   ones = np.ones((16, 1), np.float32)
-  from_a = multiview.infer_identities(g, h2[[a]], x[:, [a]], ones, **kw)
-  from_b = multiview.infer_identities(g, h2[[b]], x[:, [b]], ones, **kw)
+  from_a = multiview_tasks.infer_identities(g, h2[[a]], x[:, [a]], ones, **kw)
+  from_b = multiview_tasks.infer_identities(g, h2[[b]], x[:, [b]], ones, **kw)
   same = np.linalg.norm(from_a - from_b, axis=1)
   other = np.linalg.norm(from_a - np.roll(from_a, 1, axis=0), axis=1)  # another identity
   assert np.median(same) < 0.3 * np.median(other), (same, other)

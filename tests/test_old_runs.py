@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 from tests import helpers
-from trainers import nets
+from trainers import run as run_lib
 from trainers import registry
 
 FIXTURES = os.path.join(os.path.dirname(os.path.realpath(__file__)), 'fixtures', 'old_runs')
@@ -54,6 +54,8 @@ def test_an_old_run_resumes_and_restores(tmp_path, digits, name, algo):
   wd, raw = copy_run(name, tmp_path, digits)
   done = raw['train']['steps']
   assert registry.stored_config(wd).algo == algo
+  if algo == 'conditional':  # not yet resumed: K (0 in its config) is counted from the labels
+    assert set(run_lib.restore(wd)[1]) == {'descriptor'}
   r = helpers.tool('train', f'--workdir={wd}', f'--steps={done + 2}')
   assert r.returncode == 0, r.stderr[-3000:]
   out = r.stdout + r.stderr
@@ -62,7 +64,10 @@ def test_an_old_run_resumes_and_restores(tmp_path, digits, name, algo):
   assert final['steps'] == done + 2
   stored = json.load(open(os.path.join(wd, 'config.json')))
   assert stored['algo'] == algo and 'conditional' not in stored['model']
-  cfg, built = nets.restore(wd)
+  if algo == 'conditional':  # made when K was counted from the labels at every start: the
+    # resumed run stores it, so that a restore builds the net without the data
+    assert raw['model']['num_classes'] == 0 and stored['model']['num_classes'] == 10
+  cfg, built = run_lib.restore(wd)
   assert set(built) == set(registry.get(algo).roles) and cfg.algo == algo
   if algo == 'triangle':  # made before the generator's weight average: it starts from the
     # restored generator, and the new checkpoint holds it

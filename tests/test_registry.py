@@ -35,8 +35,9 @@ def test_every_algorithm_has_a_config_a_trainer_and_resolvable_tasks():
     a = registry.get(name)
     assert callable(a.trainer().train), name
     for task, ref in a.tasks.items():
+      assert ref.startswith('tasks.'), (name, task, ref)  # trainers/ hold the algorithm only
       fn = registry.resolve(ref)
-      assert list(inspect.signature(fn).parameters)[0] == 'workdir', (name, task)
+      assert list(inspect.signature(fn).parameters)[0] == 'run', (name, task)
     if a.has_generator:  # (a multi-view run's samples have no reference set to score)
       offered = set(registry.SAMPLING) - ({'score'} if a.multiview else set())
       assert set(a.tasks) >= offered and registry.resolve(a.samples)

@@ -42,3 +42,22 @@ def test_adder_writes_the_record_layout():
   assert records == [{'table': 't', 'method': 'm', 'setting': 's', 'metric': 'fd', 'value': 3.0,
                       'command': 'cmd', 'seconds': 1.5, 'classifier': 'abc'}]
   assert isinstance(records[0]['value'], float)
+
+
+def test_every_table_is_a_module_of_tools_reproduction_with_a_table_function():
+  """tools/reproduce.py keeps the flags; --table=NAME runs tools/reproduction/NAME.table()."""
+  import ast  # pylint: disable=g-import-not-at-top
+  import importlib  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  from tests import helpers  # pylint: disable=g-import-not-at-top
+  tree = ast.parse(open(os.path.join(helpers.ROOT, 'tools', 'reproduce.py')).read())
+  (tables,) = [ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+               and getattr(n.targets[0], 'id', '') == 'TABLES']
+  modules = {f[:-3] for f in os.listdir(os.path.join(helpers.ROOT, 'tools', 'reproduction'))
+             if f.endswith('.py') and f not in ('__init__.py', 'runner.py')}
+  assert modules == set(tables)
+  for name in tables:
+    assert callable(importlib.import_module(f'tools.reproduction.{name}').table), name
+  from tools.reproduction import runner  # pylint: disable=g-import-not-at-top
+  assert runner.command_line(['tools.train', '--steps=3'], core=1) == (
+      'TF_NUM_INTRAOP_THREADS=1 taskset -c 1 tools/train --steps=3')

@@ -109,14 +109,14 @@ def test_ema_generator_is_checkpointed_and_restored(triangle_run):
   """The average lives in the checkpoint (slot generator_ema) and is what restore (export,
   tools/sample, tools/evaluate) hands out. (A checkpoint made before the average existed
   resumes with the average starting from its generator: test_old_runs.)"""
-  from trainers import nets as nets_lib  # pylint: disable=g-import-not-at-top
+  from trainers import run as run_lib  # pylint: disable=g-import-not-at-top
   ckpt = tf.train.latest_checkpoint(os.path.join(triangle_run, 'checkpoints'))
   reader = tf.train.load_checkpoint(ckpt)
   names = [n for n, _ in tf.train.list_variables(ckpt)]
   ema = sorted(n for n in names if n.startswith('generator_ema/') and 'OPTIMIZER' not in n)
   assert ema
-  _, avg = nets_lib.restore(triangle_run, ('generator',))
-  _, raw = nets_lib.restore(triangle_run, ('generator',), average=False)
+  _, avg = run_lib.restore(triangle_run, ('generator',))
+  _, raw = run_lib.restore(triangle_run, ('generator',), average=False)
   z = np.random.default_rng(0).standard_normal((3, 16)).astype(np.float32)
   assert not np.allclose(avg['generator'](z), raw['generator'](z))
   want = [reader.get_tensor(n) for n in ema]

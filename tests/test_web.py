@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from core.errors import ConfigError
-from export import browser
+from bench import browser
 from export import common
 from export import latents
 from export import litert

@@ -28,9 +28,10 @@ import sys
 from absl import flags
 
 from core import masks as masks_lib
-from core.errors import CheckpointError, ConfigError
+from core.errors import ConfigError
 from tools import cli
 from trainers import registry
+from trainers import run as run_lib
 
 TASKS = registry.all_tasks()
 FLAGS = flags.FLAGS
@@ -106,11 +107,9 @@ def main(argv):
     return train_classifier()
   if not FLAGS.workdir:
     raise ConfigError(f'--task={FLAGS.task} needs --workdir=RUN')
-  cfg = registry.stored_config(FLAGS.workdir)  # fail before TensorFlow starts
-  if cfg is None:
-    raise CheckpointError(f'{FLAGS.workdir} has no checkpoint; train first '
-                          f'(tools/train --workdir={FLAGS.workdir} ...)')
-  registry.task(cfg.algo, FLAGS.task, FLAGS.workdir)
+  run = run_lib.open_run(FLAGS.workdir)  # fail before TensorFlow starts
+  cfg = run.cfg
+  registry.task(run.algo, FLAGS.task, FLAGS.workdir)
   if FLAGS.view:
     if FLAGS.task != 'rotate':
       raise ConfigError(f'--view is an option of --task=rotate, not --task={FLAGS.task}')
@@ -118,8 +117,8 @@ def main(argv):
     multiview.view_index(cfg.data.views, FLAGS.view)
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
-  from trainers import tasks  # pylint: disable=g-import-not-at-top
-  tasks.evaluate(FLAGS.workdir, FLAGS.task, labels=labels,
+  import tasks  # pylint: disable=g-import-not-at-top
+  tasks.evaluate(run, FLAGS.task, labels=labels,
                  **{k: FLAGS[k].value for k in OPTIONS})
   return None  # (absl's app.run exits with main's return value)
 

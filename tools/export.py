@@ -55,17 +55,18 @@ def main(argv):
   if bad or (not FLAGS.quantize and {'tflite', 'web'} & set(FLAGS.formats)):
     raise ConfigError(f'unknown quantisation {", ".join(bad) or "(none given)"}; known: '
                       f'{", ".join(QUANTIZATIONS)}')
-  cfg = common.exportable_run(FLAGS.workdir)  # fail before TensorFlow starts
+  # Opened once (trainers/run.py), before TensorFlow starts: a missing run fails at once.
+  run = common.exportable_run(FLAGS.workdir, FLAGS.checkpoint)
   if 'web' in FLAGS.formats:
     from export import web  # pylint: disable=g-import-not-at-top  (no TensorFlow)
     web.app_dir()  # the page and its runtime are installed (make web)
   from core import runtime  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   runtime.configure()
-  from trainers import nets  # pylint: disable=g-import-not-at-top
-  # One checkpoint for every format: resolved once (a live run may save a newer one
-  # meanwhile), restored once (export/common.load_run).
-  checkpoint = nets.checkpoint_path(FLAGS.workdir, FLAGS.checkpoint)
-  bases = common.bases(FLAGS.workdir, cfg.algo, FLAGS.export_dir, FLAGS.name)
+  # One checkpoint for every format: resolved once, here (a live run may save a newer one
+  # meanwhile), and restored once, by the first format that needs the nets (the run keeps
+  # them).
+  run.resolve()
+  bases = common.bases(FLAGS.workdir, run.algo, FLAGS.export_dir, FLAGS.name)
   root = os.path.dirname(bases['saved_model'])  # EXPORT_DIR
   with common.export_lock(root):
     # One version number for the SavedModel and the TFLite files of this export.
@@ -76,22 +77,21 @@ def main(argv):
     with common.chatter_to(log_path, f'=== {when}: tools/export --workdir={FLAGS.workdir} '
                            f'--formats={",".join(FLAGS.formats)}: {name} version {version} '
                            f'===') as say:
-      kw = dict(export_dir=FLAGS.export_dir, name=FLAGS.name, checkpoint=checkpoint,
-                version=version, log=say)
+      kw = dict(export_dir=FLAGS.export_dir, name=FLAGS.name, version=version, log=say)
       if 'keras' in FLAGS.formats:  # before any format is written: can bare Keras load any net?
         from export import saved_model  # pylint: disable=g-import-not-at-top
-        run_cfg, run_nets, _ = common.load_run(FLAGS.workdir, checkpoint)
+        run_cfg, run_nets, _ = common.load_run(run)
         saved_model.check_keras(run_cfg, run_nets)
       if 'saved_model' in FLAGS.formats:
         from export import saved_model  # pylint: disable=g-import-not-at-top
-        saved_model.export(FLAGS.workdir, **kw)
+        saved_model.export(run, **kw)
       if 'tflite' in FLAGS.formats:
         from export import tflite  # pylint: disable=g-import-not-at-top
-        tflite.export(FLAGS.workdir, FLAGS.quantize, **kw)
+        tflite.export(run, FLAGS.quantize, **kw)
       if 'web' in FLAGS.formats:
-        web.export(FLAGS.workdir, FLAGS.quantize, **kw)
+        web.export(run, FLAGS.quantize, **kw)
       if 'keras' in FLAGS.formats:
-        saved_model.export_keras(FLAGS.workdir, **kw)
+        saved_model.export_keras(run, **kw)
       say(f'Keras and converter messages: {log_path}')
 
 

@@ -9,7 +9,7 @@ log to --logdir. When one worker fails, the others are stopped and the exit stat
 non-zero, naming the failed worker; rerunning the same command resumes from the last
 checkpoint. A port taken between choosing it and the worker binding it is retried with new
 ports. This is how to try multi-worker training on one box; on a real cluster the scheduler
-starts the workers and sets TF_CONFIG (README: running on a cluster).
+starts the workers and sets TF_CONFIG (docs/multiworker.md: on a cluster).
 """
 import os
 import signal

@@ -11,8 +11,8 @@
                       # a .tflite under LiteRT; neither needs the code that trained it
   tools/sample        # the bundled model (apps/web/model: a make train run, float16)
 With --model (or the bundled model), z = the seeded latents of export/latents.py (mulberry32
-and Box–Muller, written out in the README), so every export format, the web page and any
-app that follows the README draw the same z for the same --seed.
+and Box–Muller, written out in docs/export.md), so every export format, the web page and any
+app that follows it draw the same z for the same --seed.
 """
 import os
 import time
@@ -22,7 +22,7 @@ from absl import flags
 from core import multiview as multiview_data
 from core.errors import ConfigError
 from tools import cli
-from trainers import registry
+from trainers import run as run_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A trained generator run.')
@@ -56,15 +56,15 @@ def main(argv):
       raise ConfigError('--model (and the bundled model) draws samples only; --interpolate, '
                         '--swap_geometry and --views need --workdir')
     return sample_export(FLAGS.model or bundled_model(), FLAGS.rows * 8, FLAGS.seed, FLAGS.out)
-  cfg = registry.stored_config(FLAGS.workdir)
-  if cfg is not None and cfg.algo == 'multiview':
-    return sample_views(cfg)
+  run = run_lib.open_run(FLAGS.workdir)  # no TensorFlow yet: a missing run fails at once
+  if run.algo == 'multiview':
+    return sample_views(run)
   if FLAGS.views:
     raise ConfigError('--views applies to a multi-view run (--algo=multiview)')
   from core import images  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   from trainers import generator  # pylint: disable=g-import-not-at-top
   began = time.time()
-  _, model = generator.restore(FLAGS.workdir)
+  _, model = generator.restore(run)
   print(f'restored {FLAGS.workdir} in {time.time() - began:.1f} s; drawing …', flush=True)
   if FLAGS.interpolate:
     kind, ncol = 'interpolation', FLAGS.steps
@@ -80,8 +80,9 @@ def main(argv):
   print(f'wrote {out} ({len(x)} images)')
 
 
-def sample_views(cfg):
+def sample_views(run):
   """The identities × views grid of a multi-view run (one identity h1 ~ N(0, I) per row)."""
+  cfg = run.cfg
   if FLAGS.interpolate or FLAGS.swap_geometry:
     raise ConfigError(f'{FLAGS.workdir} holds a multi-view run: it draws an identities × views '
                       f'grid (--views, --rows); --interpolate and --swap_geometry need a '
@@ -89,7 +90,7 @@ def sample_views(cfg):
   views = [multiview_data.view_index(cfg.data.views, v) for v in FLAGS.views] or None
   from core import images  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   from trainers import multiview  # pylint: disable=g-import-not-at-top
-  _, model, h2 = multiview.restore(FLAGS.workdir)
+  _, model, h2 = multiview.restore(run)
   x = multiview.sample_grid(model, h2, FLAGS.rows, FLAGS.seed, views)
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'views.png')
   columns = [cfg.data.views[v] for v in views] if views else list(cfg.data.views)

@@ -38,7 +38,7 @@ flags.DEFINE_string('precision', None, f'{", ".join(config_lib.PRECISIONS)}: '
                   'Keras precision policy (train.precision); Langevin chains stay float32.')
 flags.DEFINE_string('strategy', None, f'{", ".join(config_lib.STRATEGIES)}: '
                   'tf.distribute strategy (train.strategy): mirrored uses all GPUs, or '
-                  '--replicas logical CPUs; multi_worker the workers of TF_CONFIG (README: '
+                  '--replicas logical CPUs; multi_worker the workers of TF_CONFIG (docs/multiworker.md: '
                   'running on a cluster; tools/launch --workers=N on one machine).')
 flags.DEFINE_integer('replicas', None, 'Mirrored on CPU: number of logical CPU replicas.')
 flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding prepared datasets.')
@@ -48,6 +48,8 @@ flags.DEFINE_string('mask', None, 'Generator: learn from incomplete images (data
 flags.DEFINE_bool('conditional', None, 'With --algo=descriptor: --algo=conditional, the '
                   'conditional descriptor (K class scores from one net, learned from labelled '
                   'data; a classifier and K class-conditional samplers).')
+flags.DEFINE_bool('eager', None, 'Run every training step eagerly (train.eager): Python '
+                  'breakpoints and prints inside the step work; several times slower.')
 flags.DEFINE_bool('smoke', False, 'A tiny, seconds-long run of the same code (tests, CI).')
 flags.DEFINE_bool('fresh', False, 'Start over; the previous run is moved to WORKDIR/previous/.')
 flags.mark_flag_as_required('workdir')
@@ -56,7 +58,7 @@ flags.mark_flag_as_required('workdir')
 SHORTCUTS = {'steps': 'train.steps', 'batch_size': 'data.batch_size',
              'precision': 'train.precision', 'strategy': 'train.strategy',
              'replicas': 'train.replicas', 'data_dir': 'data.data_dir',
-             'download': 'data.download', 'mask': 'data.mask'}
+             'download': 'data.download', 'mask': 'data.mask', 'eager': 'train.eager'}
 
 
 def apply_flags(cfg):
@@ -121,10 +123,12 @@ def build_config():
     stored = None
     cfg = registry.defaults(algo, dataset, FLAGS.smoke)
   apply_flags(cfg)
+  if FLAGS.eager is None and not any(a.strip().startswith('train.eager') for a in FLAGS.set):
+    cfg.train.eager = False  # debugging holds for the command that asks, not its resumes
   if (cfg.train.strategy == 'multi_worker' and FLAGS.strategy is None
       and not any(a.strip().startswith('train.strategy') for a in FLAGS.set)
       and not os.environ.get(cluster_lib.ENV)):
-    # A multi-worker run resumed by one process: its state is global (README).
+    # A multi-worker run resumed by one process: its state is global (docs/multiworker.md).
     print(f'{FLAGS.workdir} was trained with --strategy=multi_worker; {cluster_lib.ENV} is '
           f'not set, so this process resumes it alone (--strategy=default)')
     cfg.train.strategy = 'default'

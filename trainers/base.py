@@ -1,11 +1,15 @@
 """The skeleton every trainer shares: its optimizers (one meaning of optim.clipnorm), the
-state every run checkpoints, the data iterator, metric reduction, and `train()`.
+state every run checkpoints, the data iterator, metric reduction, the run loop's task, and
+`train()`.
 
 A trainer subclasses `Trainer`, builds its nets and optimizers in `strategy.scope()`, writes
-its compiled `train_step(iterator) -> metrics` and returns its `loop.Task` from `task()`;
-its module's `train` is `base.train(cfg, workdir, strategy, log, TheTrainer)`.
+its compiled `train_step(iterator) -> metrics`, `checkpoint_items()`, `samples()` and (if it
+has one) a final `evaluate(workdir)`, and sets the class attributes that differ (`headline`,
+`columns`, `energy_keys`); `task()` hands them to core/loop. Its module's `train` is
+`base.train(cfg, workdir, strategy, log, TheTrainer)`.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 
 from core import data as data_lib
@@ -36,6 +40,13 @@ class Trainer:
   (`replica_rng`, seed + 1)."""
   # A one-line description of the run, for train()'s opening line.
   title = ''
+  # What core/loop.Task takes besides the methods: the metrics shown on the progress bar, the
+  # images per row of the sample grid (0: square) and the metrics that are energies (checked
+  # against train.energy_bound). A trainer whose values depend on its config sets them in
+  # __init__.
+  headline = ('loss',)
+  columns = 0
+  energy_keys = ()
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     self.cfg, self.strategy, self.train_set = cfg, strategy, train_set
@@ -54,6 +65,23 @@ class Trainer:
 
   def host_rng(self):
     self.rng = tf.random.Generator.from_seed(self.cfg.seed)
+
+  def grid_latents(self, n: int, dim: int):
+    """The fixed latents [n, dim] of the sample grid, N(0, I) drawn from the seed, so that
+    every grid of a run (and of a resumed run) shows the same draws."""
+    return tf.constant(np.random.default_rng(self.cfg.seed).standard_normal(
+        (n, dim)).astype(np.float32))
+
+  def langevin_fn(self, fn):
+    """fn (a step's Langevin revision or inference), compiled with XLA when
+    langevin.jit_compile."""
+    return tf.function(fn, jit_compile=True) if self.cfg.langevin.jit_compile else fn
+
+  def update_rows(self, variable, idx, rows):
+    """variable[idx] ← rows, for per-replica indices and rows (a step's persistent latents):
+    gathered from every replica first."""
+    variable.scatter_nd_update(self.strategy.gather(idx, 0)[:, None],
+                               self.strategy.gather(rows, 0))
 
   def make_iterator(self, start_step: int, **kw):
     """The training batches from `start_step` on (core/data.pipeline), distributed: each
@@ -78,8 +106,39 @@ class Trainer:
             f'batch {d.batch_size}, {cfg.train.steps} steps, '
             f'{self.strategy.num_replicas_in_sync} replica(s)')
 
-  def task(self) -> loop.Task:
+  # ---------------------------------------------------------------- what the loop runs
+
+  def train_step(self, iterator) -> dict:
+    """One update on the next global batch: its metrics, reduced over the replicas."""
     raise NotImplementedError
+
+  def checkpoint_items(self) -> dict:
+    """Everything a checkpoint holds but the step counter, by slot name (the names are the
+    checkpoint's layout: renaming one breaks the restore of older runs)."""
+    raise NotImplementedError
+
+  def samples(self) -> np.ndarray:
+    """The current samples in [-1, 1] for the sample grid."""
+    raise NotImplementedError
+
+  def evaluate(self, workdir: str) -> dict:
+    """The final evaluation, into metrics.json (may write files into workdir)."""
+    del workdir
+    return {}
+
+  def late_slots(self) -> dict:
+    """Checkpoint slots that older checkpoints lack: name → what initialises the slot when
+    the restored checkpoint has none (core/loop.Task.late_slots)."""
+    return {}
+
+  def task(self) -> loop.Task:
+    """What train() hands the run loop."""
+    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
+                     train_step=self.train_step, make_iterator=self.make_iterator,
+                     samples=self.samples, evaluate=self.evaluate,
+                     headline=tuple(self.headline), columns=self.columns,
+                     late_slots=self.late_slots(), recovery=self.recovery,
+                     energy_keys=tuple(self.energy_keys))
 
 
 def train(cfg, workdir: str, strategy, log, trainer_cls) -> dict:

@@ -27,9 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 from configs import conditional as conditional_config
+from core import batches
 from core import data as data_lib
 from core import images as images_lib
-from core import loop
 from core.errors import ConfigError
 from evaluation import scoring
 from trainers import base
@@ -63,6 +63,7 @@ def revise(model, x0, classes, lv, rng, steps=None, scale=1.0):
 class ConditionalDescriptor(base.Trainer):
   """The net, optimizer, RNGs and per-class chains of one conditional run, and its step."""
   title = 'conditional descriptor'
+  headline = ('ml_loss', 'cross_entropy', 'train_accuracy')
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     super().__init__(cfg, strategy, train_set)
@@ -78,6 +79,7 @@ class ConditionalDescriptor(base.Trainer):
       raise ConfigError(f'model.num_classes={m.num_classes} does not fit the labels of '
                         f'{d.dataset} ({labels.min()}..{labels.max()}); set it to at least '
                         f'{max(2, labels.max() + 1)}, or 0 to count them')
+    m.num_classes = k  # stored in config.json: a restore builds the net without the data
     self.per_class = lv.buffer_size // k
     if self.per_class < 1:
       raise ConfigError(f'langevin.buffer_size={lv.buffer_size} cannot hold a chain of each of '
@@ -93,8 +95,7 @@ class ConditionalDescriptor(base.Trainer):
     self.chains = tf.Variable(self._noise((n,) + self.shape), trainable=False, name='chains')
     self.chain_classes = tf.Variable(tf.range(n, dtype=tf.int32) % k, trainable=False,
                                      name='chain_classes')
-    self.revise = (tf.function(self._revise, jit_compile=True) if lv.jit_compile
-                   else self._revise)
+    self.revise = self.langevin_fn(self._revise)
     self._logits = tf.function(lambda x: self.model(x, training=False)[1])
 
   # ---------------------------------------------------------------- the step
@@ -148,14 +149,9 @@ class ConditionalDescriptor(base.Trainer):
         'ml_loss': ml,
         'cross_entropy': xent,
         'train_accuracy': tf.reduce_mean(tf.cast(correct, tf.float32)),
-        'f_data': tf.reduce_mean(f_data),
-        'f_samples': tf.reduce_mean(f_syn),
-        'energy_data': tf.reduce_mean(losses.reference_energy(x_data, s) - f_data),
-        'energy_samples': tf.reduce_mean(losses.reference_energy(x_syn, s) - f_syn),
-        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
-        'langevin_energy_start': lstats['energy_start'],
-        'langevin_energy_end': lstats['energy_end'],
-        'langevin_grad_norm': lstats['grad_norm'],
+        **losses.energy_metrics(x_data, x_syn, f_data, f_syn, s),
+        'grad_norm': losses.grad_norm(grads, n),
+        **langevin_lib.metrics(lstats),
     }
     return x_syn, metrics
 
@@ -191,17 +187,19 @@ class ConditionalDescriptor(base.Trainer):
     idx = (np.arange(n)[None, :] * k + np.arange(k)[:, None]).reshape(-1)  # class-major
     return self.chains.numpy()[idx], self.chain_classes.numpy()[idx]
 
-  def grid_samples(self):
+  def samples(self):
     """K chains of each class, one class per row of the square sample grid."""
     return self.buffer_samples(self.num_classes)[0]
 
   def accuracy(self, images, labels, batch_size=500):
     """Share of `images` whose argmax_k (f_k + b_k) is their label."""
-    right = 0
-    for i in range(0, len(images), batch_size):
-      logits = self._logits(tf.constant(data_lib.to_float(images[i:i + batch_size])))
-      right += int(np.sum(np.argmax(logits.numpy(), 1) == labels[i:i + batch_size]))
-    return right / len(images)
+    predicted = batches.apply(lambda x: self.predict(data_lib.to_float(x)), images,
+                              batch_size=batch_size)
+    return int(np.sum(predicted == labels)) / len(images)
+
+  def predict(self, x):
+    """argmax_k (f_k + b_k) of a batch of images in [-1, 1]."""
+    return np.argmax(self._logits(tf.constant(x)).numpy(), 1)
 
   def class_samples(self, per_class, steps, batch_size=500):
     """Buffer chains of each class revised by `steps` more Langevin steps on their class's
@@ -210,15 +208,13 @@ class ConditionalDescriptor(base.Trainer):
     if steps:
       run = tf.function(lambda x0, c0: revise(self.model, x0, c0, self.cfg.langevin,
                                               self.replica_rng, steps=steps)[0])
-      x = np.concatenate([run(tf.constant(x[i:i + batch_size]),
-                              tf.constant(c[i:i + batch_size])).numpy()
-                          for i in range(0, len(x), batch_size)])
+      x = batches.apply(lambda xb, cb: run(tf.constant(xb), tf.constant(cb)), x, c,
+                        batch_size=batch_size)
     return x, c
 
-  def evaluate(self, workdir, seconds=0.0):
+  def evaluate(self, workdir):
     """Test accuracy; per-class samples (WORKDIR/class_samples.png, one row per class), their
     class-mean images against the data's, and the share the project classifier recognises."""
-    del seconds
     cfg, k = self.cfg, self.num_classes
     out = {'num_classes': k}
     test = data_lib.from_config(cfg, 'test')
@@ -244,8 +240,7 @@ class ConditionalDescriptor(base.Trainer):
     out['class_mean_mse_other_classes'] = float(mse[~np.eye(k, dtype=bool)].mean())
     out['class_mean_mse_noise_start'] = float(np.mean(means ** 2))
     # The net's own classifier on its samples (no project classifier needed).
-    own = np.concatenate([np.argmax(self._logits(tf.constant(x[i:i + 500])).numpy(), 1)
-                          for i in range(0, len(x), 500)])
+    own = batches.apply(self.predict, x, batch_size=500)
     out['samples_own_class_pct'] = float(100 * np.mean(own == c))
     if cfg.eval.score:
       out.update(self.recognised(x, c))
@@ -263,16 +258,8 @@ class ConditionalDescriptor(base.Trainer):
                 str(j): float(100 * hit[c == j].mean()) for j in range(self.num_classes)},
             'scoring_classifier': scorer.path}
 
-
   def describe(self):
     return f'{super().describe()}, {self.num_classes} classes'
-
-  def task(self):
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.grid_samples, evaluate=self.evaluate,
-                     headline=('ml_loss', 'cross_entropy', 'train_accuracy'),
-                     recovery=self.recovery)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

@@ -12,18 +12,16 @@ One iteration, a batch of m latents h_j ~ N(0, I):
   4. the descriptor learns      θ ← Adam on mean f(X̃) − mean f(X_obs)
   5. the generator learns       α ← Adam on mean ||X̃_j − g(h̃_j; α)||²/(2σ²)
 Both nets sample: the generator in one pass, the descriptor by revising generator drafts.
+Pattern completion on a trained run is a task (tasks/coopnets.py).
 """
 import os
-import time
 
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import images as images_lib
-from core import loop
-from core import masks as masks_lib
-from core.errors import ConfigError
 from evaluation import reports
 from trainers import base
 from trainers import generator as generator_lib
@@ -37,6 +35,7 @@ GRID = 32  # generator drafts and their revisions, one above the other in the sa
 class CoopNets(base.Trainer):
   """Descriptor, generator, optimizers and RNGs of one CoopNets run, and its compiled step."""
   title = 'CoopNets'
+  headline = ('loss_d', 'loss_g', 'revision_mae')
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     super().__init__(cfg, strategy, train_set)
@@ -57,8 +56,7 @@ class CoopNets(base.Trainer):
     self.last = {k: tf.Variable(tf.zeros(s), trainable=False) for k, s in (
         ('latents', (b, d)), ('inferred', (b, d)), ('drafts', (b,) + shape),
         ('revisions', (b,) + shape))}
-    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
-        (GRID, d)).astype(np.float32))
+    self.grid_z = self.grid_latents(GRID, d)
     self.revise_fn = tf.function(
         lambda x0: nets.revise(self.descriptor, x0, cfg.langevin, self.replica_rng)[0],
         jit_compile=bool(cfg.langevin.jit_compile))
@@ -97,16 +95,14 @@ class CoopNets(base.Trainer):
     del tape
     self.desc_opt.apply_gradients(zip(grads_d, self.descriptor.trainable_variables))
     self.gen_opt.apply_gradients(zip(grads_g, self.generator.trainable_variables))
-    n_f = tf.cast(n, tf.float32)
     metrics = {
         'loss_d': loss_d, 'loss_g': loss_g, 'energy_penalty': penalty,
         'f_data': tf.reduce_mean(f_data), 'f_revisions': tf.reduce_mean(f_rev),
         # How far the descriptor moved the drafts, in [0, 1] pixel units.
         'revision_mae': tf.reduce_mean(tf.abs(revision - draft)) / 2,
-        'grad_norm_d': tf.linalg.global_norm(grads_d) * n_f,
-        'grad_norm_g': tf.linalg.global_norm(grads_g) * n_f,
-        'langevin_energy_start': lstats['energy_start'],
-        'langevin_energy_end': lstats['energy_end'],
+        'grad_norm_d': losses.grad_norm(grads_d, n),
+        'grad_norm_g': losses.grad_norm(grads_g, n),
+        **langevin_lib.metrics(lstats, ('energy_start', 'energy_end')),
     }
     return (h, h_tilde, draft, revision), metrics
 
@@ -131,10 +127,9 @@ class CoopNets(base.Trainer):
             'desc_opt': self.desc_opt, 'gen_opt': self.gen_opt, 'rng': self.rng,
             'replica_rng': self.replica_rng}
 
-  def evaluate(self, workdir, seconds):
+  def evaluate(self, workdir):
     """Both nets' samples scored (Fréchet distance, KID) beside the reference points, and an
     interpolation strip of the generator (WORKDIR/interpolation.png)."""
-    del seconds
     cfg = self.cfg
     images_lib.save_png(os.path.join(workdir, 'interpolation.png'), images_lib.grid(
         generator_lib.interpolation_grid(self.generator, 8, 10, cfg.seed), 10))
@@ -151,12 +146,6 @@ class CoopNets(base.Trainer):
     return (f'{super().describe()}, latent {self.latent_dim}, T_d={lv.steps}, '
             f'T_g={lv.gen_steps}')
 
-  def task(self):
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate,
-                     headline=('loss_d', 'loss_g', 'revision_mae'), recovery=self.recovery)
-
 
 def sample_sets(cfg, built, n, seed):
   """{name: n samples} of a restored CoopNets run: the descriptor's revisions of the
@@ -171,59 +160,11 @@ def sample_both(generator, descriptor, cfg, n: int, seed: int, batch_size: int =
   revise = tf.function(lambda x0: nets.revise(descriptor, x0, cfg.langevin, rng)[0])
   z = np.random.default_rng(seed).standard_normal(
       (n, cfg.model.latent_dim)).astype(np.float32)
-  drafts, revisions = [], []
-  for i in range(0, n, batch_size):
-    x = generator(z[i:i + batch_size], training=False)
-    drafts.append(x.numpy())
-    revisions.append(revise(x).numpy())
-  return np.concatenate(drafts), np.concatenate(revisions)
 
-
-def complete(generator, descriptor, cfg, x, mask, *, infer_steps=300, revise_steps=None,
-             seed=0, batch_size=500):
-  """Pattern completion of images x with masks (1 = observed): infer the generator's latent
-  from the observed pixels (noise-free posterior Langevin from h = 0), fill the missing
-  pixels with g(h), then let the descriptor revise the missing pixels only (noise-free
-  Langevin, update mask = 1 − mask). Returns (generator fill, completion)."""
-  _, x_g = generator_lib.infer_latents(generator, x, mask, sigma=cfg.model.sigma,
-                                       steps=infer_steps, step_size=cfg.langevin.gen_step_size,
-                                       seed=seed, batch_size=batch_size)
-  fill = np.where(mask > 0, x, x_g).astype(np.float32)
-  lv = cfg.langevin
-  rng = tf.random.Generator.from_seed(seed)
-
-  @tf.function
-  def revise(x0, missing):
-    return langevin_lib.from_config(nets.energy(descriptor), x0, lv, rng, steps=revise_steps,
-                                    noise=False, bounded=True, update_mask=missing)[0]
-
-  out = [revise(tf.constant(fill[i:i + batch_size]),
-                tf.constant(1.0 - mask[i:i + batch_size])).numpy()
-         for i in range(0, len(x), batch_size)]
-  return fill, np.concatenate(out)
-
-
-def evaluate_completion(workdir: str, mask: str = 'none', num_images: int = 1000,
-                        steps: int = 300, revise_steps=None, log=print) -> dict:
-  """CoopNets completion of block-masked test images vs the interpolation baselines (mean
-  image, nearest neighbour, biharmonic): error on the missing pixels in [0, 1] units and
-  PSNR. steps: the generator's latent inference steps. Writes
-  WORKDIR/complete_MASK.{json,npz,png}."""
-  if mask in ('', 'none'):
-    raise ConfigError('--task=complete needs --mask=block:K (or pixels:F)')
-  mask_spec, infer_steps = mask, steps
-  cfg, built = nets.restore(workdir, ('generator', 'descriptor'), algos=('coopnets',))
-  masks_lib.parse(mask_spec, cfg.data.image_size)
-  began = time.time()
-  idx, x, mask = reports.masked_test_images(cfg, mask_spec, num_images)
-  fill, completed = complete(built['generator'], built['descriptor'], cfg, x, mask,
-                             infer_steps=infer_steps, revise_steps=revise_steps, seed=cfg.seed)
-  header = {'task': 'complete', 'mask': mask_spec, 'inference_steps': infer_steps,
-            'revision_steps': cfg.langevin.steps if revise_steps is None else revise_steps}
-  return reports.fill_report(
-      cfg, workdir, f'complete_{mask_spec.replace(":", "-")}', header, idx, x, mask,
-      {'coopnets': completed, 'coopnets generator only': fill}, 'completion',
-      shown=('coopnets generator only', 'coopnets'), began=began, log=log)
+  def both(zb):
+    x = generator(zb, training=False)
+    return x, revise(x)
+  return batches.apply(both, z, batch_size=batch_size)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

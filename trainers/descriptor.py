@@ -17,10 +17,10 @@ import tensorflow as tf
 
 from core import data as data_lib
 from core import images as images_lib
-from core import loop
 from core import stats
 from core.errors import ConfigError
 from trainers import base
+from trainers import langevin as langevin_lib
 from trainers import losses
 from trainers import nets
 
@@ -30,6 +30,7 @@ GRID = 64  # samples kept for the sample grids
 class Descriptor(base.Trainer):
   """The nets, optimizer, RNGs and chains of one descriptor run, and its compiled step."""
   title = 'descriptor'
+  headline = ('loss', 'energy_data', 'energy_samples')
 
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     super().__init__(cfg, strategy, train_set)
@@ -54,8 +55,7 @@ class Descriptor(base.Trainer):
                                 trainable=False, name='chains')
     self.last = tf.Variable(tf.zeros((min(GRID, d.batch_size),) + self.shape),
                             trainable=False, name='last_samples')
-    self.revise = (tf.function(self._revise, jit_compile=True) if lv.jit_compile
-                   else self._revise)
+    self.revise = self.langevin_fn(self._revise)
 
   # ---------------------------------------------------------------- the step
 
@@ -85,12 +85,8 @@ class Descriptor(base.Trainer):
     return tf.where(restart, self._noise(shape), x0), idx
 
   def _replica_step(self, x_data, x0_global):
-    ctx = tf.distribute.get_replica_context()
-    n = ctx.num_replicas_in_sync
-    per = tf.shape(x0_global)[0] // n
-    r = ctx.replica_id_in_sync_group
-    x0 = x0_global[r * per:(r + 1) * per]
-    x_syn, lstats = self.revise(x0)
+    n = tf.distribute.get_replica_context().num_replicas_in_sync
+    x_syn, lstats = self.revise(nets.replica_slice(x0_global))
     x_syn = tf.stop_gradient(x_syn)
     s = self.cfg.langevin.ref_sigma
     variables = self.model.trainable_variables
@@ -108,14 +104,9 @@ class Descriptor(base.Trainer):
     metrics = {
         'loss': loss,
         'energy_penalty': penalty,
-        'f_data': tf.reduce_mean(f_data),
-        'f_samples': tf.reduce_mean(f_syn),
-        'energy_data': tf.reduce_mean(losses.reference_energy(x_data, s) - f_data),
-        'energy_samples': tf.reduce_mean(losses.reference_energy(x_syn, s) - f_syn),
-        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
-        'langevin_energy_start': lstats['energy_start'],
-        'langevin_energy_end': lstats['energy_end'],
-        'langevin_grad_norm': lstats['grad_norm'],
+        **losses.energy_metrics(x_data, x_syn, f_data, f_syn, s),
+        'grad_norm': losses.grad_norm(grads, n),
+        **langevin_lib.metrics(lstats),
     }
     return x_syn, metrics
 
@@ -141,12 +132,15 @@ class Descriptor(base.Trainer):
       items['chains'] = self.chains
     return items
 
-  def evaluate(self, workdir, seconds=0.0):
+  def samples(self):
+    """The first GRID chains of the last step (or of the batch, if smaller)."""
+    return self.last.numpy()
+
+  def evaluate(self, workdir):
     """Sample statistics against the data's; for one exemplar, Gram-matrix distances and
     WORKDIR/texture.png (exemplar | samples | white noise with the exemplar's mean and std)."""
     samples = self.last.numpy()
     real = data_lib.to_float(self.train_set.images[:2000])
-    del seconds
     out = {'num_samples': len(samples), 'reference': f'{len(real)} training images'}
     out.update(stats.moment_gaps(samples, real))
     if len(self.train_set) == 1:  # texture: Gram statistics of fixed random filters
@@ -156,14 +150,6 @@ class Descriptor(base.Trainer):
       row = np.concatenate([real[:1], samples, noise[:1]])
       images_lib.save_png(os.path.join(workdir, 'texture.png'), images_lib.grid(row, len(row)))
     return out
-
-
-  def task(self):
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=lambda: self.last.numpy(), evaluate=self.evaluate,
-                     headline=('loss', 'energy_data', 'energy_samples'),
-                     recovery=self.recovery)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

@@ -12,26 +12,20 @@ One step, for a batch of images:
              E(h) = ||M ⊙ (X − g(h))||²/(2σ²) + ||h||²/2 (the kernel's reference term, s = 1);
   learning:  α ← Adam on ||M ⊙ (X − g(h))||²/(2σ²) (`losses.gaussian_recon`).
 M is the image's fixed mask (1 = observed, core/masks.py); only observed pixels enter.
+The tasks on a trained run (reconstruct, recover) are in tasks/generator.py.
 """
-import os
-import time
-
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
-from core import files
-from core import images as images_lib
-from core import loop
 from core import masks as masks_lib
-from core import stats
 from core.errors import ConfigError
-from evaluation import baselines
-from evaluation import reports
 from trainers import base
 from trainers import langevin as langevin_lib
 from trainers import losses
 from trainers import nets
+from trainers import run as run_lib
 from trainers import registry
 
 GRID = 64
@@ -68,10 +62,9 @@ class Generator(base.Trainer):
     # Persistent latents, one per training image, started from the prior.
     self.latents = tf.Variable(self.rng.normal((len(train_set), self.latent_dim)),
                                trainable=False, name='latents')
-    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
-        (GRID, self.latent_dim)).astype(np.float32))
-    self.infer_fn = (tf.function(self.infer, jit_compile=True) if cfg.langevin.jit_compile
-                     else self.infer)
+    self.grid_z = self.grid_latents(GRID, self.latent_dim)
+    self.infer_fn = self.langevin_fn(self.infer)
+    self.headline = ('loss', 'recon_mae') + (('recovery_mae',) if self.masked else ())
 
   def infer(self, x, mask, h0):
     """Posterior Langevin from h0: the N(0, I) prior is the kernel's reference term (s = 1);
@@ -96,11 +89,9 @@ class Generator(base.Trainer):
     metrics = {
         'loss': loss,
         'recon_mae': losses.masked_mae(x, x_hat, mask),
-        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
+        'grad_norm': losses.grad_norm(grads, n),
         'latent_norm': tf.reduce_mean(tf.norm(h, axis=1)),
-        'langevin_energy_start': lstats['energy_start'],
-        'langevin_energy_end': lstats['energy_end'],
-        'langevin_grad_norm': lstats['grad_norm'],
+        **langevin_lib.metrics(lstats),
     }
     if self.masked:  # the training images' missing pixels were never seen
       metrics['recovery_mae'] = losses.masked_mae(x, x_hat, 1.0 - mask)
@@ -110,8 +101,7 @@ class Generator(base.Trainer):
   def train_step(self, iterator):
     idx, x = next(iterator)
     idx, h, metrics = self.strategy.run(self._replica_step, args=(idx, x))
-    self.latents.scatter_nd_update(self.strategy.gather(idx, 0)[:, None],
-                                   self.strategy.gather(h, 0))
+    self.update_rows(self.latents, idx, h)
     return self.reduce(metrics)
 
   def make_iterator(self, start_step: int):
@@ -124,20 +114,13 @@ class Generator(base.Trainer):
     return {'generator': self.model, 'optimizer': self.optimizer, 'rng': self.rng,
             'replica_rng': self.replica_rng, 'latents': self.latents}
 
-  def evaluate(self, workdir, seconds=0.0):
-    del workdir, seconds
+  def evaluate(self, workdir):
+    del workdir
     return {'num_train_images': len(self.train_set), 'mask': self.cfg.data.mask or 'none'}
 
   def describe(self):
     m, d = self.cfg.model, self.cfg.data
     return f'{super().describe()}, latent {m.latent_dim}, mask {d.mask or "none"}'
-
-  def task(self):
-    headline = ('loss', 'recon_mae') + (('recovery_mae',) if self.masked else ())
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate, headline=headline,
-                     recovery=self.recovery)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
@@ -145,93 +128,20 @@ def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   return base.train(cfg, workdir, strategy, log, Generator)
 
 
-# ------------------------------------------------------------------ test-time inference
+# ------------------------------------------------------------------ a trained generator
 
 
-def restore(workdir: str):
-  """(config, generator) rebuilt from WORKDIR/config.json and its latest checkpoint (any run
-  with a generator, trainers/registry.with_generator)."""
-  cfg, built = nets.restore(workdir, ('generator',), algos=registry.with_generator())
-  return cfg, built['generator']
+def restore(run):
+  """(config, generator) of a run with a generator (trainers/registry.with_generator): a
+  workdir (its newest intact checkpoint) or an opened trainers/run.TrainedRun."""
+  run = run_lib.opened(run, algos=registry.with_generator())
+  return run.cfg, run.nets(('generator',))['generator']
 
 
 def sample_sets(cfg, built, n, seed):
   """{name: n samples g(z)} of a restored run with a generator (the sample and score
   tasks)."""
   return {f'{cfg.algo} generator': sample(built['generator'], n, seed)}
-
-
-def infer_latents(model, x, mask, *, sigma, steps, step_size, noise=False, seed=0,
-                  batch_size=500):
-  """Latents of images x under the frozen generator: `steps` Langevin steps on the posterior
-  from h = 0 (noise off: gradient descent to the posterior mode)."""
-  rng = tf.random.Generator.from_seed(seed)
-  latent_dim = model.input_shape[-1]
-
-  @tf.function
-  def run(xb, mb):
-    h, _ = langevin_lib.langevin(posterior_energy(model, xb, mb, sigma),
-                                 tf.zeros((tf.shape(xb)[0], latent_dim)), steps=steps,
-                                 step_size=step_size, noise=noise, ref_sigma=1.0, rng=rng)
-    return h, tf.cast(model(h, training=False), tf.float32)
-
-  hs, xs = [], []
-  for i in range(0, len(x), batch_size):
-    h, xh = run(tf.constant(x[i:i + batch_size]), tf.constant(mask[i:i + batch_size]))
-    hs.append(h.numpy())
-    xs.append(xh.numpy())
-  return np.concatenate(hs), np.concatenate(xs)
-
-
-def _test_latents(cfg, model, mask_spec, num_images, steps):
-  """(indices, test images, their masks, g(h) of the latents inferred from the observed
-  pixels): the first `num_images` test images, masks from another seed than training's."""
-  idx, x, mask = reports.masked_test_images(cfg, mask_spec, num_images)
-  _, x_hat = infer_latents(model, x, mask, sigma=cfg.model.sigma, steps=steps,
-                           step_size=cfg.langevin.step_size, seed=cfg.seed)
-  return idx, x, mask, x_hat
-
-
-def reconstruct(workdir: str, num_images: int = 1000, steps: int = 300, log=print) -> dict:
-  """Latents of held-out test images (posterior mode from h = 0, generator frozen), g(h)
-  against the originals, beside PCA at the same latent size. Writes
-  WORKDIR/reconstruct.json and reconstructions.{npz,png}."""
-  cfg, model = restore(workdir)
-  began = time.time()
-  train = data_lib.to_float(data_lib.from_config(cfg, 'train').images)
-  idx, x, _, x_hat = _test_latents(cfg, model, 'none', num_images, steps)
-  d = cfg.model.latent_dim
-  pca = baselines.pca_reconstruct(train, x, d, seed=cfg.seed)
-  out = {'task': 'reconstruct', 'mask': 'none', 'num_images': len(idx), 'latent_dim': d,
-         'inference_steps': steps, 'reference': f'{cfg.data.dataset} test split',
-         'methods': {'abp': {'recon_mae': stats.mae(x_hat, x), 'psnr': stats.psnr(x_hat, x)},
-                     f'pca (d={d})': {'recon_mae': stats.mae(pca, x),
-                                      'psnr': stats.psnr(pca, x)}},
-         'seconds': round(time.time() - began, 1)}
-  files.write_npz(os.path.join(workdir, 'reconstructions.npz'), indices=idx,
-                  images=data_lib.to_uint8(x_hat))
-  n = min(16, len(idx))
-  images_lib.save_png(os.path.join(workdir, 'reconstructions.png'),
-                      images_lib.grid(np.concatenate([x[:n], x_hat[:n]]), n))
-  return reports.write_report(workdir, 'reconstruct', out, log)
-
-
-def recover(workdir: str, mask: str = 'none', num_images: int = 1000, steps: int = 300,
-            log=print) -> dict:
-  """The same on masked test images: the missing pixels filled with g(h) of the latents
-  inferred from the observed ones, against the mean-image, nearest-neighbour and biharmonic
-  fills (evaluation/reports.fill_report: WORKDIR/recover_MASK.{json,npz,png})."""
-  if mask in ('', 'none'):
-    raise ConfigError('--task=recover needs --mask=pixels:F or --mask=block:K')
-  cfg, model = restore(workdir)
-  masks_lib.parse(mask, cfg.data.image_size)
-  began = time.time()
-  idx, x, m, x_hat = _test_latents(cfg, model, mask, num_images, steps)
-  header = {'task': 'recover', 'mask': mask, 'latent_dim': cfg.model.latent_dim,
-            'inference_steps': steps}
-  return reports.fill_report(cfg, workdir, f'recover_{mask.replace(":", "-")}', header, idx,
-                             x, m, {'abp': np.where(m > 0, x, x_hat)}, 'recovery',
-                             shown=('abp',), began=began, log=log)
 
 
 # ------------------------------------------------------------------ what the latents do
@@ -241,8 +151,7 @@ def sample(model, n: int = 64, seed: int = 0, batch_size: int = 500) -> np.ndarr
   """n images g(z), z ~ N(0, I) drawn with `seed`, generated batch_size at a time."""
   z = np.random.default_rng(seed).standard_normal((n, model.input_shape[-1]))
   z = z.astype(np.float32)
-  return np.concatenate([model(z[i:i + batch_size], training=False).numpy()
-                         for i in range(0, n, batch_size)])
+  return batches.apply(lambda zb: model(zb, training=False), z, batch_size=batch_size)
 
 
 def interpolation_grid(model, rows: int = 8, steps: int = 10, seed: int = 0) -> np.ndarray:

@@ -99,6 +99,11 @@ def langevin(energy_fn, x0, *, steps, step_size, noise=True, ref_sigma=0.0, clip
   return x, stats
 
 
+def metrics(stats: dict, keys=('energy_start', 'energy_end', 'grad_norm')) -> dict:
+  """A step's metrics of its chains' `stats` (as `langevin` returns them): langevin_KEY."""
+  return {f'langevin_{k}': stats[k] for k in keys}
+
+
 def compiled(energy_fn, *, jit_compile=False, **settings):
   """`langevin` with fixed settings as its own `tf.function` (XLA if `jit_compile`).
 

@@ -38,6 +38,21 @@ def reference_energy(x, ref_sigma):
   return per_example_sum(tf.square(x)) / (2 * ref_sigma**2)
 
 
+def energy_metrics(x_data, x_samples, f_data, f_samples, ref_sigma) -> dict:
+  """A descriptor step's metrics of its scores f and energies E = ||X||²/(2s²) − f, on the
+  data and on the samples (means over the batch)."""
+  return {'f_data': tf.reduce_mean(f_data),
+          'f_samples': tf.reduce_mean(f_samples),
+          'energy_data': tf.reduce_mean(reference_energy(x_data, ref_sigma) - f_data),
+          'energy_samples': tf.reduce_mean(reference_energy(x_samples, ref_sigma) - f_samples)}
+
+
+def grad_norm(grads, replicas):
+  """The global norm of a replica's gradients of its own batch mean (they were computed of the
+  loss scaled by 1/replicas, so that the replicas' sum is the global batch's gradient)."""
+  return tf.linalg.global_norm(grads) * tf.cast(replicas, tf.float32)
+
+
 def gaussian_recon(x, x_hat, sigma, mask=1.0):
   """mean_i ||M_i ⊙ (X_i − X̂_i)||² / (2σ²): minus the log-likelihood of the observed pixels
   under X = g(h) + N(0, σ²I), up to a constant (Han et al., "Alternating Back-Propagation

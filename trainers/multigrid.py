@@ -1,5 +1,6 @@
-"""Multi-grid descriptors learned by multi-grid contrastive divergence, and their uses:
-synthesis, features for a linear SVM, and a learned prior for inpainting.
+"""Multi-grid descriptors learned by multi-grid contrastive divergence, and synthesis from
+them. Their other uses, as features for a linear SVM and as a learned prior for inpainting,
+are tasks on a trained run (tasks/multigrid.py).
 
 Gao, Lu, Zhou, Zhu, Wu, "Learning Generative ConvNets via Multi-grid Modeling and
 Sampling", CVPR 2018 (arXiv:1709.08868); docs/ALGORITHMS.md §3.
@@ -16,24 +17,23 @@ whose pixels are all observed hold the observed image's average and never move; 
 missing cells are revised, so the finest grid returns the observed pixels exactly.
 """
 import os
-import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import images as images_lib
-from core import loop
 from core import masks as masks_lib
 from core import stats
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError
 from evaluation import reports
 from models import multigrid as mg
 from trainers import base
 from trainers import langevin as langevin_lib
 from trainers import losses
 from trainers import nets
+from trainers import run as run_lib
 
 ROWS = 8  # chains shown in the sample grid (one row each, every grid level side by side)
 MASK_BANK = 3000  # masks the clamped training chains draw from
@@ -98,6 +98,8 @@ class MultiGrid(base.Trainer):
   def __init__(self, cfg, strategy, train_set: data_lib.ImageSet):
     super().__init__(cfg, strategy, train_set)
     self.grids, self.steps = nets.grids(cfg), steps_of(cfg)
+    self.headline = tuple(f'loss_{g}' for g in self.grids[1:])
+    self.columns = len(self.grids)  # sample grid: a chain a row, every grid level in it
     with strategy.scope():
       self.nets = nets.build(cfg, 'descriptors')
       self.variables = [v for _, n in sorted(self.nets.items()) for v in n.trainable_variables]
@@ -142,7 +144,7 @@ class MultiGrid(base.Trainer):
     else:  # some chains are inpainting chains: the data image's observed pixels clamped
       m = nets.replica_slice(masks_global)
       x1 = tf.where(tf.reduce_sum(m, axis=(1, 2, 3), keepdims=True) > 0,
-                    _observed_mean(x_data, m), mg.downsample(x_data, 1))
+                    observed_mean(x_data, m), mg.downsample(x_data, 1))
       levels = chain(self.nets, x1, self.steps, self.cfg.langevin, rng=self.replica_rng,
                      observed=x_data, mask=m, scale=scale)
     levels = [tf.stop_gradient(x) for x in levels]
@@ -165,7 +167,7 @@ class MultiGrid(base.Trainer):
     grads = tape.gradient(scaled, self.variables)
     self.optimizer.apply_gradients(zip(grads, self.variables))
     metrics['loss'] = total
-    metrics['grad_norm'] = tf.linalg.global_norm(grads) * tf.cast(n, tf.float32)
+    metrics['grad_norm'] = losses.grad_norm(grads, n)
     return levels, metrics
 
   @tf.function
@@ -185,10 +187,9 @@ class MultiGrid(base.Trainer):
     items.update(optimizer=self.optimizer, replica_rng=self.replica_rng, rng=self.rng)
     return items
 
-  def evaluate(self, workdir, seconds=0.0):
+  def evaluate(self, workdir):
     """Synthesis from scratch: per-grid statistics against the data's, the samples'
     Fréchet distance / KID when eval.score, and WORKDIR/multigrid_samples.png."""
-    del seconds
     cfg = self.cfg
     real = data_lib.to_float(self.train_set.images[:5000])
     levels = synthesize(self.nets, self.steps, cfg, real, cfg.eval.num_samples, cfg.seed + 7)
@@ -206,15 +207,10 @@ class MultiGrid(base.Trainer):
   def describe(self):
     return f'{super().describe()}, grids {list(self.grids)}, T {list(self.steps)}'
 
-  def task(self):
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate,
-                     headline=tuple(f'loss_{g}' for g in self.grids[1:]),
-                     columns=len(self.grids), recovery=self.recovery,
-                     # Runs made before the clamped masks were drawn on the host: the
-                     # host RNG starts from the seed.
-                     late_slots={'rng': lambda: None})
+  def late_slots(self):
+    # Runs made before the clamped masks were drawn on the host: the host RNG starts from
+    # the seed.
+    return {'rng': lambda: None}
 
 
 def synthesize(grid_nets, steps, cfg, real, n, seed, batch=500):
@@ -224,137 +220,21 @@ def synthesize(grid_nets, steps, cfg, real, n, seed, batch=500):
   starts = mg.downsample(tf.convert_to_tensor(real), 1).numpy()
   pick = np.random.default_rng(seed).integers(0, len(starts), n)
   run = tf.function(lambda x1: chain(grid_nets, x1, steps, cfg.langevin, rng=rng))
-  parts = [run(tf.constant(starts[pick[i:i + batch]])) for i in range(0, n, batch)]
-  return [np.concatenate([p[k].numpy() for p in parts]) for k in range(len(parts[0]))]
+  return list(batches.apply(lambda p: run(tf.constant(starts[p])), pick, batch_size=batch))
 
 
-def inpaint(grid_nets, steps, lv, images, mask, seed=0, batch=500):
-  """The clamped chain on images [N, H, W, C] with masks [N, H, W, 1]: the completed images
-  (observed pixels untouched). The 1×1 start is each image's mean over its observed pixels."""
-  rng = tf.random.Generator.from_seed(seed)
-  run = tf.function(lambda x, m: chain(grid_nets, _observed_mean(x, m), steps, lv, rng=rng,
-                                       observed=x, mask=m)[-1])
-  out = [run(tf.constant(images[i:i + batch], tf.float32),
-             tf.constant(mask[i:i + batch], tf.float32)).numpy()
-         for i in range(0, len(images), batch)]
-  return np.concatenate(out)
-
-
-def _observed_mean(x, m):
+def observed_mean(x, m):
+  """Each image's mean over its observed pixels (m = 1), [B, 1, 1, C]: a masked chain's 1×1
+  start."""
   seen = tf.reduce_sum(m, axis=(1, 2), keepdims=True)
   return tf.reduce_sum(x * m, axis=(1, 2), keepdims=True) / tf.maximum(seen, 1.0)
 
 
-def restore(workdir: str, checkpoint: str = ''):
-  """(config, {grid: descriptor}) of a trained multi-grid run."""
-  cfg, built = nets.restore(workdir, ('descriptors',), algos=('multigrid',),
-                            checkpoint=checkpoint)
-  return cfg, built['descriptors']
-
-
-def svm_test_error(train_x, train_y, test_x, test_y, seed=0, costs=(1e-3, 1e-2)):
-  """Test error (%) of a linear SVM (scikit-learn's LinearSVC, one-vs-rest, on standardised
-  features) whose C is chosen by 3-fold cross-validation on the training images only; and
-  the C chosen. The two costs bracket the best C of every feature set measured here (README);
-  200 coordinate-descent passes at tolerance 1e-3 keep a 4000-image fit under a minute."""
-  import warnings  # pylint: disable=g-import-not-at-top
-  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
-  from sklearn import pipeline  # pylint: disable=g-import-not-at-top
-  from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
-  from sklearn import svm  # pylint: disable=g-import-not-at-top
-  from sklearn.exceptions import ConvergenceWarning  # pylint: disable=g-import-not-at-top
-  model = pipeline.make_pipeline(
-      preprocessing.StandardScaler(),
-      svm.LinearSVC(dual=True, max_iter=200, tol=1e-3, random_state=seed))
-  counts = np.bincount(train_y)
-  # Stratified folds when every class present has 3 images; plain folds for tiny label sets.
-  folds = (model_selection.StratifiedKFold(3, shuffle=True, random_state=seed)
-           if counts[counts > 0].min() >= 3 else
-           model_selection.KFold(3, shuffle=True, random_state=seed))
-  search = model_selection.GridSearchCV(model, {'linearsvc__C': list(costs)}, n_jobs=2,
-                                        cv=folds)
-  with warnings.catch_warnings():
-    warnings.simplefilter('ignore', ConvergenceWarning)
-    search.fit(train_x, train_y)
-  error = 100.0 * (1.0 - search.score(test_x, test_y))
-  return float(error), float(search.best_params_['linearsvc__C'])
-
-
-def features_of(grid_nets, images, batch=1000):
-  """Pooled layer responses of every grid descriptor (models/multigrid.pooled_features)."""
-  feature_nets = {g: mg.feature_model(n) for g, n in grid_nets.items()}
-  return np.concatenate([mg.pooled_features(feature_nets, tf.constant(images[i:i + batch]))
-                         for i in range(0, len(images), batch)])
-
-
-def evaluate_features(workdir, labels=(1000, 2000, 4000), num_test=10000, seed=0,
-                      log=print) -> dict:
-  """Linear-SVM test error with the trained descriptors' features, a randomly initialised
-  copy of the same nets, and raw pixels, for each number of labelled training images
-  (`labels`). Writes WORKDIR/features.json."""
-  began = time.time()
-  cfg, grid_nets = restore(workdir)
-  train_set, test_set = data_lib.from_config(cfg, 'train'), data_lib.from_config(cfg, 'test')
-  if train_set.labels is None or test_set.labels is None:
-    raise DataError(f'{cfg.data.dataset} has no labels; --task=features needs a labelled '
-                    f'dataset (fashion_mnist, a TFDS set, or an npz with "labels")')
-  label_counts = sorted(int(n) for n in labels)
-  if label_counts[-1] > len(train_set):
-    raise ConfigError(f'--labels asks for {label_counts[-1]} labelled images; the training '
-                      f'split has {len(train_set)}')
-  pick = np.random.default_rng(seed).permutation(len(train_set))[:label_counts[-1]]
-  x_train = data_lib.to_float(train_set.images[pick])
-  y_train = train_set.labels[pick]
-  x_test = data_lib.to_float(test_set.images[:num_test])
-  y_test = test_set.labels[:num_test]
-  keras.utils.set_random_seed(cfg.seed + 1000)
-  random_nets = nets.build(cfg, 'descriptors')
-  extractors = {'multigrid descriptors': lambda x: features_of(grid_nets, x),
-                'random descriptors (same nets, untrained)': lambda x: features_of(random_nets, x),
-                'raw pixels': lambda x: x.reshape(len(x), -1)}
-  out = {'task': 'features', 'num_test': len(x_test), 'label_counts': label_counts,
-         'classifier': 'linear SVM (LinearSVC, standardised features, C by 3-fold CV on the '
-                       'labelled images)', 'methods': {}}
-  for name, extract in extractors.items():
-    f_train, f_test = extract(x_train), extract(x_test)
-    rows = {}
-    for n in label_counts:
-      error, c = svm_test_error(f_train[:n], y_train[:n], f_test, y_test, seed)
-      rows[f'labels={n}'] = {'svm_test_error_pct': error, 'C': c}
-      log(f'{name:>42} | {n:5d} labels | {f_train.shape[1]:5d} features | test error '
-          f'{error:6.2f}% (C={c:g})')
-    out['methods'][name] = {'num_features': int(f_train.shape[1]), **rows}
-  out['seconds'] = round(time.time() - began, 1)
-  return reports.write_report(workdir, 'features', out, log=log)
-
-
-def evaluate_inpainting(workdir, mask='none', num_images=1000, grid_steps=None, chains=1,
-                        log=print) -> dict:
-  """The clamped multi-grid chain on masked test images vs the interpolation baselines (mean
-  image, nearest neighbour, biharmonic): error on the missing pixels in [0, 1] units, PSNR.
-  chains > 1 runs that many chains per image and averages them (an estimate of the posterior
-  mean; it only differs from one chain when the run's Langevin noise is on).
-  grid_steps: Langevin steps per grid (default: the run's training T per grid).
-  Writes WORKDIR/inpaint_MASK.{json,npz,png}."""
-  mask_spec, steps = mask, grid_steps
-  if chains < 1:
-    raise ConfigError(f'--chains must be at least 1, got {chains}')
-  began = time.time()
-  if mask_spec in ('', 'none'):
-    raise ConfigError('--task=inpaint needs --mask=block:K, doodle or pepper:P')
-  cfg, grid_nets = restore(workdir)
-  masks_lib.parse(mask_spec, cfg.data.image_size)
-  per_grid = steps_of(cfg) if steps is None else (int(steps),) * len(grid_nets)
-  idx, x, mask = reports.masked_test_images(cfg, mask_spec, num_images)
-  filled = inpaint(grid_nets, per_grid, cfg.langevin, np.repeat(x, chains, 0),
-                   np.repeat(mask, chains, 0), seed=cfg.seed)
-  filled = filled.reshape((len(x), chains) + x.shape[1:]).mean(1)
-  header = {'task': 'inpaint', 'mask': mask_spec, 'steps_per_grid': list(per_grid),
-            'chains_per_image': chains, 'missing_fraction': float(1.0 - mask.mean())}
-  return reports.fill_report(
-      cfg, workdir, f'inpaint_{mask_spec.replace(":", "-")}', header, idx, x, mask,
-      {'multigrid descriptors': filled}, 'inpaint',
-      shown=('biharmonic diffusion', 'multigrid descriptors'), began=began, log=log)
+def restore(run, checkpoint: str = ''):
+  """(config, {grid: descriptor}) of a trained multi-grid run (a workdir, at `checkpoint`,
+  or an opened trainers/run.TrainedRun)."""
+  run = run_lib.opened(run, checkpoint, algos=('multigrid',))
+  return run.cfg, run.nets(('descriptors',))['descriptors']
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

@@ -20,28 +20,19 @@ it would need steps ~1/N as large to stay stable and its noise would be negligib
 drift, i.e. it would be slow gradient ascent on the same posterior. Adam on the same
 objective reaches the mode at the net's pace.
 
-Test time (`rotate`): the net and h2 frozen, h1 of a new identity is inferred from the views
-one has of it (its standard view, data.views[0]; or two views) and rendered with every h2.
+New views of a held-out identity from a trained run are a task (tasks/multiview.py: rotate).
 """
-import os
-import time
-
 import numpy as np
 import tensorflow as tf
 
-from core import data as data_lib
-from core import files
-from core import images as images_lib
-from core import loop
+from core import batches
 from core import multiview as mv_lib
-from core import stats
-from core.errors import ConfigError
 from models import multiview as multiview_nets
-from evaluation import reports
 from trainers import base
 from trainers import langevin as langevin_lib
 from trainers import losses
 from trainers import nets
+from trainers import run as run_lib
 
 GRID_IDENTITIES = 8
 
@@ -77,6 +68,7 @@ def identity_energy(generator, h2, x, weight, sigma):
 class Multiview(base.Trainer):
   """The net, view latents, optimizer, RNGs and per-identity latents of one run."""
   title = 'multi-view generator (shared representation)'
+  headline = ('loss', 'recon_mae')
 
   @staticmethod
   def load_data(cfg):
@@ -86,7 +78,7 @@ class Multiview(base.Trainer):
     super().__init__(cfg, strategy, train_set)
     if not cfg.data.views:  # a new run stores the views it trains with, in order
       cfg.data.views = tuple(train_set.views)
-    self.num_views = train_set.num_views
+    self.num_views = self.columns = train_set.num_views  # sample grid: an identity a row
     self.present = tf.constant(train_set.present.astype(np.float32))
     self.latent_dim = cfg.model.latent_dim
     with strategy.scope():
@@ -99,10 +91,8 @@ class Multiview(base.Trainer):
     # Persistent identity latents h1, one per training identity, started from the prior.
     self.latents = tf.Variable(self.rng.normal((len(train_set), self.latent_dim)),
                                trainable=False, name='latents')
-    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
-        (GRID_IDENTITIES, self.latent_dim)).astype(np.float32))
-    self.infer_fn = (tf.function(self.infer, jit_compile=True) if cfg.langevin.jit_compile
-                     else self.infer)
+    self.grid_z = self.grid_latents(GRID_IDENTITIES, self.latent_dim)
+    self.infer_fn = self.langevin_fn(self.infer)
 
   def variables(self):
     return self.model.trainable_variables + self.views.trainable_variables
@@ -137,12 +127,10 @@ class Multiview(base.Trainer):
     metrics = {
         'loss': recon,
         'recon_mae': losses.masked_mae(x, x_hat, pixels),
-        'grad_norm': tf.linalg.global_norm(grads) * tf.cast(n, tf.float32),
+        'grad_norm': losses.grad_norm(grads, n),
         'latent_norm': tf.reduce_mean(tf.norm(h1, axis=1)),
         'view_latent_norm': tf.reduce_mean(tf.norm(h2, axis=1)),
-        'langevin_energy_start': lstats['energy_start'],
-        'langevin_energy_end': lstats['energy_end'],
-        'langevin_grad_norm': lstats['grad_norm'],
+        **langevin_lib.metrics(lstats),
     }
     return idx, h1, metrics
 
@@ -150,8 +138,7 @@ class Multiview(base.Trainer):
   def train_step(self, iterator):
     idx, x = next(iterator)
     idx, h1, metrics = self.strategy.run(self._replica_step, args=(idx, x))
-    self.latents.scatter_nd_update(self.strategy.gather(idx, 0)[:, None],
-                                   self.strategy.gather(h1, 0))
+    self.update_rows(self.latents, idx, h1)
     return self.reduce(metrics)
 
   def make_iterator(self, start_step: int):
@@ -166,8 +153,8 @@ class Multiview(base.Trainer):
     return {'generator': self.model, 'views': self.views, 'optimizer': self.optimizer,
             'rng': self.rng, 'replica_rng': self.replica_rng, 'latents': self.latents}
 
-  def evaluate(self, workdir, seconds=0.0):
-    del workdir, seconds
+  def evaluate(self, workdir):
+    del workdir
     return {'num_train_identities': len(self.train_set), 'views': list(self.cfg.data.views),
             'missing_views': int((~self.train_set.present).sum())}
 
@@ -179,167 +166,27 @@ class Multiview(base.Trainer):
             f'{self.strategy.num_replicas_in_sync} replica(s), h1 {m.latent_dim} + h2 '
             f'{m.view_dim}')
 
-  def task(self):
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate,
-                     headline=('loss', 'recon_mae'), recovery=self.recovery,
-                     columns=self.num_views)
-
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:
   """Trains a multi-view generator as `cfg` says, in `workdir` (resuming if it can)."""
   return base.train(cfg, workdir, strategy, log, Multiview)
 
 
-# ------------------------------------------------------------------ test time
+# ------------------------------------------------------------------ a trained run
 
 
-def restore(workdir: str, checkpoint: str = ''):
-  """(config, generator, h2 [V, d2] numpy) of the multi-view run in `workdir`."""
-  cfg, built = nets.restore(workdir, algos=('multiview',), checkpoint=checkpoint)
-  return cfg, built['generator'], multiview_nets.table_of(built['views'])
-
-
-def infer_identities(generator, h2, x, weight, *, sigma, steps, step_size, batch_size=250):
-  """h1 [N, d1] of identities from their views x [N, G, H, W, C] (weight [N, G]: 1 = seen)
-  in the views whose latents are h2 [G, d2], the net frozen: `steps` noise-free Langevin
-  updates (gradient descent to the posterior mode) from h1 = 0."""
-  d1 = int(generator.input_shape[-1]) - h2.shape[-1]
-  h2 = tf.constant(h2, tf.float32)
-
-  @tf.function(reduce_retracing=True)
-  def run(xb, wb):
-    h, _ = langevin_lib.langevin(identity_energy(generator, h2, xb, wb, sigma),
-                                 tf.zeros((tf.shape(xb)[0], d1)), steps=steps,
-                                 step_size=step_size, noise=False, ref_sigma=1.0)
-    return h
-
-  return np.concatenate([run(tf.constant(x[i:i + batch_size], tf.float32),
-                             tf.constant(weight[i:i + batch_size], tf.float32)).numpy()
-                         for i in range(0, len(x), batch_size)])
+def restore(run, checkpoint: str = ''):
+  """(config, generator, h2 [V, d2] numpy) of a multi-view run (a workdir, at `checkpoint`,
+  or an opened trainers/run.TrainedRun)."""
+  run = run_lib.opened(run, checkpoint, algos=('multiview',))
+  built = run.nets()
+  return run.cfg, built['generator'], multiview_nets.table_of(built['views'])
 
 
 def render_numpy(generator, h1, h2, batch_size=250):
   """render() in batches of identities: float32 [N, V, H, W, C]."""
-  return np.concatenate([render(generator, tf.constant(h1[i:i + batch_size]),
-                                tf.constant(h2)).numpy()
-                         for i in range(0, len(h1), batch_size)])
-
-
-def given_distances(train, test_views, test_weight, given):
-  """(cand, dist): the training identities that have every `given` view, and the squared
-  error [N, len(cand)] of each test identity to each of them over the given views both
-  have (test_weight [N, G])."""
-  cand = np.flatnonzero(train.present[:, given].all(1))
-  a = data_lib.to_float(train.images[cand][:, given]).reshape(len(cand), len(given), -1)
-  b = test_views.reshape(len(test_views), len(given), -1)
-  dist = np.zeros((len(b), len(cand)), np.float32)
-  for k in range(len(given)):  # ||b − a||² = ||b||² − 2 b·a + ||a||², weighted per view
-    d = (np.square(b[:, k]).sum(1)[:, None] - 2 * b[:, k] @ a[:, k].T
-         + np.square(a[:, k]).sum(1)[None])
-    dist += test_weight[:, k:k + 1] * d
-  return cand, dist
-
-
-def nearest_with(train, cand, dist, target):
-  """The nearest candidate (given_distances) that has the `target` view, per test identity:
-  indices [N], or None when no candidate has it."""
-  ok = train.present[cand, target]
-  if not ok.any():
-    return None
-  return cand[ok][np.argmin(dist[:, ok], 1)]
-
-
-def rotate(workdir: str, num_images: int = 1000, steps: int = 300, view: str = '',
-           log=print) -> dict:
-  """New views of held-out identities: h1 inferred from the standard view (data.views[0])
-  alone, and in a second row from it and `view` (default: the second view), then rendered
-  in every other view; MAE (in [0, 1] units) and PSNR per target view beside the nearest
-  training identity's image in that view, the mean training image of that view and, for
-  the built-in set, the known transform of the standard view (a reference, not a baseline).
-  Writes WORKDIR/rotate.json, rotate.png (standard view, then prediction/truth pairs for
-  four target views) and rotate.npz (the predictions of the first row, uint8)."""
-  cfg, generator, h2 = restore(workdir)
-  began = time.time()
-  names = list(cfg.data.views)
-  second = mv_lib.view_index(names, view or 1)
-  if second == 0:
-    raise ConfigError(f'--view={view} is the standard view; the second row needs another '
-                      f'one ({", ".join(names[1:])})')
-  if view and len(names) < 3:
-    raise ConfigError(f'--view={view}: this run has only the views {", ".join(names)}, so '
-                      f'there is no two-view row (no view would be left to render); drop --view')
-  train = mv_lib.from_config(cfg, 'train', whole=True)  # the baselines search all of it
-  test = mv_lib.from_config(cfg, 'test', limit=num_images)
-  keep = np.flatnonzero(test.present[:, 0])[:num_images]
-  if not len(keep):
-    raise ConfigError(f'no held-out identity of {cfg.data.dataset} has the standard view '
-                      f'{names[0]!r}')
-  x = data_lib.to_float(test.images[keep])
-  standard = test.images[keep, 0]  # uint8, for the known transform
-  present = test.present[keep]
-  builtin = cfg.data.dataset == data_lib.MULTIVIEW_BUILTIN
-  means = {t: data_lib.to_float(train.images[train.present[:, t], t]).mean(0)
-           for t in range(len(names)) if train.present[:, t].any()}
-  out = {'task': 'rotate', 'dataset': cfg.data.dataset, 'num_identities': int(len(keep)),
-         'baseline_train_identities': len(train), 'inference_steps': steps,
-         'step_size': cfg.langevin.step_size, 'views': names, 'standard_view': names[0],
-         'reference': f'{cfg.data.dataset} held-out identities (test split)', 'rows': {}}
-  first = None
-  # With two views the second row would have no target left.
-  for given in ((0,), (0, second))[:1 if len(names) < 3 else 2]:
-    label = 'from ' + ' + '.join(names[g] for g in given)
-    weight = present[:, given].astype(np.float32)
-    h1 = infer_identities(generator, h2[list(given)], x[:, given], weight,
-                          sigma=cfg.model.sigma, steps=steps, step_size=cfg.langevin.step_size)
-    pred = render_numpy(generator, h1, h2)
-    cand, dist = given_distances(train, x[:, given], weight, list(given))
-    row = {'given': [names[g] for g in given], 'targets': {}}
-    for t in range(len(names)):
-      if t in given:
-        continue
-      have = present[:, t]
-      nearest = nearest_with(train, cand, dist, t)
-      if not have.any() or nearest is None:
-        log(f'  {names[t]}: skipped (no held-out identity, or no training identity with the '
-            f'given views, has it)')
-        continue
-      truth = x[have, t]
-      methods = {'multiview': pred[have, t],
-                 'nearest training identity': data_lib.to_float(train.images[nearest[have], t]),
-                 'mean training view': np.broadcast_to(means[t], truth.shape)}
-      if builtin:
-        methods['known transform (reference)'] = data_lib.to_float(
-            mv_lib.known_transform(standard[have], names[t], names[0]))
-      row['targets'][names[t]] = {m: {'mae': stats.mae(p, truth), 'psnr': stats.psnr(p, truth)}
-                                  for m, p in methods.items()}
-    row['beats_baselines'] = bool(row['targets']) and all(
-        r['multiview']['mae'] < min(r['nearest training identity']['mae'],
-                                    r['mean training view']['mae'])
-        for r in row['targets'].values())
-    out['rows'][label] = row
-    log(f'{label}:')
-    for target, r in row['targets'].items():
-      log(f'  {target:>12}: ' + ', '.join(f'{m} {v["mae"]:.4f}' for m, v in r.items()))
-    if first is None:
-      first = pred
-  out['seconds'] = round(time.time() - began, 1)
-  files.write_npz(os.path.join(workdir, 'rotate.npz'), identities=np.asarray(
-      [test.identities[i] for i in keep]), views=np.asarray(names), images=data_lib.to_uint8(first))
-  images_lib.save_png(os.path.join(workdir, 'rotate.png'), rotate_figure(x, first, present))
-  return reports.write_report(workdir, 'rotate', out, log)
-
-
-def rotate_figure(x, pred, present, rows: int = 8, targets: int = 4):
-  """The seed's figure: per held-out identity (a row), its standard view, then (prediction,
-  truth) pairs for the first `targets` other views; a missing truth is left black."""
-  n = min(rows, len(x))
-  cols = [x[:n, 0]]
-  for t in range(1, min(1 + targets, x.shape[1])):
-    cols += [pred[:n, t], np.where(present[:n, t, None, None, None], x[:n, t], -1.0)]
-  grid = np.stack(cols, 1).reshape((-1,) + x.shape[2:])
-  return images_lib.grid(grid, len(cols))
+  return batches.apply(lambda hb: render(generator, tf.constant(hb), tf.constant(h2)), h1,
+                       batch_size=batch_size)
 
 
 def sample_grid(generator, h2, rows: int = 8, seed: int = 0, views=None):
@@ -360,5 +207,5 @@ def sample_sets(cfg, built, n, seed):
   z = np.random.default_rng(seed).standard_normal(
       (n, int(g.input_shape[-1]) - h2.shape[-1])).astype(np.float32)
   zz = np.concatenate([z, h2[np.arange(n) % len(h2)]], 1)
-  return {'multiview generator': np.concatenate(
-      [g(zz[i:i + 500], training=False).numpy() for i in range(0, n, 500)])}
+  return {'multiview generator': batches.apply(lambda zb: g(zb, training=False), zz,
+                                               batch_size=500)}

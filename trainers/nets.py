@@ -1,5 +1,5 @@
-"""Every net of every run, built one way for training, restore and export; the descriptor
-revision the joint trainers share; restoring a run's nets from its checkpoint.
+"""Every net of every run, built one way for training, restore (trainers/restore.py) and
+export; the descriptor revision the joint trainers share.
 
 `build(cfg, role)` reads the run's config. Two layouts of cfg.model:
   joint runs (CoopNets, triangle, VAE) name each role's net and widths ('' / (): the
@@ -16,20 +16,14 @@ revision the joint trainers share; restoring a run's nets from its checkpoint.
 Roles: descriptor, generator, encoder; `descriptors` is the multi-grid run's {grid: net};
 `views` the multi-view run's table of view latents h2 (one row per name in data.views).
 """
-import os
-import sys
 
 import tensorflow as tf
 
 import models
-from core import checkpoints as checkpoints_lib
-from core import loop
-from core import workdir as workdir_lib
-from core.errors import CheckpointError, ConfigError
+from core.errors import ConfigError
 from models import descriptor as descriptor_nets
 from models import multigrid as multigrid_nets
 from trainers import langevin as langevin_lib
-from trainers import registry
 
 
 def image_shape(cfg):
@@ -116,78 +110,3 @@ def replica_slice(x_global):
   per = tf.shape(x_global)[0] // ctx.num_replicas_in_sync
   r = ctx.replica_id_in_sync_group
   return x_global[r * per:(r + 1) * per]
-
-
-# ------------------------------------------------------------------ restoring a run
-
-
-def restore(workdir: str, roles=None, algos=None, checkpoint: str = '', average: bool = True):
-  """(config, {role: net}) rebuilt from WORKDIR/config.json (trainers/registry.stored_config:
-  old files upgraded and filled from the defaults) and its latest checkpoint, or
-  `checkpoint` (a step number or a path). roles: default, every net the algorithm's
-  checkpoint holds. A role whose weight average the checkpoint keeps (`ROLE_ema`,
-  optim.ema_decay) is restored from the average unless `average` is False."""
-  cfg = registry.stored_config(workdir)
-  if cfg is None:
-    raise CheckpointError(f'{workdir} has no checkpoint; train first '
-                          f'(tools/train --workdir={workdir} ...)')
-  if algos and cfg.algo not in algos:
-    raise ConfigError(f'{workdir} holds a {cfg.algo} run; this needs one of: '
-                      f'{", ".join(algos)}')
-  held = registry.get(cfg.algo).roles
-  roles = tuple(r for r in (roles or held) if r in held)
-  if 'use_descriptor' in cfg.model and not cfg.model.use_descriptor:
-    roles = tuple(r for r in roles if r != 'descriptor')
-  from core import runtime  # pylint: disable=g-import-not-at-top
-  runtime.set_precision('float32')
-  k = 0
-  if 'num_classes' in cfg.model and not cfg.model.num_classes:  # K from the labels, as trained
-    from core import data as data_lib  # pylint: disable=g-import-not-at-top
-    k = int(data_lib.from_config(cfg).labels.max()) + 1
-  built = {r: build(cfg, r, num_classes=k) for r in roles}
-  path = checkpoint_path(workdir, checkpoint)
-  try:
-    # A run that keeps a weight average (optim.ema_decay) samples and exports with it.
-    slots = loop.checkpoint_slots(path)
-    items = {}
-    for r, net in built.items():
-      if r == 'descriptors':  # the multi-grid run: one slot per grid
-        items.update({f'descriptor_{g}': n for g, n in net.items()})
-      else:
-        items[f'{r}_ema' if average and f'{r}_ema' in slots else r] = net
-    tf.train.Checkpoint(**items).restore(path).expect_partial().assert_existing_objects_matched()
-  except (ValueError, AssertionError, tf.errors.OpError) as e:
-    raise CheckpointError(f'{path} does not hold the {", ".join(built)} of its config.json '
-                          f'({str(e).splitlines()[0][:200]}); retrain with --fresh') from None
-  return cfg, built
-
-
-def checkpoint_path(workdir: str, checkpoint: str = '', log=None) -> str:
-  """WORKDIR's newest checkpoint that reads back intact (core/checkpoints.newest_readable:
-  from the files, not the state file; a corrupt newer one is passed over with a warning), or
-  the one `checkpoint` names (a step number or a path), checked the same way."""
-  log = log or (lambda line: print(line, file=sys.stderr))
-  ckpt_dir = os.path.join(workdir, workdir_lib.CHECKPOINTS)
-  kept = [step for step, _ in checkpoints_lib.scan(ckpt_dir)]
-  if not checkpoint:
-    path = checkpoints_lib.newest_readable(ckpt_dir, log)
-    if path is None:
-      raise CheckpointError(
-          f'no checkpoint in {ckpt_dir} can be read' + (f' (steps {kept} are corrupt)' if kept
-                                                        else '') + '; rerun tools/train '
-          f'--workdir={workdir} to repair or resume the run, or train with --fresh')
-    return path
-  if str(checkpoint).endswith('.index'):
-    path = str(checkpoint)[:-len('.index')]
-  elif str(checkpoint).isdigit():
-    path = os.path.join(ckpt_dir, f'ckpt-{int(checkpoint)}')
-  else:
-    path = str(checkpoint)
-  if not tf.io.gfile.exists(f'{path}.index'):
-    raise CheckpointError(f'no checkpoint {checkpoint} in {ckpt_dir}; the run keeps steps '
-                          f'{kept or "none"}: pass one of them, or train first')
-  reason = checkpoints_lib.verify(path)
-  if reason:
-    raise CheckpointError(f'{path} cannot be read ({reason}); pass another --checkpoint '
-                          f'(the run keeps steps {kept})')
-  return path

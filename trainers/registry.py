@@ -11,7 +11,7 @@ import os
 
 from core.errors import ConfigError
 
-# The tasks every run with a generator offers (trainers/tasks.py).
+# The tasks every run with a generator offers (tasks/sampling.py).
 SAMPLING = ('sample', 'score')
 
 
@@ -21,8 +21,9 @@ class Algorithm:
 
   module:  its trainer, with `train(cfg, workdir, strategy=None, log=print) -> dict`.
   roles:   the nets its checkpoint holds, as trainers/nets.build names them.
-  tasks:   tools/evaluate task → 'module:function' (called as function(workdir, **options)
-           with the options its signature names, trainers/tasks.evaluate).
+  tasks:   tools/evaluate task → 'module:function' (called as function(run, **options)
+           with the options its signature names, tasks.evaluate); the modules are in
+           tasks/, above the trainers, and imported only when a task runs.
   samples: 'module:function' (cfg, {role: net}, n, seed) → {name: images in [-1, 1]}, for
            the sample and score tasks.
   check:   'module:function' (cfg) → None or ConfigError, run before TensorFlow starts.
@@ -48,14 +49,14 @@ class Algorithm:
 
 
 def _sampling(samples='trainers.generator:sample_sets'):
-  return {'sample': 'trainers.tasks:write_samples', 'score': 'trainers.tasks:score'}, samples
+  return {'sample': 'tasks.sampling:write_samples', 'score': 'tasks.sampling:score'}, samples
 
 
 _GEN_TASKS, _GEN_SAMPLES = _sampling()
 _COOP_TASKS, _COOP_SAMPLES = _sampling('trainers.coopnets:sample_sets')
-_ABP_TASKS = {'reconstruct': 'trainers.generator:reconstruct', 'recover': 'trainers.generator:recover',
+_ABP_TASKS = {'reconstruct': 'tasks.generator:reconstruct', 'recover': 'tasks.generator:recover',
               **_GEN_TASKS}
-_JOINT_TASKS = {'reconstruct': 'trainers.triangle:reconstruct', **_GEN_TASKS}
+_JOINT_TASKS = {'reconstruct': 'tasks.triangle:reconstruct', **_GEN_TASKS}
 
 ALGORITHMS = {a.name: a for a in (
     Algorithm('descriptor', 'trainers.descriptor', ('descriptor',)),
@@ -64,11 +65,11 @@ ALGORITHMS = {a.name: a for a in (
     Algorithm('generator', 'trainers.generator', ('generator',), _ABP_TASKS, _GEN_SAMPLES),
     Algorithm('deformable', 'trainers.generator', ('generator',), _ABP_TASKS, _GEN_SAMPLES),
     Algorithm('multigrid', 'trainers.multigrid', ('descriptors',),
-              {'features': 'trainers.multigrid:evaluate_features',
-               'inpaint': 'trainers.multigrid:evaluate_inpainting'},
+              {'features': 'tasks.multigrid:evaluate_features',
+               'inpaint': 'tasks.multigrid:evaluate_inpainting'},
               check='configs.multigrid:check'),
     Algorithm('coopnets', 'trainers.coopnets', ('generator', 'descriptor'),
-              {'complete': 'trainers.coopnets:evaluate_completion', **_COOP_TASKS},
+              {'complete': 'tasks.coopnets:evaluate_completion', **_COOP_TASKS},
               _COOP_SAMPLES),
     Algorithm('triangle', 'trainers.triangle', ('generator', 'encoder', 'descriptor'),
               _JOINT_TASKS, _GEN_SAMPLES, check='configs.triangle:check'),
@@ -77,7 +78,7 @@ ALGORITHMS = {a.name: a for a in (
               _GEN_SAMPLES, check='configs.triangle:check'),
     # The shared representation X(i, v) = g(h1_i, h2_v): a generator and the view latents.
     Algorithm('multiview', 'trainers.multiview', ('generator', 'views'),
-              {'rotate': 'trainers.multiview:rotate', 'sample': 'trainers.tasks:write_samples'},
+              {'rotate': 'tasks.multiview:rotate', 'sample': 'tasks.sampling:write_samples'},
               'trainers.multiview:sample_sets', check='configs.multiview:check',
               multiview=True),
 )}

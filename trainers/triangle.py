@@ -28,10 +28,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core import batches
 from core import data as data_lib
 from core import files
 from core import images as images_lib
-from core import loop
 from core import stats
 from evaluation import reports
 from trainers import base
@@ -50,6 +50,8 @@ class Triangle(base.Trainer):
     super().__init__(cfg, strategy, train_set)
     self.use_descriptor = bool(cfg.model.use_descriptor)
     self.title = 'divergence triangle' if self.use_descriptor else 'plain VAE'
+    self.energy_keys = ('f_data', 'f_gen') if self.use_descriptor else ()
+    self.headline = ('recon_mae', 'kl') + self.energy_keys
     self.revising = self.use_descriptor and cfg.langevin.steps > 0
     o = cfg.optim
     epoch_steps = max(1, len(train_set) // cfg.data.batch_size)
@@ -82,8 +84,7 @@ class Triangle(base.Trainer):
     self.host_rng()  # latents and ε, drawn globally
     self._last_r1 = None
     self.latent_dim = cfg.model.latent_dim
-    self.grid_z = tf.constant(np.random.default_rng(cfg.seed).standard_normal(
-        (GRID, self.latent_dim)).astype(np.float32))
+    self.grid_z = self.grid_latents(GRID, self.latent_dim)
 
   # ---------------------------------------------------------------- the step
 
@@ -153,7 +154,7 @@ class Triangle(base.Trainer):
     del tape
     for (net, opt, _, key), g in zip(pairs, grads):
       opt.apply_gradients(zip(g, net.trainable_variables))
-      metrics[key] = tf.linalg.global_norm(g) * tf.cast(n, tf.float32)
+      metrics[key] = losses.grad_norm(g, n)
     metrics.update(loss_g=loss_g, loss_e=loss_e)
     return metrics
 
@@ -207,10 +208,9 @@ class Triangle(base.Trainer):
       items['generator_ema'] = self.generator_ema
     return items
 
-  def evaluate(self, workdir, seconds):
+  def evaluate(self, workdir):
     """Test reconstructions through the encoder, and sample quality (Fréchet distance and
     KID on the project classifier's features) beside the reference points."""
-    del seconds
     cfg = self.cfg
     out = reconstruct_test(cfg, self.encoder, self.sampler, workdir)
     if not cfg.eval.score:
@@ -226,14 +226,9 @@ class Triangle(base.Trainer):
   def describe(self):
     return f'{super().describe()}, latent {self.latent_dim}'
 
-  def task(self):
-    headline = ('recon_mae', 'kl') + (('f_data', 'f_gen') if self.use_descriptor else ())
-    late = {'generator_ema': self.start_ema} if self.generator_ema is not None else {}
-    return loop.Task(step=self.step, checkpoint=self.checkpoint_items(),
-                     train_step=self.train_step, make_iterator=self.make_iterator,
-                     samples=self.samples, evaluate=self.evaluate, headline=headline,
-                     late_slots=late, recovery=self.recovery,
-                     energy_keys=('f_data', 'f_gen') if self.use_descriptor else ())
+  def late_slots(self):
+    # Checkpoints made before optim.ema_decay: the average starts from the restored generator.
+    return {'generator_ema': self.start_ema} if self.generator_ema is not None else {}
 
 
 def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> dict:
@@ -242,8 +237,8 @@ def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> d
   test = data_lib.from_config(cfg, 'test')
   n = min(num_images or cfg.eval.num_test, len(test))
   x = data_lib.to_float(test.images[:n])
-  rec = np.concatenate([generator(encoder(x[i:i + 500], training=False)[0],
-                                  training=False).numpy() for i in range(0, n, 500)])
+  rec = batches.apply(lambda xb: generator(encoder(xb, training=False)[0], training=False), x,
+                      batch_size=500)
   files.write_npz(os.path.join(workdir, 'reconstructions.npz'),
                   indices=np.arange(n), images=data_lib.to_uint8(rec))
   k = min(16, n)
@@ -252,14 +247,6 @@ def reconstruct_test(cfg, encoder, generator, workdir, num_images: int = 0) -> d
   return {'test_recon_mae': stats.mae(rec, x), 'test_recon_psnr': stats.psnr(rec, x),
           'test_recon_images': n, 'test_recon_reference': f'{cfg.data.dataset} test split, '
                                                           f'first {n}, h = μ_φ(X)'}
-
-
-def reconstruct(workdir: str, num_images: int = 1000, log=print) -> dict:
-  """tools/evaluate --task=reconstruct on a triangle or VAE run: test reconstructions
-  through the encoder (h = μ_φ(X)), WORKDIR/reconstruct.json."""
-  cfg, built = nets.restore(workdir, ('encoder', 'generator'))
-  out = reconstruct_test(cfg, built['encoder'], built['generator'], workdir, num_images)
-  return reports.write_report(workdir, 'reconstruct', out, log)
 
 
 def train(cfg, workdir: str, strategy=None, log=print) -> dict:

@@ -1,5 +1,5 @@
 // Seeded latents that any runtime can reproduce: z = latents(seed, n, d), the JavaScript
-// twin of export/latents.py (the README's "Seeded latents" gives both steps):
+// twin of export/latents.py (docs/export.md, "Seeded latents", gives both steps):
 //   mulberry32 (uint32 state a = seed, arithmetic modulo 2^32) for u in [0, 1), then
 //   Box–Muller on pairs (u1, u2): r = sqrt(-2 ln(1 - u1)), z[2k] = r cos(2π u2),
 //   z[2k+1] = r sin(2π u2); row-major into z [n, d], the last sine dropped when n·d is odd.

@@ -1,11 +1,7 @@
-"""tools/evaluate's tasks: one dispatcher over the tasks each algorithm declares
-(trainers/registry.py), and the two every run with a generator offers (sample, score).
-
-Every task is a function `task(workdir, **options)` whose keyword parameters are named like
-tools/evaluate's flags (mask, num_images, steps, seed, ...); the dispatcher passes each task
-the options its signature names.
+"""The tasks every run with a generator offers (trainers/registry.SAMPLING): `sample` writes
+WORKDIR/samples.npz, `score` measures the samples (or an npz of them) beside the reference
+points. The draws come from the algorithm's sampler (its registry `samples`).
 """
-import inspect
 import os
 import time
 import zipfile
@@ -14,44 +10,35 @@ import numpy as np
 
 from core import data as data_lib
 from core import files
-from core.errors import CheckpointError, ConfigError
+from core.errors import ConfigError
 from evaluation import reports
-from trainers import nets
 from trainers import registry
+from trainers import run as run_lib
 
 
-def evaluate(workdir: str, task: str, **options):
-  """Runs task `task` on the trained run in `workdir`; ConfigError (one line) when the run
-  has none or does not offer it."""
-  cfg = registry.stored_config(workdir)
-  if cfg is None:
-    raise CheckpointError(f'{workdir} has no checkpoint; train first '
-                          f'(tools/train --workdir={workdir} ...)')
-  fn = registry.task(cfg.algo, task, workdir)
-  wanted = inspect.signature(fn).parameters
-  return fn(workdir, **{k: v for k, v in options.items() if k in wanted})
-
-
-def sample_sets(workdir: str, num_images: int, seed: int, log=print):
-  """(config, {name: samples in [-1, 1]}) drawn from the run in `workdir` by its algorithm's
-  sampler (registry `samples`), each phase said with its time."""
+def sample_sets(run, num_images: int, seed: int, log=print):
+  """(config, {name: samples in [-1, 1]}) drawn from a run with a generator (a workdir or an
+  opened TrainedRun) by its algorithm's sampler (registry `samples`), each phase said with
+  its time."""
   began = time.time()
-  cfg, built = nets.restore(workdir, algos=registry.with_generator())
-  log(f'restored {workdir} ({", ".join(built)}) in {time.time() - began:.1f} s; drawing '
+  run = run_lib.opened(run, algos=registry.with_generator())
+  built = run.nets()
+  log(f'restored {run.workdir} ({", ".join(built)}) in {time.time() - began:.1f} s; drawing '
       f'{num_images} samples …')
   began = time.time()
-  sets = registry.resolve(registry.get(cfg.algo).samples)(cfg, built, num_images, seed)
+  sets = registry.resolve(run.spec.samples)(run.cfg, built, num_images, seed)
   log(f'drew {", ".join(f"{len(s)} from the {name}" for name, s in sets.items())} in '
       f'{time.time() - began:.1f} s')
-  return cfg, sets
+  return run.cfg, sets
 
 
-def write_samples(workdir: str, num_images: int = 1000, seed: int = 0, log=print):
+def write_samples(run, num_images: int = 1000, seed: int = 0, log=print):
   """WORKDIR/samples.npz: `images` uint8 [N', H, W, C] and `net` (which net made each)."""
-  _, sets = sample_sets(workdir, num_images, seed, log)
+  run = run_lib.opened(run)
+  _, sets = sample_sets(run, num_images, seed, log)
   images = np.concatenate([data_lib.to_uint8(s) for s in sets.values()])
   net = np.concatenate([[name.split()[-1]] * len(s) for name, s in sets.items()])
-  path = os.path.join(workdir, 'samples.npz')
+  path = os.path.join(run.workdir, 'samples.npz')
   files.write_npz(path, images=images, net=net.astype(str), seed=seed)
   log(f'wrote {path}: {len(images)} images ' +
       ', '.join(f'{len(s)} by the {name}' for name, s in sets.items()))
@@ -73,15 +60,17 @@ def load_samples(path: str):
   return data_lib.to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
 
 
-def score(workdir: str, num_images: int = 1000, seed: int = 0, samples: str = '',
+def score(run, num_images: int = 1000, seed: int = 0, samples: str = '',
           inception_weights: str = '', log=print) -> dict:
   """Fréchet distance and KID of the run's samples (or of the npz `samples`) beside the
   reference points; with inception_weights also the Inception FD and IS. WORKDIR/score.json."""
+  run = run_lib.opened(run)
+  workdir = run.workdir
   if samples:
-    cfg = registry.stored_config(workdir)
+    cfg = run.cfg
     sets = {os.path.basename(samples): load_samples(samples)}
   else:
-    cfg, sets = sample_sets(workdir, num_images, seed, log)
+    cfg, sets = sample_sets(run, num_images, seed, log)
   out = reports.sample_quality(cfg, sets, headline=next(iter(sets)), log=log)
   if inception_weights:
     from evaluation import scoring  # pylint: disable=g-import-not-at-top
