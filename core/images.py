@@ -1,4 +1,5 @@
-"""Image grids and PNG files (samples/step_N.png, TensorBoard images)."""
+"""Image grids and PNG files (samples/step_N.png, TensorBoard images). Grids for people to look
+at are written enlarged (`readable_scale`, nearest neighbour); arrays keep every pixel."""
 import math
 
 import numpy as np
@@ -20,6 +21,17 @@ def grid(images, ncol: int = 0) -> np.ndarray:
     r, q = divmod(i, ncol)
     out[r * (h + 1):r * (h + 1) + h, q * (w + 1):q * (w + 1) + w] = x[i]
   return out
+
+
+def readable_scale(size: int) -> int:
+  """The nearest-neighbour factor a grid of `size`-px images is written at, so that a viewer
+  shows it well: each image ~112–128 px (28 and 32 px → 4, 64 → 2, 128 and up → 1)."""
+  return max(1, 128 // max(1, int(size)))
+
+
+def upscale(image: np.ndarray, scale: int) -> np.ndarray:
+  """uint8 [H, W, C] → [H·scale, W·scale, C], each pixel repeated (nearest neighbour)."""
+  return image if scale <= 1 else np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
 
 
 def save_png(path: str, image: np.ndarray):

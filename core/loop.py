@@ -434,10 +434,13 @@ class _Loop:
   def sample(self, summary: bool = False):
     """The grid of the current samples: every worker draws it (a sampler may consume the
     run's RNG: the workers' states must stay equal for an exact resume); the chief writes
-    samples/step_N.png (and, with `summary`, the TensorBoard image)."""
-    grid = images_lib.grid(self.task.samples(), self.task.columns)
+    samples/step_N.png, enlarged to a readable size (core/images.readable_scale: 4× for 28
+    px), and with `summary` the TensorBoard image (1×)."""
+    x = self.task.samples()
+    grid = images_lib.grid(x, self.task.columns)
     if self.chief:
-      images_lib.save_png(os.path.join(self.workdir, 'samples', f'step_{self.step}.png'), grid)
+      images_lib.save_png(os.path.join(self.workdir, 'samples', f'step_{self.step}.png'),
+                          images_lib.upscale(grid, images_lib.readable_scale(x.shape[1])))
       if summary:
         tf.summary.image('samples', grid[None], step=self.step)
 

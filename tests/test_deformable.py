@@ -75,7 +75,15 @@ def test_interpolation_grid_ends_at_the_two_latents_and_tools_sample_writes_pngs
   np.testing.assert_allclose(grid[4::5], net(z1[:, 0]).numpy(), atol=1e-5)
   r = helpers.tool('sample', f'--workdir={run}', '--interpolate', '--rows=3', '--steps=5')
   assert r.returncode == 0, r.stderr
-  assert images.read_png(os.path.join(run, 'interpolation.png')).shape == (3 * 29 - 1,
-                                                                           5 * 29 - 1, 1)
+  png = images.read_png(os.path.join(run, 'interpolation.png'))  # 28 px images: written 4×
+  assert png.shape == (4 * (3 * 29 - 1), 4 * (5 * 29 - 1), 1)
+  r = helpers.tool('sample', f'--workdir={run}', '--interpolate', '--rows=3', '--steps=5',
+                   '--scale=1')
+  assert r.returncode == 0, r.stderr
+  one = images.read_png(os.path.join(run, 'interpolation.png'))
+  assert one.shape == (3 * 29 - 1, 5 * 29 - 1, 1)
+  np.testing.assert_array_equal(png[::4, ::4], one)  # each pixel a 4×4 block, nothing else
+  helpers.one_line_error(helpers.tool('sample', f'--workdir={run}', '--scale=-1'),
+                         '--scale=-1: give 1..32')
   r = helpers.tool('sample', f'--workdir={run}', '--swap_geometry')
   helpers.one_line_error(r, 'needs a deformable generator')

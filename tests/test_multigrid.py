@@ -196,8 +196,9 @@ def test_learning_happens_at_every_grid(run):
   grid_png = os.path.join(run, 'samples', 'step_120.png')
   assert os.path.exists(grid_png)
   from core import images as images_lib  # pylint: disable=g-import-not-at-top
-  # ROWS chains, each row shows the 4 grid levels side by side: 4·(28+1)−1 pixels wide
-  assert images_lib.read_png(str(grid_png)).shape[1] == 4 * 29 - 1
+  # ROWS chains, each row shows the 4 grid levels side by side: 4·(28+1)−1 pixels wide, written
+  # 4× (core/images.readable_scale of 28 px)
+  assert images_lib.read_png(str(grid_png)).shape[1] == 4 * (4 * 29 - 1)
 
 
 # ------------------------------------------------------------------ tools

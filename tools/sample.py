@@ -38,6 +38,8 @@ flags.DEFINE_list('views', [], 'Multi-view runs: the grid\'s columns, views by n
 flags.DEFINE_integer('steps', 10, 'Images per interpolation.')
 flags.DEFINE_integer('seed', 0, 'Seed of the latents (with --model: 0..4294967295).')
 flags.DEFINE_string('out', '', 'PNG path (default: WORKDIR/<kind>.png).')
+flags.DEFINE_integer('scale', 0, 'Each image pixel as a scale×scale block in the PNG (nearest '
+                     'neighbour; 0: a readable size, 4 for 28 px images; 1: pixel for pixel).')
 
 
 def main(argv):
@@ -51,6 +53,9 @@ def main(argv):
     raise ConfigError('pass one of --workdir=RUN and --model=EXPORT')
   if not 0 <= FLAGS.seed <= 0xFFFFFFFF:
     raise ConfigError(f'--seed={FLAGS.seed}: a seed is 0..4294967295')
+  if not 0 <= FLAGS.scale <= 32:
+    raise ConfigError(f'--scale={FLAGS.scale}: give 1..32 (pixels per image pixel), or 0 for a '
+                      f'readable size')
   if not FLAGS.workdir:
     if FLAGS.interpolate or FLAGS.swap_geometry or FLAGS.views:
       raise ConfigError('--model (and the bundled model) draws samples only; --interpolate, '
@@ -76,7 +81,7 @@ def main(argv):
     kind, ncol = 'samples', 8
     x = generator.sample(model, FLAGS.rows * 8, FLAGS.seed)
   out = FLAGS.out or os.path.join(FLAGS.workdir, f'{kind}.png')
-  images.save_png(out, images.grid(x, ncol))
+  images.save_png(out, readable(images, images.grid(x, ncol), x.shape[1]))
   print(f'wrote {out} ({len(x)} images)')
 
 
@@ -94,8 +99,13 @@ def sample_views(run):
   x = multiview.sample_grid(model, h2, FLAGS.rows, FLAGS.seed, views)
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'views.png')
   columns = [cfg.data.views[v] for v in views] if views else list(cfg.data.views)
-  images.save_png(out, images.grid(x, len(columns)))
+  images.save_png(out, readable(images, images.grid(x, len(columns)), x.shape[1]))
   print(f'wrote {out} ({FLAGS.rows} identities × views {", ".join(columns)})')
+
+
+def readable(images, grid, size: int):
+  """The grid enlarged by --scale (0: core/images.readable_scale of the images' `size`)."""
+  return images.upscale(grid, FLAGS.scale or images.readable_scale(size))
 
 
 def bundled_model():
@@ -121,7 +131,7 @@ def sample_export(path, n, seed, out):
            else os.path.join(web.ROOT, 'runs', 'bundled_samples.png'))
   out = out or (path[:-len('.tflite')] if path.endswith('.tflite') else path) + '_samples.png'
   try:
-    images.save_png(out, images.grid(x, 8))
+    images.save_png(out, readable(images, images.grid(x, 8), x.shape[1]))
   except OSError as e:
     raise ConfigError(f'cannot write {out} ({e}); pass --out=PATH') from None
   print(f'wrote {out} ({len(x)} images from {path})')
