@@ -35,6 +35,8 @@ def start(algo: str, dataset: str):
 
 def image_defaults(dataset: str):
   """(image_size, channels) a dataset is trained at unless the config says otherwise."""
+  if dataset.startswith('tfds:'):
+    dataset = dataset[len('tfds:'):]
   if dataset in ('fashion_mnist', 'mnist', 'fashion_mnist_views'):
     return 28, 1
   if dataset in ('cifar10', 'svhn_cropped'):
@@ -43,4 +45,5 @@ def image_defaults(dataset: str):
     return 64, 3
   if dataset.startswith('texture:'):
     return 128, 1
-  return 32, 3  # folder: and npz: sources; override with --set data.image_size=...
+  # folder:, npz: and other TFDS sources; override with --set data.image_size=... (and channels)
+  return 32, 3

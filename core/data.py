@@ -5,6 +5,9 @@ Sources (`--dataset=`):
   mnist, cifar10, svhn_cropped, celeb_a
                            TFDS (prepared under `--data_dir` or ~/tensorflow_datasets; TFDS
                            downloads only with `--download`)
+  tfds:NAME, or NAME       any TFDS image dataset (e.g. kmnist, tfds:emnist/letters): its
+                           image feature and its class label (if any) found from its features;
+                           a bare NAME where no other source has it
   folder:PATH              every .png/.jpg/.jpeg below PATH
   npz:PATH                 an array of images in a .npz (key `images`, `x`, `x_train`, ...)
   texture:NAME|PATH        one image: brick, grass or gravel (scikit-image, CC0) or a file
@@ -28,6 +31,7 @@ import dataclasses
 import glob
 import gzip
 import os
+import re
 import stat
 import struct
 import sys
@@ -40,8 +44,10 @@ TFDS_NAMES = ('fashion_mnist', 'mnist', 'cifar10', 'svhn_cropped', 'celeb_a')
 TEXTURES = ('brick', 'grass', 'gravel')
 # The built-in multi-view set: Fashion-MNIST items under fixed views (core/multiview.py).
 MULTIVIEW_BUILTIN = 'fashion_mnist_views'
-SOURCES = TFDS_NAMES + ('folder:PATH', 'npz:PATH', 'texture:brick|grass|gravel|PATH',
-                        'multiview:PATH', MULTIVIEW_BUILTIN)
+SOURCES = TFDS_NAMES + ('tfds:NAME', 'folder:PATH', 'npz:PATH',
+                        'texture:brick|grass|gravel|PATH', 'multiview:PATH', MULTIVIEW_BUILTIN)
+# A TFDS name: a builder, optionally /config (versions are TFDS's newest prepared one).
+TFDS_NAME = re.compile(r'[a-z][a-z0-9_]*(/[A-Za-z0-9_.-]+)?')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 # Folder sources skip a file larger than this, or whose header claims more pixels than this,
 # before decoding it: 50 megapixels take ~750 MB while decoded and resized (uint8 and float32
@@ -85,7 +91,9 @@ class Location:
 
 
 def parse(spec: str):
-  """'folder:/x' → ('folder', '/x'); 'cifar10' → ('tfds', 'cifar10')."""
+  """'folder:/x' → ('folder', '/x'); 'cifar10' and 'tfds:cifar10' → ('tfds', 'cifar10'); any
+  other bare name → ('tfds_name', name): a TFDS dataset if one of that name is prepared or
+  --download is given (locate)."""
   if spec in TFDS_NAMES:
     return 'tfds', spec
   if spec == MULTIVIEW_BUILTIN:
@@ -93,6 +101,10 @@ def parse(spec: str):
   kind, sep, arg = spec.partition(':')
   if sep and kind in ('folder', 'npz', 'texture', 'multiview') and arg:
     return kind, os.path.expanduser(arg)
+  if sep and kind == 'tfds' and TFDS_NAME.fullmatch(arg):
+    return 'tfds', arg
+  if not sep and TFDS_NAME.fullmatch(spec):
+    return 'tfds_name', spec
   raise DataError(f'unknown dataset {spec!r}; known: {", ".join(SOURCES)}')
 
 
@@ -153,6 +165,16 @@ def locate(spec: str, data_dir: str = '', download: bool = False) -> Location:
       raise DataError(f'multiview:{arg}: no such folder; pass --dataset=multiview:PATH with a '
                       f'folder per identity holding one image per view (PATH/ID/VIEW.png)')
     return Location('multiview', arg)
+  if kind == 'tfds_name':  # a bare name: TFDS's, once prepared or asked for (--download)
+    for d in ([data_dir] if data_dir else [tfds_default_dir()]):
+      found = _prepared_tfds_dir(arg, d)
+      if found:
+        return Location('tfds', found, arg)
+    if download:
+      return Location('tfds_download', data_dir or tfds_default_dir(), arg)
+    raise DataError(f'unknown dataset {spec!r}; known: {", ".join(SOURCES)}; a TFDS dataset of '
+                    f'that name is not prepared under {data_dir or tfds_default_dir()}: add '
+                    f'--download to let TFDS fetch it, or point --data_dir at where it is')
   if kind == 'tfds':
     if arg == 'fashion_mnist' and not data_dir:
       found = _idx_dir([DEBIAN_FASHION_MNIST, KERAS_FASHION_MNIST])
@@ -219,22 +241,46 @@ def read_idx_split(directory: str, split: str):
   return images[..., None], labels
 
 
+def tfds_keys(features, name: str):
+  """(image key, label key or None) of a TFDS dataset's top-level features: its first Image
+  feature ('image' if it has one), and its ClassLabel ('label' first); DataError without an
+  image."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  items = dict(features.items())
+  images = [k for k, f in items.items() if isinstance(f, tfds.features.Image)]
+  labels = [k for k, f in items.items() if isinstance(f, tfds.features.ClassLabel)]
+  if not images:
+    raise DataError(f'TFDS dataset {name} has no image feature (its features: '
+                    f'{", ".join(items)}); pass an image dataset')
+  pick = lambda keys, first: (first if first in keys else keys[0]) if keys else None
+  return pick(images, 'image'), pick(labels, 'label')
+
+
 def _read_tfds(loc: Location, split: str, max_examples: int):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tfds_split = f'{split}[:{max_examples}]' if max_examples else split
   if loc.kind == 'tfds_download':
-    ds = tfds.load(loc.name, split=tfds_split, data_dir=loc.path, download=True)
+    try:
+      builder = tfds.builder(loc.name, data_dir=loc.path)
+    except tfds.core.registered.DatasetNotFoundError:
+      raise DataError(f'TFDS has no dataset {loc.name!r}; see '
+                      f'https://www.tensorflow.org/datasets/catalog for the names') from None
+    builder.download_and_prepare()
   else:
     builder = tfds.builder_from_directory(loc.path)
-    if split not in builder.info.splits:
-      raise DataError(f'{loc.name} in {loc.path} has no {split!r} split '
-                      f'(it has {", ".join(builder.info.splits)})')
-    ds = builder.as_dataset(split=tfds_split)
+  if builder.info.splits and split not in builder.info.splits:  # (none listed: mock_data)
+    raise DataError(f'{loc.name} in {loc.path} has no {split!r} split '
+                    f'(it has {", ".join(builder.info.splits)})')
+  image_key, label_key = tfds_keys(builder.info.features, loc.name)
+  if max_examples and builder.info.splits and (
+      builder.info.splits[split].num_examples <= max_examples):
+    tfds_split = split  # TFDS refuses a slice longer than the split
+  ds = builder.as_dataset(split=tfds_split)
   images, labels = [], []
   for ex in tfds.as_numpy(ds):
-    images.append(ex['image'])
-    if 'label' in ex:
-      labels.append(ex['label'])
+    images.append(ex[image_key])
+    if label_key:
+      labels.append(ex[label_key])
   if not images:
     raise DataError(f'{loc.name} {split} split at {loc.path} is empty')
   shapes = {im.shape for im in images}

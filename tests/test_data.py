@@ -193,6 +193,67 @@ def test_tfds_source_reads_a_prepared_dataset(tmp_path):
   assert len(capped) == 4
 
 
+def test_any_tfds_image_dataset_by_name_with_its_own_feature_keys(tmp_path):
+  """--dataset=NAME or tfds:NAME: a TFDS dataset that is not one of the five named ones, with
+  other feature keys (`img`, `character`; `label` taken first when there is one); a bare name
+  that is neither prepared nor asked for (--download) is one line naming both ways."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  features = tfds.features.FeaturesDict({
+      'id': tfds.features.Text(),
+      'img': tfds.features.Image(shape=(28, 28, 1)),
+      'character': tfds.features.ClassLabel(num_classes=49)})
+
+  def split(n):
+    return tf.data.Dataset.from_tensor_slices({
+        'id': [f'x{i}' for i in range(n)],
+        'img': rng.integers(0, 255, (n, 28, 28, 1), dtype=np.uint8),
+        'character': rng.integers(0, 49, n)})
+
+  tfds.dataset_builders.store_as_tfds_dataset(
+      name='glyphs', version='1.0.0', features=features, data_dir=str(tmp_path),
+      split_datasets={'train': split(9), 'test': split(4)})
+  for spec in ('glyphs', 'tfds:glyphs'):
+    assert data.locate(spec, str(tmp_path)).kind == 'tfds'
+    train = data.load(spec, 'train', image_size=28, channels=1, data_dir=str(tmp_path),
+                      max_examples=200)  # (more than the split holds: all of it)
+    assert train.images.shape == (9, 28, 28, 1) and train.labels.max() < 49
+  assert tfds_keys_of(features) == ('img', 'character')
+  assert tfds_keys_of(tfds.features.FeaturesDict({
+      'image': tfds.features.Image(shape=(8, 8, 3)), 'kind': tfds.features.ClassLabel(
+          num_classes=2), 'label': tfds.features.ClassLabel(num_classes=3)})) == (
+              'image', 'label')
+  with pytest.raises(DataError, match='glyphs2 has no image feature .its features: id, n.'):
+    tfds_keys_of(tfds.features.FeaturesDict({'id': tfds.features.Text(),
+                                             'n': tfds.features.ClassLabel(num_classes=2)}),
+                 'glyphs2')
+  with pytest.raises(DataError, match="unknown dataset 'glyphz'.*add --download"):
+    data.locate('glyphz', str(tmp_path))
+  with pytest.raises(DataError, match='dataset glyphz not found'):
+    data.locate('tfds:glyphz', str(tmp_path))
+  assert data.locate('glyphz', str(tmp_path), download=True).kind == 'tfds_download'
+  import configs  # pylint: disable=g-import-not-at-top
+  assert configs.image_defaults('tfds:mnist') == (28, 1)
+  assert configs.image_defaults('glyphs') == (32, 3)
+
+
+def tfds_keys_of(features, name='x'):
+  return data.tfds_keys(features, name)
+
+
+def test_a_tfds_download_reads_the_builders_own_features_offline(tmp_path):
+  """--download of a TFDS name none of the five (kmnist), under tfds.testing.mock_data (no
+  network): the builder's own features give the image and the label."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  with tfds.testing.mock_data(num_examples=6):
+    train = data.load('kmnist', 'train', image_size=28, channels=1, data_dir=str(tmp_path),
+                      download=True)
+  assert train.images.shape == (6, 28, 28, 1) and train.labels.shape == (6,)
+  with pytest.raises(DataError, match="TFDS has no dataset 'no_such_set'"):
+    data.load('no_such_set', 'train', image_size=28, channels=1, data_dir=str(tmp_path),
+              download=True)
+
+
 # ------------------------------------------------------------------ folders
 
 
