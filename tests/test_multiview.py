@@ -309,7 +309,7 @@ def test_sample_writes_an_identities_by_views_grid(trained, tmp_path):
   workdir, _ = trained
   out = str(tmp_path / 'grid.png')
   r = helpers.tool('sample', f'--workdir={workdir}', '--rows=3', '--views=front,4',
-                   f'--out={out}')
+                   f'--out={out}', '--scale=1')
   assert r.returncode == 0, r.stderr[-1000:]
   assert 'wrote' in r.stdout and '3 identities × views front, roll+90' in r.stdout
   import skimage.io  # pylint: disable=g-import-not-at-top

@@ -323,7 +323,7 @@ def test_bundled_model_in_the_page_and_in_tools_sample(chromium, tmp_path):
   assert got.std(0).mean() > 0.1  # a trained generator: the images vary with z
   # tools/sample with no --workdir or --model samples the bundled model, seeded as the page.
   out = tmp_path / 'bundled.png'
-  r = helpers.tool('sample', f'--out={out}', '--rows=1', '--seed=9')
+  r = helpers.tool('sample', f'--out={out}', '--rows=1', '--seed=9', '--scale=1')
   assert r.returncode == 0, r.stderr[-2000:]
   from skimage import io  # pylint: disable=g-import-not-at-top
   grid = io.imread(out).astype(np.float32)
