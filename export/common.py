@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 
+import numpy as np
+
 from core import files as core_files
 from core.errors import STORAGE_ERRNOS, ConfigError, StorageError
 from trainers import registry
@@ -310,16 +312,16 @@ def _first_tflite(folder: str):
   return path
 
 
-def sample_export(path: str, n: int, seed: int):
-  """(images in [-1, 1], the export's path) of n samples from an exported SavedModel or
-  .tflite (no training code); z = export/latents.latents(seed, n, d), the seeded latents
-  the web page and any app can reproduce, so every format draws the same z for a seed."""
-  from export import latents  # pylint: disable=g-import-not-at-top
+def export_generator(path: str):
+  """(generate, latent_dim, the export's path) of an exported SavedModel or .tflite (no
+  training code; find_export says which): generate(z [n, d] float32) → images [n, H, W, C]
+  in [-1, 1]. ConfigError (one line) for a file that is not a loadable twonets export."""
   kind, path = find_export(path)
   if kind == 'tflite':
     from export import litert  # pylint: disable=g-import-not-at-top  (the LiteRT runtime)
     interp = litert.generator(path)
-    return litert.run(interp, latents.latents(seed, n, litert.latent_dim(interp))), path
+    return (lambda z: litert.run(interp, np.asarray(z, np.float32))), \
+        litert.latent_dim(interp), path
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:
     loaded = tf.saved_model.load(path)
@@ -333,4 +335,15 @@ def sample_export(path: str, n: int, seed: int):
   except (KeyError, OSError, ValueError, tf.errors.OpError) as e:
     raise ConfigError(f'--model={path} is not a twonets export (a serving_default signature '
                       f'taking z): {type(e).__name__}: {str(e)[:200]}') from None
-  return fn(z=tf.constant(latents.latents(seed, n, d)))['images'].numpy(), path
+  generate = lambda z: fn(z=tf.constant(np.asarray(z, np.float32)))['images'].numpy()
+  generate.loaded = loaded  # the functions' variables live as long as the loaded object
+  return generate, int(d), path
+
+
+def sample_export(path: str, n: int, seed: int):
+  """(images in [-1, 1], the export's path) of n samples from an exported SavedModel or
+  .tflite (no training code); z = export/latents.latents(seed, n, d), the seeded latents
+  the web page and any app can reproduce, so every format draws the same z for a seed."""
+  from export import latents  # pylint: disable=g-import-not-at-top
+  generate, d, path = export_generator(path)
+  return generate(latents.latents(seed, n, d)), path

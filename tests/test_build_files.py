@@ -32,6 +32,13 @@ def test_every_python_file_is_in_a_build_target():
   assert not missing, f'not in any BUILD target (add them to srcs): {missing}'
 
 
+def test_top_level_modules_are_in_the_root_build_file():
+  top = sorted(f for f in os.listdir(ROOT) if f.endswith('.py') and f != 'setup.py')
+  assert 'twonets.py' in top
+  text = open(os.path.join(ROOT, 'BUILD')).read()
+  assert not [f for f in top if f'"{f}"' not in text]
+
+
 def test_the_check_catches_a_forgotten_file(tmp_path):
   (tmp_path / 'pkg' / 'sub').mkdir(parents=True)
   (tmp_path / 'pkg' / 'a.py').write_text('')

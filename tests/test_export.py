@@ -223,6 +223,23 @@ def test_sample_tool_reads_both_formats_without_the_run(exported, tmp_path):
 
 
 @pytest.mark.slow
+def test_api_loads_each_format_and_draws_the_runs_images(run, exported, reference):
+  """twonets.load of an export: the export's seeded latents (export/latents.py), and the same
+  images as the run's generator for the same z; encode is refused with the fix."""
+  import twonets  # pylint: disable=g-import-not-at-top
+  from core.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  from export import latents  # pylint: disable=g-import-not-at-top
+  z, want = reference
+  for path, kind in ((exported['saved_model'], 'saved_model'),
+                     (os.path.join(exported['tflite'], 'generator_float32.tflite'), 'tflite')):
+    m = twonets.load(path)
+    assert (m.kind, m.algo, m.latent_dim, m.image_shape) == (kind, 'triangle', 16, (28, 28, 1))
+    np.testing.assert_array_equal(m.latents(3, 9), latents.latents(9, 3, 16))
+    np.testing.assert_allclose(m.generate(z[:8]), want[:8], atol=1e-4)
+    with pytest.raises(ConfigError, match='holds the generator only'):
+      m.encode(np.zeros((1, 28, 28, 1), np.uint8))
+
+
 def test_a_killed_export_leaves_no_version_directory(run, tmp_path):
   """Slow: the export is killed (SIGKILL) half-way in a process of its own, then rerun."""
   export_dir = tmp_path / 'exports'

@@ -234,3 +234,15 @@ def test_tools_features_and_inpaint(run, tmp_path):
                    '--set', 'model.grids=1,5,28')
   assert r.returncode != 0 and 'nearest up-sampling from 5 to 28 is not whole' in r.stderr
   assert 'Traceback' not in r.stderr
+
+
+def test_api_energy_is_each_grids_descriptor_on_the_pooled_images(run):
+  """twonets.load(run).energy: {grid: −f_grid(X average-pooled to the grid)}."""
+  import twonets  # pylint: disable=g-import-not-at-top
+  _, trained = multigrid.restore(run)
+  x = np.random.default_rng(0).uniform(-1, 1, (6, 28, 28, 1)).astype(np.float32)
+  got = twonets.load(run).energy(x)
+  assert sorted(got) == [7, 14, 28]
+  for size, u in got.items():
+    want = -trained[size](mg.downsample(tf.constant(x), size), training=False).numpy()
+    np.testing.assert_allclose(u, want, rtol=1e-5, atol=1e-5)

@@ -147,6 +147,7 @@ def test_the_wheel_installs_and_its_commands_run_away_from_the_checkout(tmp_path
     for f in os.listdir(folder):
       if f.endswith('.py'):
         assert f'{package.replace(".", "/")}/{f}' in names, f
+  assert 'twonets.py' in names  # the notebook API, a top-level module
   for rel in app_files():
     assert f'export/web_app/{rel}' in names, rel
   for f in os.listdir(os.path.join(ROOT, 'evaluation', 'classifiers')):  # the pinned scorer
