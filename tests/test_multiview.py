@@ -414,3 +414,18 @@ def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_tables(tm
   assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith('ckpt-6')
   reader = tf.train.load_checkpoint(str(tmp_path / 'checkpoints' / 'ckpt-6'))
   assert np.isfinite(reader.get_tensor('latents/.ATTRIBUTES/VARIABLE_VALUE')).all()
+
+
+def test_api_samples_identities_by_views(trained):
+  """twonets.load of a multi-view run: sample(n) is n identities × every view; the
+  single-latent methods say what it draws instead."""
+  import twonets  # pylint: disable=g-import-not-at-top
+  workdir, _ = trained
+  m = twonets.load(workdir)
+  _, g, h2 = multiview.restore(workdir)
+  got = m.sample(3, seed=4)
+  want = multiview.sample_grid(g, h2, 3, 4)
+  assert got.shape == (3, len(h2)) + want.shape[1:]
+  np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-6)
+  with pytest.raises(ConfigError, match='multiview run: sample'):
+    m.interpolate(0, 1)
