@@ -71,7 +71,9 @@ def base() -> ml_collections.ConfigDict:
       deterministic=False,  # tf.config.experimental.enable_op_determinism (docs/training.md)
       eager=False,  # run each training step eagerly, for debugging (core/loop.eagerly)
   )
-  c.eval = dict(num_samples=64, score=False)  # score: Fréchet distance etc. at the end
+  # score: Fréchet distance etc. at the end; quick_fd: that many generated images scored
+  # every sample_every steps (TensorBoard's eval/quick_fd; 0: off).
+  c.eval = dict(num_samples=64, score=False, quick_fd=0)
   c.export = dict()
   return c
 
@@ -187,6 +189,10 @@ def validate(cfg):
     raise ConfigError(f'train.max_rollbacks must be >= 0, train.rollback_factor in (0, 1) and '
                       f'train.energy_bound >= 0 (0: off); got {t.max_rollbacks}, '
                       f'{t.rollback_factor}, {t.energy_bound}')
+  q = cfg.eval.quick_fd
+  if q and not 10 <= q <= 10000:
+    raise ConfigError(f'eval.quick_fd is the number of generated images scored every '
+                      f'train.sample_every steps, 10..10000 (0: off); got {q}')
   o = cfg.optim
   for key in ('lr', 'gen_lr', 'enc_lr'):
     if key in o and not o[key] > 0:

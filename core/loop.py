@@ -33,15 +33,18 @@ import threading
 import time
 from typing import Any, Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tqdm
 
 from core import checkpoints as checkpoints_lib
+from core import config as config_lib
 from core import files
 from core import images as images_lib
 from core import recovery as recovery_lib
 from core import runtime
+from core import summaries
 from core import workdir as workdir_lib
 from core.errors import CheckpointError, Diverged, StorageError, Terminated, WorkerLost
 
@@ -66,6 +69,9 @@ class Task:
   recovery: recovery_lib.Recovery | None = None
   # Metrics that are energies: |value| > cfg.train.energy_bound (if > 0) counts as divergence.
   energy_keys: tuple[str, ...] = ()
+  # The quick Fréchet distance of a few generated images (eval.quick_fd), every sample_every
+  # steps on the chief: log → FD, or None where it cannot be computed (it says why, once).
+  quick_score: Callable[[Callable], float | None] | None = None
 
 
 def checkpoint_slots(path: str) -> set:
@@ -317,6 +323,11 @@ class _Loop:
     self.metrics, self.began, self.last_good = {}, time.time(), path
     self.signals = _Signals()
     self.call_step = eagerly(task.train_step) if self.t.eager else task.train_step
+    self.writer = None
+    self.laid_out = False  # the Custom Scalars layout is written at the session's first row
+    self.optimizers = {k: v for k, v in task.checkpoint.items()
+                       if isinstance(v, keras.optimizers.Optimizer)}
+    self.quick = {'count': 0, 'seconds': 0.0}
 
   # ---------------------------------------------------------------- the session
 
@@ -329,8 +340,10 @@ class _Loop:
     # A new run saves at once: a divergence before the first save rolls back here.
     self.last_good = self.resumed_from or self.save(self.start)
     self.iterator = self.task.make_iterator(self.start)
-    self.writer = (tf.summary.create_file_writer(self.workdir) if self.chief
-                   else tf.summary.create_noop_writer())
+    self.writer = self.summary_writer()
+    if self.chief and not self.resumed_from:  # a new run: its config, as text and hparams
+      with self.writer.as_default():
+        summaries.write_config(config_lib.to_dict(self.cfg), self.workdir, self.start)
     budget = t.time_budget
     # A run bounded by wall-clock time shows its step count and rate, not a step-count ETA.
     self.bar = tqdm.tqdm(total=None if budget else t.steps, initial=self.start, unit='it',
@@ -406,8 +419,7 @@ class _Loop:
     if self.chief:
       _drop_rows_after(self.jsonl, step)
       _append_row(self.jsonl, {'event': 'rollback', 'at_step': step, 'cause': what, **now})
-    tf.summary.scalar('rollbacks', now['rollbacks'], step=step)
-    tf.summary.scalar('lr_scale', now['lr_scale'], step=step)
+    self.write_optim(step)
     self.bar.n = step
     self.bar.set_description(f'rollback {now["rollbacks"]}', refresh=False)
     self.log(f'\nwarning: {what}; rolled back to {self.last_good} (step {step}), learning '
@@ -422,14 +434,44 @@ class _Loop:
     if self.chief and (step % t.log_every == 0 or last):
       _append_row(self.jsonl, {'step': step, 'time': round(time.time() - self.began, 3),
                                **metrics})
+      if not self.laid_out:
+        summaries.write_layout(metrics)
+        self.laid_out = True
       for k, v in metrics.items():
-        tf.summary.scalar(k, v, step=step)
+        tf.summary.scalar(summaries.tag(k), v, step=step)
+      self.write_optim(step)
       self.bar.set_postfix({k: f'{metrics[k]:.4g}' for k in self.task.headline
                             if k in metrics}, refresh=False)
     if step % t.sample_every == 0 or last:
       self.sample(summary=True)
+      if self.chief and self.task.quick_score:
+        self.quick_fd()
     if step % t.ckpt_every == 0 or last:
       self.last_good = self.save(step)
+
+  def summary_writer(self):
+    return (tf.summary.create_file_writer(self.workdir) if self.chief
+            else tf.summary.create_noop_writer())
+
+  def write_optim(self, step: int):
+    """optim/: each optimizer's learning rate, the rollbacks so far and their scales."""
+    for name, opt in self.optimizers.items():
+      # (a Keras variable, mirrored under a strategy, or a schedule's value: a tensor)
+      tf.summary.scalar(f'optim/lr_{name}', tf.convert_to_tensor(opt.learning_rate),
+                        step=step)
+    for k, v in self.rec.values().items():
+      tf.summary.scalar(f'optim/{k}', v, step=step)
+
+  def quick_fd(self):
+    """eval/quick_fd of the task's few generated images (eval.quick_fd), timed."""
+    began = time.time()
+    fd = self.task.quick_score(self.log)
+    if fd is None:
+      self.task.quick_score = None  # it said why; not again this session
+      return
+    self.quick['count'] += 1
+    self.quick['seconds'] += time.time() - began
+    tf.summary.scalar('eval/quick_fd', fd, step=self.step)
 
   def sample(self, summary: bool = False):
     """The grid of the current samples: every worker draws it (a sampler may consume the
@@ -475,6 +517,11 @@ class _Loop:
       return {'steps': step, 'last': self.metrics}
     final = evaluate_and_write(self.task, self.workdir, step, start, elapsed, self.metrics,
                                self.log)
+    self.write_eval(final, step)
+    if self.quick['count']:
+      q = self.quick
+      self.log(f'quick FD: {q["count"]} evaluations in {q["seconds"]:.1f} s '
+               f'({100 * q["seconds"] / max(elapsed, 1e-9):.1f}% of the training time)')
     self.log(f'done: {step} steps in {elapsed:.0f} s; samples in {self.workdir}/samples, '
              f'TensorBoard: tensorboard --logdir {self.workdir}')
     return final
@@ -493,7 +540,16 @@ class _Loop:
     self.log(f'{workdir} finished training ({start} steps) but not its evaluation'
              + (f' (metrics.json is of step {done["steps"]})' if 'steps' in done else '')
              + ': evaluating')
-    return evaluate_and_write(self.task, workdir, start, start, 0.0, {}, self.log)
+    final = evaluate_and_write(self.task, workdir, start, start, 0.0, {}, self.log)
+    self.write_eval(final, start)
+    return final
+
+  def write_eval(self, final: dict, step: int):
+    """The final scores under eval/ in TensorBoard (the chief's)."""
+    self.writer = self.writer or self.summary_writer()
+    with self.writer.as_default():
+      summaries.write_eval(final, step)
+    self.writer.flush()
 
 
 def _read_json(path) -> dict:

@@ -159,3 +159,31 @@ def assert_same_tensors(a, b):
   assert sorted(ta) == sorted(tb)
   differ = [k for k in ta if not np.array_equal(ta[k], tb[k])]
   assert not differ, f'{len(differ)} of {len(ta)} tensors differ, e.g. {differ[:3]}'
+
+
+def events(logdir):
+  """What a run's TensorBoard files hold: {'scalars': {tag: [(step, value)]}, 'text': {tag:
+  last text}, 'hparams': whether an hparams summary is there, 'layout': the Custom Scalars
+  charts' tags (their regexes unescaped)}."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import re  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorboard.plugins.custom_scalar import layout_pb2  # pylint: disable=g-import-not-at-top
+  out = {'scalars': {}, 'text': {}, 'hparams': False, 'layout': []}
+  for path in sorted(glob.glob(os.path.join(logdir, 'events.out.tfevents.*'))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for v in event.summary.value:
+        plugin = v.metadata.plugin_data.plugin_name
+        if plugin == 'scalars':
+          out['scalars'].setdefault(v.tag, []).append(
+              (event.step, float(tf.make_ndarray(v.tensor))))
+        elif plugin == 'text':
+          out['text'][v.tag] = tf.make_ndarray(v.tensor).item().decode()
+        elif plugin == 'hparams':
+          out['hparams'] = True
+        elif plugin == 'custom_scalars':
+          layout = layout_pb2.Layout.FromString(tf.make_ndarray(v.tensor).item())
+          out['layout'] = [[re.sub(r'\\(.)', r'\1', t.strip('^$'))
+                            for t in chart.multiline.tag]
+                           for c in layout.category for chart in c.chart]
+  return out

@@ -123,6 +123,7 @@ def test_a_bad_value_in_a_fresh_process_is_one_line_and_exit_2(tmp_path):
     (['--mask=block:10'], '--mask is not an option of --algo=descriptor'),
     (['--set', 'train.rollback_factor=2'], 'train.rollback_factor in (0, 1)'),
     (['--set', 'train.eager=sometimes'], "train.eager takes true or false, not 'sometimes'"),
+    (['--set', 'eval.quick_fd=3'], 'eval.quick_fd is the number of generated images scored'),
 ])
 def test_bad_flags_and_values(tmp_path, args, message):
   r = fails_fast(['--algo=descriptor', f'--workdir={tmp_path / "w"}', *args], message,

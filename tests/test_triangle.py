@@ -83,8 +83,10 @@ def test_vae_has_no_descriptor_and_stops_at_the_time_budget(digits, tmp_path):
 def test_final_evaluation_has_every_reference_row(digits, tmp_path, monkeypatch, scoring_cache):
   monkeypatch.setenv('TWONETS_CACHE', scoring_cache)  # the scoring classifier
   cfg = smoke_config(digits, 'triangle', 'eval.score=true', 'eval.num_samples=200',
-                     'train.steps=4')
-  out = triangle.train(cfg, str(tmp_path / 'run'))
+                     'train.steps=4', 'train.log_every=1', 'train.sample_every=2',
+                     'eval.quick_fd=30')
+  logged = []
+  out = triangle.train(cfg, str(tmp_path / 'run'), log=logged.append)
   rows = out['sample_quality']['rows']
   assert set(rows) == {'triangle generator', 'triangle generator, raw weights',
                        'real_vs_real', 'blurred_real'}
@@ -103,6 +105,25 @@ def test_final_evaluation_has_every_reference_row(digits, tmp_path, monkeypatch,
   assert rows['triangle generator']['fd'] != rows['triangle generator, raw weights']['fd']
   assert 1 <= out['classes_present'] <= 10
   assert not os.path.exists(tmp_path / 'run' / 'vae_reference')  # the main job trains one run
+  # TensorBoard tells the same story: grouped tags, the optimizers' rates and the rollbacks at
+  # every logged step, the quick FD every sample_every steps, the final scores under eval/,
+  # the config as text and hparams, and the energies' data-vs-samples chart.
+  ev = helpers.events(str(tmp_path / 'run'))
+  groups = {t.split('/')[0] for t in ev['scalars']}
+  assert {'loss', 'energy', 'grad_norm', 'recon', 'optim', 'eval'} <= groups
+  assert 'other' not in groups and 'f_data' not in ev['scalars']
+  rows = [json.loads(line) for line in open(tmp_path / 'run' / 'metrics.jsonl')]
+  assert [s for s, _ in ev['scalars']['energy/f_data']] == [r['step'] for r in rows] == [1, 2, 3, 4]
+  for name in ('optim/lr_gen_opt', 'optim/lr_enc_opt', 'optim/lr_desc_opt', 'optim/rollbacks'):
+    assert [s for s, _ in ev['scalars'][name]] == [1, 2, 3, 4], name
+  assert ev['scalars']['optim/lr_gen_opt'][0][1] == pytest.approx(cfg.optim.gen_lr)
+  quick = ev['scalars']['eval/quick_fd']
+  assert [s for s, _ in quick] == [2, 4] and all(v > 0 for _, v in quick)
+  assert any(line.startswith('quick FD: 2 evaluations') for line in logged)
+  assert ev['scalars']['eval/fd'] == [(4, pytest.approx(out['fd']))]
+  assert ev['scalars']['eval/classes_present'] == [(4, out['classes_present'])]
+  assert '"quick_fd": 30' in ev['text']['config/json']
+  assert ev['hparams'] and ev['layout'] == [['energy/f_data', 'energy/f_gen']]
 
 
 def test_ema_generator_is_checkpointed_and_restored(triangle_run):

@@ -16,6 +16,9 @@ from core import data as data_lib
 from core import loop
 from core import recovery as recovery_lib
 from core import runtime
+from core.errors import UsageError
+from evaluation import scores as scores_lib
+from evaluation import scoring
 
 
 def adam(optim, lr, weight_decay: float = 0.0):
@@ -126,6 +129,47 @@ class Trainer:
     del workdir
     return {}
 
+  def quick_samples(self, n: int):
+    """n generated images in [-1, 1] for the quick FD (eval.quick_fd), drawn from fixed
+    latents without touching the run's RNGs; None: the trainer has no generator."""
+    del n
+    return None
+
+  def quick_score(self, log) -> float | None:
+    """The Fréchet distance of quick_samples(eval.quick_fd) to as many held-out test images,
+    in the project classifier's features (evaluation/scoring.py; the real side's features
+    computed once). None, said once, where it cannot be had: no generator, no labels, no
+    classifier for the dataset (it is not trained here: that takes minutes)."""
+    n = self.cfg.eval.quick_fd
+    if not hasattr(self, '_quick'):
+      self._quick = None
+      why = self._quick_setup(n)
+      if why:
+        log(f'quick FD off: {why}')
+    if self._quick is None:
+      return None
+    scorer, ref_feats = self._quick
+    x = self.quick_samples(n)
+    return float(scores_lib.fd(scorer.features(x), ref_feats))
+
+  def _quick_setup(self, n: int) -> str:
+    """Loads the scorer and the real features into self._quick, or says why not."""
+    if type(self).quick_samples is Trainer.quick_samples:
+      return f'{self.title or "this algorithm"} has no generator to sample'
+    d = self.cfg.data
+    test = data_lib.from_config(self.cfg, 'test')
+    if test.labels is None or len(test) < 2:
+      return f'{d.dataset} has no labelled test split to score against'
+    try:
+      scorer = scoring.Scorer(d.dataset, d.image_size, d.channels, data_dir=d.data_dir,
+                              train_if_missing=False, log=lambda *_: None)
+    except UsageError as e:
+      return f'no scoring classifier for {d.dataset} ({str(e)[:200]})'
+    half = len(test) // 2  # the final evaluation's reference half of the test split
+    real = data_lib.to_float(test.images[half:half + n])
+    self._quick = (scorer, scorer.features(real))
+    return ''
+
   def late_slots(self) -> dict:
     """Checkpoint slots that older checkpoints lack: name → what initialises the slot when
     the restored checkpoint has none (core/loop.Task.late_slots)."""
@@ -138,7 +182,8 @@ class Trainer:
                      samples=self.samples, evaluate=self.evaluate,
                      headline=tuple(self.headline), columns=self.columns,
                      late_slots=self.late_slots(), recovery=self.recovery,
-                     energy_keys=tuple(self.energy_keys))
+                     energy_keys=tuple(self.energy_keys),
+                     quick_score=self.quick_score if self.cfg.eval.quick_fd else None)
 
 
 def train(cfg, workdir: str, strategy, log, trainer_cls) -> dict:

@@ -122,6 +122,10 @@ class CoopNets(base.Trainer):
     drafts = self.generator(self.grid_z, training=False)
     return np.concatenate([drafts.numpy(), self.revise_fn(drafts).numpy()])
 
+  def quick_samples(self, n):
+    """The generator's drafts (the revisions would cost a Langevin run each time)."""
+    return generator_lib.sample(self.generator, n, self.cfg.seed + 11)
+
   def checkpoint_items(self):
     return {'descriptor': self.descriptor, 'generator': self.generator,
             'desc_opt': self.desc_opt, 'gen_opt': self.gen_opt, 'rng': self.rng,

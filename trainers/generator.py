@@ -110,6 +110,9 @@ class Generator(base.Trainer):
   def samples(self):
     return self.model(self.grid_z, training=False).numpy()
 
+  def quick_samples(self, n):
+    return sample(self.model, n, self.cfg.seed + 11)
+
   def checkpoint_items(self):
     return {'generator': self.model, 'optimizer': self.optimizer, 'rng': self.rng,
             'replica_rng': self.replica_rng, 'latents': self.latents}

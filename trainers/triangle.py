@@ -199,6 +199,9 @@ class Triangle(base.Trainer):
   def samples(self):
     return self.sampler(self.grid_z, training=False).numpy()
 
+  def quick_samples(self, n):
+    return generator_lib.sample(self.sampler, n, self.cfg.seed + 11)
+
   def checkpoint_items(self):
     items = {'generator': self.generator, 'encoder': self.encoder, 'gen_opt': self.gen_opt,
              'enc_opt': self.enc_opt, 'rng': self.rng, 'replica_rng': self.replica_rng}
