@@ -157,6 +157,20 @@ def test_bundle_checks_the_model_and_keeps_the_old_one(deformable, tmp_path):
     meta = json.load(f)
   assert meta['made_by']['command'] == 'the test' and meta['made_by']['commit'] == 'abc123'
   assert sorted(os.listdir(dest)) == sorted(['metadata.json'] + list(meta['files'].values()))
+  # The run's scores, when its metrics.json is beside the checkpoint, come along with the
+  # scoring classifier's hash (the page shows both).
+  scored = tmp_path / 'scored'
+  shutil.copytree(deformable['web'], scored)
+  (tmp_path / 'run').mkdir()
+  (tmp_path / 'run' / 'metrics.json').write_text(json.dumps(
+      {'fd': 12.5, 'kid': 0.5, 'classifier_sha256': 'abcd1234', 'steps': 40}))
+  with open(scored / 'model' / 'metadata.json', 'w') as f:
+    json.dump(dict(meta, checkpoint=str(tmp_path / 'run' / 'checkpoints' / 'ckpt-40')), f)
+  scored_dest = tmp_path / 'scored_model'
+  web.bundle(str(scored), 'the test', 'abc123', str(scored_dest), log=print)
+  with open(scored_dest / 'metadata.json') as f:
+    assert json.load(f)['made_by']['metrics'] == {'fd': 12.5, 'kid': 0.5,
+                                                  'classifier_sha256': 'abcd1234'}
   before = {n: (dest / n).read_bytes() for n in os.listdir(dest)}
   # A garbled metadata.json, a listed file that is missing, a dynamic-batch model: one line
   # naming the problem, and the bundled model as it was.
@@ -406,6 +420,10 @@ def test_sample_button_and_seed_box_draw_the_seed_shown(app):
   page.idle()
   assert page.state()['seed'] == 12345
   _assert_pixels(page.canvas('grid'), _tiled(run(latents.latents(12345, 64, d)), GRID))
+  page.click('next')
+  page.idle()
+  assert page.driver.find_element('id', 'seed').get_attribute('value') == '12346'
+  _assert_pixels(page.canvas('grid'), _tiled(run(latents.latents(12346, 64, d)), GRID))
 
 
 def test_clicking_samples_sets_the_endpoints_and_the_explorer(app):
