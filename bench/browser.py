@@ -182,15 +182,15 @@ class Page:
   def click_cell(self, element_id: str, index: int, cols: int, rows: int):
     """A real mouse click at the centre of cell `index` (row-major) of a cols × rows grid
     drawn on the element, wherever it is laid out."""
-    from selenium.webdriver.common.action_chains import ActionChains  # pylint: disable=g-import-not-at-top
+    from selenium.webdriver.common import action_chains  # pylint: disable=g-import-not-at-top
     element = self.driver.find_element('id', element_id)
     self.driver.execute_script('arguments[0].scrollIntoView({block: "center"})', element)
     width, height = element.size['width'], element.size['height']
     row, col = divmod(index, cols)
     dx = (col + 0.5) * width / cols - width / 2  # from the element's centre (Selenium 4)
     dy = (row + 0.5) * height / rows - height / 2
-    ActionChains(self.driver).move_to_element_with_offset(element, round(dx), round(dy)).click() \
-        .perform()
+    action_chains.ActionChains(self.driver).move_to_element_with_offset(
+        element, round(dx), round(dy)).click().perform()
 
   def type_into(self, element_id: str, text: str):
     """Clears the input and types `text` with the keyboard (a trailing Keys.ENTER presses

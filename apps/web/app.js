@@ -147,7 +147,9 @@ function describe(meta) {
   if (typeof m.fd === 'number') {
     let quality = `Sample quality: FD ${m.fd.toFixed(2)} (Fréchet distance to test images, ` +
         'lower is better';
-    if (m.classifier_sha256) quality += `; features of the pinned classifier sha256 ${m.classifier_sha256}`;
+    if (m.classifier_sha256) {
+      quality += `; features of the pinned classifier sha256 ${m.classifier_sha256}`;
+    }
     quality += ')';
     if (typeof m.kid === 'number') quality += `, KID ${m.kid.toFixed(3)}`;
     if (typeof m.classes_present === 'number') quality += `, ${m.classes_present} classes present`;
@@ -465,7 +467,8 @@ async function start() {
   // console.error; the WebAssembly module takes its printErr from self.Module (read once, as
   // loadLiteRt instantiates it), so each line goes to the console at its own level.
   self.Module = {printErr: (line) => {
-    const level = /^(INFO|VERBOSE|DEBUG)\b/.test(line) ? 'debug' : /^WARNING\b/.test(line) ? 'warn' : 'error';
+    const level = /^(INFO|VERBOSE|DEBUG)\b/.test(line) ? 'debug' :
+        /^WARNING\b/.test(line) ? 'warn' : 'error';
     console[level](line);
   }};
   await loadLiteRt(new URL('node_modules/@litertjs/core/wasm/', location.href).href);
@@ -490,7 +493,8 @@ async function start() {
   buildSliders();
   await redraw();
   setStatus('ready');
-  const still = params.get('walk') === '0' || matchMedia('(prefers-reduced-motion: reduce)').matches;
+  const still = params.get('walk') === '0' ||
+      matchMedia('(prefers-reduced-motion: reduce)').matches;
   setPlaying(!still);
 }
 
@@ -528,7 +532,8 @@ $('reset-explore').addEventListener('click', () => {
   run(drawExplore);
 });
 $('play').addEventListener('click', () => setPlaying(!state.walk.playing));
-$('download-grid').addEventListener('click', () => download('grid', `twonets-seed${state.gridSeed}.png`));
+$('download-grid').addEventListener('click', () => download(
+    'grid', `twonets-seed${state.gridSeed}.png`));
 $('download-image').addEventListener('click', () => download(
     'image', `twonets-seed${state.pick.seed}-${state.pick.index}.png`));
 
