@@ -156,6 +156,80 @@ class Page:
     return self.driver.execute_script(f'return document.getElementById({json.dumps(element_id)})'
                                       f'.textContent')
 
+  def state(self) -> dict:
+    """What the page's controls show (window.twonets.state()): the grid's seed, the A/B
+    endpoints and the picked sample ({seed, index}), the explorer's offsets, the walk."""
+    return self.call('window.twonets.state()')
+
+  def idle(self):
+    """Returns once every redraw the page had queued (by a click, a key, a slider) has run."""
+    self.call('window.twonets.idle()')
+
+  def canvas(self, element_id: str) -> np.ndarray:
+    """The pixels of canvas `element_id` (a CSS selector when it starts with '#' or '.'):
+    uint8 [H, W, 4] RGBA."""
+    selector = element_id if element_id[0] in '#.' else f'#{element_id}'
+    width, height, data = self.driver.execute_script(
+        'const c = document.querySelector(arguments[0]);'
+        'return [c.width, c.height, Array.from(c.getContext("2d")'
+        '.getImageData(0, 0, c.width, c.height).data)];', selector)
+    return np.asarray(data, np.uint8).reshape(height, width, 4)
+
+  def click(self, element_id: str):
+    """A real mouse click (WebDriver) on the element."""
+    self.driver.find_element('id', element_id).click()
+
+  def click_cell(self, element_id: str, index: int, cols: int, rows: int):
+    """A real mouse click at the centre of cell `index` (row-major) of a cols × rows grid
+    drawn on the element, wherever it is laid out."""
+    from selenium.webdriver.common import action_chains  # pylint: disable=g-import-not-at-top
+    element = self.driver.find_element('id', element_id)
+    self.driver.execute_script('arguments[0].scrollIntoView({block: "center"})', element)
+    width, height = element.size['width'], element.size['height']
+    row, col = divmod(index, cols)
+    dx = (col + 0.5) * width / cols - width / 2  # from the element's centre (Selenium 4)
+    dy = (row + 0.5) * height / rows - height / 2
+    action_chains.ActionChains(self.driver).move_to_element_with_offset(
+        element, round(dx), round(dy)).click().perform()
+
+  def type_into(self, element_id: str, text: str):
+    """Clears the input and types `text` with the keyboard (a trailing Keys.ENTER presses
+    Enter)."""
+    element = self.driver.find_element('id', element_id)
+    element.clear()
+    element.send_keys(text)
+
+  def set_range(self, selector: str, value: float):
+    """Moves the range input at `selector` to `value`, as a drag does: value, then an input
+    event."""
+    self.driver.execute_script(
+        'const s = document.querySelector(arguments[0]); s.value = arguments[1];'
+        's.dispatchEvent(new Event("input", {bubbles: true}));', selector, value)
+
+  def download(self, button_id: str) -> tuple:
+    """Clicks a download button with the page's downloads intercepted: (file name, the
+    PNG's pixels as uint8 [H, W, C])."""
+    import base64  # pylint: disable=g-import-not-at-top
+    import io  # pylint: disable=g-import-not-at-top
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    self.driver.execute_script('window.twonets.interceptDownloads = true;'
+                               'window.twonets.lastDownload = null;')
+    self.click(button_id)
+    self.idle()
+    got = self.driver.execute_script('return window.twonets.lastDownload')
+    if not got:
+      raise RuntimeError(f'#{button_id} gave no download')
+    head, data = got['url'].split(',', 1)
+    if head != 'data:image/png;base64':
+      raise RuntimeError(f'#{button_id} gave {head}, not a PNG data URL')
+    return got['name'], np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
+
+  def console(self) -> list:
+    """Every browser console entry so far ({level, message}); get_log empties the browser's
+    buffer, so the entries are kept here."""
+    self._console = getattr(self, '_console', []) + self.driver.get_log('browser')
+    return list(self._console)
+
   def screenshot(self, path: str):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if not self.driver.save_screenshot(path):

@@ -8,8 +8,9 @@ Exports the run's generator for the web (batch 1, into a temporary folder), serv
 code). For each quantisation: milliseconds per image in the page (LiteRT.js WebAssembly, one
 call per image as the page draws, median of --images calls after a warm-up call) beside
 ai_edge_litert (the Python LiteRT runtime) on the same file, and on the tflite export's
-dynamic-batch file at batch 1 and 64. --screenshot writes the page showing the bundled
-model (apps/web/model: what a fresh clone serves) to PATH.
+dynamic-batch file at batch 1 and 64. --screenshot writes the whole page showing the bundled
+model (apps/web/model: what a fresh clone serves), two grid samples picked as endpoints A and
+B, to PATH; --workdir= (empty) writes only the screenshot.
 """
 import argparse
 import os
@@ -47,6 +48,14 @@ def main():
   from export import web  # pylint: disable=g-import-not-at-top
   if args.screenshot:
     with browser.serve(web.APP) as url, browser.open_page(url + 'index.html') as page:
+      for cell in (10, 45):  # endpoints A and B picked from the grid, as a visitor does
+        page.click_cell('grid', cell, 8, 8)
+      page.idle()
+      page.driver.execute_script('window.scrollTo(0, 0)')
+      # The whole page: the window grown to its height (the window's own frame: 143 px).
+      height = page.driver.execute_script('return document.documentElement.scrollHeight')
+      page.driver.set_window_size(1200, height + 143)
+      page.idle()
       page.screenshot(args.screenshot)
       print(f'wrote {args.screenshot} (the page with {page.info["file"]}, '
             f'{page.text("latency")})')

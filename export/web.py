@@ -168,7 +168,7 @@ def bundle(export_path: str, command: str, commit: str, dest: str = '', log=prin
     with open(run_metrics) as f:
       scores = json.load(f)
     meta['made_by']['metrics'] = {k: scores[k] for k in (
-        'fd', 'kid', 'classes_present', 'class_max_share') if k in scores}
+        'fd', 'kid', 'classes_present', 'class_max_share', 'classifier_sha256') if k in scores}
   tmp, old = f'{dest}.tmp-{os.getpid()}', f'{dest}.old-{os.getpid()}'
   shutil.rmtree(tmp, ignore_errors=True)
   try:

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 import urllib.parse
 
 import numpy as np
@@ -156,6 +157,20 @@ def test_bundle_checks_the_model_and_keeps_the_old_one(deformable, tmp_path):
     meta = json.load(f)
   assert meta['made_by']['command'] == 'the test' and meta['made_by']['commit'] == 'abc123'
   assert sorted(os.listdir(dest)) == sorted(['metadata.json'] + list(meta['files'].values()))
+  # The run's scores, when its metrics.json is beside the checkpoint, come along with the
+  # scoring classifier's hash (the page shows both).
+  scored = tmp_path / 'scored'
+  shutil.copytree(deformable['web'], scored)
+  (tmp_path / 'run').mkdir()
+  (tmp_path / 'run' / 'metrics.json').write_text(json.dumps(
+      {'fd': 12.5, 'kid': 0.5, 'classifier_sha256': 'abcd1234', 'steps': 40}))
+  with open(scored / 'model' / 'metadata.json', 'w') as f:
+    json.dump(dict(meta, checkpoint=str(tmp_path / 'run' / 'checkpoints' / 'ckpt-40')), f)
+  scored_dest = tmp_path / 'scored_model'
+  web.bundle(str(scored), 'the test', 'abc123', str(scored_dest), log=print)
+  with open(scored_dest / 'metadata.json') as f:
+    assert json.load(f)['made_by']['metrics'] == {'fd': 12.5, 'kid': 0.5,
+                                                  'classifier_sha256': 'abcd1234'}
   before = {n: (dest / n).read_bytes() for n in os.listdir(dest)}
   # A garbled metadata.json, a listed file that is missing, a dynamic-batch model: one line
   # naming the problem, and the bundled model as it was.
@@ -331,6 +346,176 @@ def test_bundled_model_in_the_page_and_in_tools_sample(chromium, tmp_path):
   h, w = want.shape[1:3]  # the grid's first image is the page's first: z = latents(9)[0]
   first = np.round((np.clip(want[0, ..., 0], -1, 1) + 1) * 127.5)
   assert np.abs(grid[:h, :w] - first).max() <= 1
+
+
+# The page's controls, each against LiteRT in Python on the latents the page says it drew:
+# one page (the bundled model) for all of them, the walk paused except in its own test.
+GRID = 8
+
+
+def _uint8(images):
+  """Model output in [-1, 1] as the page draws it: round((x + 1) · 127.5)."""
+  return np.round((np.clip(images, -1, 1) + 1) * 127.5)
+
+
+def _tiled(images, cols):
+  n, h, w = images.shape[:3]
+  return images[..., 0].reshape(n // cols, cols, h, w).transpose(0, 2, 1, 3).reshape(
+      n // cols * h, cols * w)
+
+
+def _sample_latent(sample, d):
+  """A sample {seed, index} of the page: image `index` of that seed's grid."""
+  return latents.latents(sample['seed'], sample['index'] + 1, d)[sample['index']]
+
+
+def _slerp(a, b, t):
+  a, b = np.float64(a), np.float64(b)
+  omega = np.arccos(np.clip(a @ b / np.sqrt((a @ a) * (b @ b)), -1, 1))
+  return np.float32((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega))
+
+
+@pytest.fixture(scope='module')
+def app(chromium):
+  """The bundled model's page (walk paused) and LiteRT on the same file: (page, run), run(z)
+  giving the page's pixels, uint8 [n, H, W, 1]."""
+  with browser.serve(web.APP) as url, browser.open_page(url + '?seed=3&walk=0') as page:
+    interp = litert.interpreter(os.path.join(web.BUNDLED, page.info['file']))
+    yield page, lambda z: _uint8(litert.run(interp, np.asarray(z, np.float32).reshape(
+        -1, page.info['latent_dim'])))
+
+
+def _enter():
+  """The Enter key for WebElement.send_keys (Selenium is imported only where a browser is)."""
+  from selenium.webdriver.common.keys import Keys  # pylint: disable=g-import-not-at-top
+  return Keys.ENTER
+
+
+def _assert_pixels(canvas, want):
+  """A canvas (RGBA) against the pixels LiteRT gives: gray, opaque, within the two runtimes'
+  float16 difference (2/255 of the range, ≤ 3 levels with rounding)."""
+  assert canvas.shape[:2] == want.shape, (canvas.shape, want.shape)
+  assert (canvas[..., 3] == 255).all()
+  assert np.abs(canvas[..., 0].astype(float) - want).max() <= 3
+
+
+def test_sample_button_and_seed_box_draw_the_seed_shown(app):
+  page, run = app
+  d = page.info['latent_dim']
+  _assert_pixels(page.canvas('grid'), _tiled(run(latents.latents(3, 64, d)), GRID))  # ?seed=3
+  before = page.canvas('grid')
+  seeds = []
+  for _ in range(2):
+    page.click('sample')
+    page.idle()
+    seed = int(page.driver.find_element('id', 'seed').get_attribute('value'))
+    assert page.state()['seed'] == seed
+    seeds.append(seed)
+    grid = page.canvas('grid')
+    _assert_pixels(grid, _tiled(run(latents.latents(seed, 64, d)), GRID))
+    assert np.abs(grid.astype(float) - before).mean() > 5  # a new grid, not a redraw
+    before = grid
+  assert len({3, *seeds}) == 3
+  page.type_into('seed', '12345' + _enter())
+  page.idle()
+  assert page.state()['seed'] == 12345
+  _assert_pixels(page.canvas('grid'), _tiled(run(latents.latents(12345, 64, d)), GRID))
+  page.click('next')
+  page.idle()
+  assert page.driver.find_element('id', 'seed').get_attribute('value') == '12346'
+  _assert_pixels(page.canvas('grid'), _tiled(run(latents.latents(12346, 64, d)), GRID))
+
+
+def test_clicking_samples_sets_the_endpoints_and_the_explorer(app):
+  page, run = app
+  d = page.info['latent_dim']
+  page.type_into('seed', '77' + _enter())
+  page.idle()
+  page.click_cell('grid', 10, GRID, GRID)
+  page.click_cell('grid', 45, GRID, GRID)
+  page.click_cell('grid', 3, GRID, GRID)  # the third click sets A again
+  page.idle()
+  state = page.state()
+  assert state['ends'] == {'a': {'seed': 77, 'index': 3}, 'b': {'seed': 77, 'index': 45}}
+  assert state['next_end'] == 'b' and state['pick'] == {'seed': 77, 'index': 3}
+  assert page.text('index-a') == '#3' and page.text('index-b') == '#45'
+  assert 'next' in page.driver.find_element('id', 'end-b').get_attribute('class')
+  # The markers sit over cells 3 (A) and 45 (B) of the grid.
+  box = page.driver.find_element('id', 'grid').rect
+  for end, index in (('a', 3), ('b', 45)):
+    marker = page.driver.find_element('css selector', f'.marker.{end}')
+    assert marker.is_displayed()
+    row, col = divmod(index, GRID)
+    assert abs(marker.rect['x'] - box['x'] - col * box['width'] / GRID) <= 2
+    assert abs(marker.rect['y'] - box['y'] - row * box['height'] / GRID) <= 2
+  za, zb = _sample_latent(state['ends']['a'], d), _sample_latent(state['ends']['b'], d)
+  strip = page.canvas('.strip')
+  _assert_pixels(strip, _tiled(run(np.stack([za + s / 7 * (zb - za) for s in range(8)])), 8))
+  page.set_range('#sliders input', 30)
+  page.idle()
+  _assert_pixels(page.canvas('mix'), run(0.7 * za + 0.3 * zb)[0, ..., 0])
+  # The explorer starts from the clicked sample; axis 3 at 1.5 draws g(z + 1.5·e_3).
+  _assert_pixels(page.canvas('image'), run(za)[0, ..., 0])
+  page.set_range('#explore input[data-axis="2"]', 1.5)
+  page.idle()
+  assert page.state()['explore'] == [0, 0, 1.5, 0, 0]
+  moved = za.copy()
+  moved[2] += 1.5
+  image = page.canvas('image')
+  _assert_pixels(image, run(moved)[0, ..., 0])
+  assert np.abs(image[..., 0].astype(float) - run(za)[0, ..., 0]).mean() > 1  # it moved
+  name, png = page.download('download-image')
+  assert name == 'twonets-seed77-3.png' and png.shape[:2] == (28, 28)
+  np.testing.assert_array_equal(png[..., 0], image[..., 0])
+  name, png = page.download('download-grid')
+  assert name == 'twonets-seed77.png' and png.shape[:2] == (28 * GRID, 28 * GRID)
+  np.testing.assert_array_equal(png[..., 0], page.canvas('grid')[..., 0])
+
+
+def test_walk_plays_and_pauses(app):
+  page, run = app
+  d = page.info['latent_dim']
+  assert not page.state()['walk']['playing']  # ?walk=0
+  page.click('play')
+  start = page.state()['walk']['frame']
+  first = page.canvas('walk')
+  time.sleep(1.0)
+  assert page.state()['walk']['frame'] >= start + 3  # ~10 fps
+  assert np.abs(page.canvas('walk').astype(float) - first).mean() > 0.1
+  page.click('play')  # pause
+  page.idle()
+  walk = page.state()['walk']
+  assert not walk['playing'] and page.text('play') == 'play'
+  frame = page.canvas('walk')
+  j, k = divmod(walk['frame'], walk['frames_per_step'])
+  z = _slerp(latents.latents((walk['seed'] + j) % 2**32, 1, d)[0],
+             latents.latents((walk['seed'] + j + 1) % 2**32, 1, d)[0], k / walk['frames_per_step'])
+  _assert_pixels(frame, run(z)[0, ..., 0])
+  time.sleep(0.5)
+  assert page.state()['walk']['frame'] == walk['frame']
+  np.testing.assert_array_equal(page.canvas('walk'), frame)
+
+
+def test_page_describes_its_model_fits_narrow_screens_and_logs_no_errors(app):
+  page, _ = app
+  with open(os.path.join(web.BUNDLED, 'metadata.json')) as f:
+    meta = json.load(f)
+  metrics = meta['made_by']['metrics']
+  about = page.text('about')
+  assert f'FD {metrics["fd"]:.2f}' in about and metrics['classifier_sha256'] in about
+  assert meta['made_by']['command'] in about and meta['made_by']['commit'] in about
+  assert 'Fashion-MNIST' in page.text('title') and 'R^' not in page.text('title')
+  width = page.driver.get_window_size()
+  try:
+    page.driver.set_window_size(360, 800)
+    inner, scroll = page.driver.execute_script(
+        'return [window.innerWidth, document.documentElement.scrollWidth]')
+    assert inner <= 360 and scroll <= inner, (inner, scroll)
+  finally:
+    page.driver.set_window_size(width['width'], width['height'])
+  entries = page.console()
+  assert not [e for e in entries if e['level'] == 'SEVERE'], entries
+  assert not [e for e in entries if 'GPU adapter' in e['message']], entries
 
 
 def test_page_refuses_a_dynamic_batch_file_and_unknown_variants(chromium, deformable):
