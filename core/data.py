@@ -30,6 +30,7 @@ never blocks the read, fills memory, or ends it.
 import dataclasses
 import glob
 import gzip
+import json
 import os
 import re
 import stat
@@ -254,6 +255,29 @@ def tfds_keys(features, name: str):
                     f'{", ".join(items)}); pass an image dataset')
   pick = lambda keys, first: (first if first in keys else keys[0]) if keys else None
   return pick(images, 'image'), pick(labels, 'label')
+
+
+def tfds_image_shape(loc: Location):
+  """(height, width, channels) of a prepared TFDS dataset's image feature, read from its
+  features.json without TensorFlow (the feature tfds_keys picks: 'image' first), or None
+  when the folder does not say (not prepared yet, a variable size, no image feature)."""
+  if loc.kind != 'tfds':
+    return None
+  try:
+    with open(os.path.join(loc.path, 'features.json')) as f:
+      items = json.load(f)['featuresDict']['features']
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
+  images = {k: v for k, v in items.items()
+            if isinstance(v, dict) and v.get('pythonClassName', '').endswith('.Image')}
+  if not images:
+    return None
+  key = 'image' if 'image' in images else sorted(images)[0]
+  try:
+    dims = tuple(int(d) for d in images[key]['image']['shape']['dimensions'])
+  except (KeyError, TypeError, ValueError):
+    return None
+  return dims if len(dims) == 3 and min(dims) > 0 else None
 
 
 def _read_tfds(loc: Location, split: str, max_examples: int):

@@ -1,5 +1,6 @@
 """Data sources, their bad inputs, the training pipeline, and inference in batches."""
 import gzip
+import json
 import os
 import struct
 import threading
@@ -13,6 +14,7 @@ import tensorflow as tf
 from core import batches
 from core import data
 from core.errors import DataError
+from tests import helpers
 
 
 def write_idx(path, array):
@@ -219,6 +221,15 @@ def test_any_tfds_image_dataset_by_name_with_its_own_feature_keys(tmp_path):
                       max_examples=200)  # (more than the split holds: all of it)
     assert train.images.shape == (9, 28, 28, 1) and train.labels.max() < 49
   assert tfds_keys_of(features) == ('img', 'character')
+  # A new run trains at the dataset's own size (its features.json), not the 32x32x3 default.
+  assert data.tfds_image_shape(data.locate('glyphs', str(tmp_path))) == (28, 28, 1)
+  wd = tmp_path / 'run'
+  r = helpers.tool('train', f'--workdir={wd}', '--algo=generator', '--smoke', '--steps=2',
+                   '--dataset=glyphs', f'--data_dir={tmp_path}')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert 'glyphs: its 28x28x1 images (features.json)' in r.stdout
+  stored = json.load(open(wd / 'config.json'))['data']
+  assert (stored['image_size'], stored['channels']) == (28, 1)
   assert tfds_keys_of(tfds.features.FeaturesDict({
       'image': tfds.features.Image(shape=(8, 8, 3)), 'kind': tfds.features.ClassLabel(
           num_classes=2), 'label': tfds.features.ClassLabel(num_classes=3)})) == (

@@ -20,7 +20,7 @@ from core import cluster as cluster_lib
 from core import config as config_lib
 from core import data as data_lib
 from core import workdir as workdir_lib
-from core.errors import ConfigError
+from core.errors import ConfigError, DataError
 from tools import cli
 from trainers import registry
 
@@ -123,6 +123,8 @@ def build_config():
     stored = None
     cfg = registry.defaults(algo, dataset, FLAGS.smoke)
   apply_flags(cfg)
+  if not resumable:
+    native_image_shape(cfg)
   if FLAGS.eager is None and not any(a.strip().startswith('train.eager') for a in FLAGS.set):
     cfg.train.eager = False  # debugging holds for the command that asks, not its resumes
   if (cfg.train.strategy == 'multi_worker' and FLAGS.strategy is None
@@ -133,6 +135,24 @@ def build_config():
           f'not set, so this process resumes it alone (--strategy=default)')
     cfg.train.strategy = 'default'
   return registry.check(cfg), stored
+
+
+def native_image_shape(cfg):
+  """A new run on a prepared TFDS dataset other than the five named ones trains at its own
+  image size and channels (features.json), unless --set gives data.image_size or
+  data.channels; a square 1- or 3-channel image only (others keep the defaults)."""
+  if cfg.data.dataset.split(':')[-1] in data_lib.TFDS_NAMES or any(
+      a.split('=')[0].strip() in ('data.image_size', 'data.channels') for a in FLAGS.set):
+    return
+  try:
+    loc = data_lib.locate(cfg.data.dataset, cfg.data.data_dir, cfg.data.download)
+  except DataError:
+    return  # main() says it, with the ways to get the data
+  shape = data_lib.tfds_image_shape(loc)
+  if shape and shape[0] == shape[1] and shape[2] in (1, 3):
+    cfg.data.image_size, cfg.data.channels = shape[0], shape[2]
+    print(f'{cfg.data.dataset}: its {shape[0]}x{shape[1]}x{shape[2]} images (features.json); '
+          f'--set data.image_size=... data.channels=... to train at another size')
 
 
 def main(argv):
