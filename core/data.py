@@ -150,6 +150,16 @@ def is_multiview(spec: str) -> bool:
     return False
 
 
+def _tfds_location(name: str, data_dir: str, download: bool):
+  """TFDS dataset `name` prepared under data_dir (else the TFDS default folder); else, with
+  `download`, where TFDS is to fetch it; else None."""
+  where = data_dir or tfds_default_dir()
+  found = _prepared_tfds_dir(name, where)
+  if found:
+    return Location('tfds', found, name)
+  return Location('tfds_download', where, name) if download else None
+
+
 def locate(spec: str, data_dir: str = '', download: bool = False) -> Location:
   """Finds a source on disk without importing TensorFlow; DataError names the ways to get it."""
   kind, arg = parse(spec)
@@ -167,12 +177,9 @@ def locate(spec: str, data_dir: str = '', download: bool = False) -> Location:
                       f'folder per identity holding one image per view (PATH/ID/VIEW.png)')
     return Location('multiview', arg)
   if kind == 'tfds_name':  # a bare name: TFDS's, once prepared or asked for (--download)
-    for d in ([data_dir] if data_dir else [tfds_default_dir()]):
-      found = _prepared_tfds_dir(arg, d)
-      if found:
-        return Location('tfds', found, arg)
-    if download:
-      return Location('tfds_download', data_dir or tfds_default_dir(), arg)
+    loc = _tfds_location(arg, data_dir, download)
+    if loc:
+      return loc
     raise DataError(f'unknown dataset {spec!r}; known: {", ".join(SOURCES)}; a TFDS dataset of '
                     f'that name is not prepared under {data_dir or tfds_default_dir()}: add '
                     f'--download to let TFDS fetch it, or point --data_dir at where it is')
@@ -181,12 +188,9 @@ def locate(spec: str, data_dir: str = '', download: bool = False) -> Location:
       found = _idx_dir([DEBIAN_FASHION_MNIST, KERAS_FASHION_MNIST])
       if found:
         return Location('idx', found, arg)
-    for d in ([data_dir] if data_dir else [tfds_default_dir()]):
-      found = _prepared_tfds_dir(arg, d)
-      if found:
-        return Location('tfds', found, arg)
-    if download:
-      return Location('tfds_download', data_dir or tfds_default_dir(), arg)
+    loc = _tfds_location(arg, data_dir, download)
+    if loc:
+      return loc
     where = data_dir or tfds_default_dir()
     if arg == 'fashion_mnist' and not data_dir:
       where = f'{DEBIAN_FASHION_MNIST}, {KERAS_FASHION_MNIST} and {where}'

@@ -20,7 +20,7 @@ def triangle(triangle_run):
 
 
 @pytest.fixture(scope='module')
-def test_images(digits):
+def held_out(digits):
   with np.load(digits) as f:
     return f['images'][-40:, ..., None]  # uint8 [40, 28, 28, 1]
 
@@ -41,11 +41,11 @@ def test_sample_generate_and_interpolate_are_the_generator_on_seeded_latents(tri
   assert walk.std(0).mean() > 0.01  # the walk moves
 
 
-def test_encode_reconstruct_energy_are_the_runs_nets(triangle, test_images):
+def test_encode_reconstruct_energy_are_the_runs_nets(triangle, held_out):
   m, nets = triangle
-  x = test_images.astype(np.float32) / 127.5 - 1
+  x = held_out.astype(np.float32) / 127.5 - 1
   mu = nets['encoder'](x, training=False)[0].numpy()
-  np.testing.assert_allclose(m.encode(test_images), mu, atol=1e-5)  # uint8 converted
+  np.testing.assert_allclose(m.encode(held_out), mu, atol=1e-5)  # uint8 converted
   np.testing.assert_allclose(m.encode(x[..., 0]), mu, atol=1e-5)  # [N, H, W] for one channel
   rec = m.reconstruct(x)
   np.testing.assert_allclose(rec, nets['generator'](mu, training=False).numpy(), atol=1e-5)
@@ -59,6 +59,15 @@ def test_encode_reconstruct_energy_are_the_runs_nets(triangle, test_images):
                              rtol=1e-5, atol=1e-4)
 
 
+def test_checkpoint_picks_an_older_step(triangle_run, triangle):
+  """checkpoint=60: the generator of that checkpoint (the run keeps 60 and 120)."""
+  m60 = twonets.load(triangle_run, checkpoint='60')
+  g60 = run_lib.restore(triangle_run, ('generator',), checkpoint='60')[1]['generator']
+  z = m60.latents(4, 2)
+  np.testing.assert_allclose(m60.generate(z), g60(z, training=False).numpy(), atol=1e-6)
+  assert not np.allclose(m60.generate(z), triangle[0].generate(z), atol=1e-3)
+
+
 def test_bad_input_and_missing_nets_are_one_clear_error(triangle, descriptor_run,
                                                        generator_run, tmp_path):
   m, _ = triangle
@@ -69,7 +78,8 @@ def test_bad_input_and_missing_nets_are_one_clear_error(triangle, descriptor_run
          (lambda: m.interpolate(0, np.zeros(3)), 'latent of 16'),
          (lambda: m.interpolate(0, 1, steps=1), 'at least 2'),
          (lambda: twonets.load(str(tmp_path / 'nothing')), 'no such run or export'),
-         (lambda: twonets.load(str(tmp_path)), 'neither a .tflite file')]
+         (lambda: twonets.load(str(tmp_path)), 'neither a .tflite file'),
+         (lambda: twonets.load('', checkpoint='60'), 'is an export, not a run')]
   for call, match in bad:
     with pytest.raises(ConfigError, match=match):
       call()
