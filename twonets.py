@@ -69,7 +69,9 @@ class Model:
   # ---------------------------------------------------------------- a generator's methods
 
   def latents(self, n: int, seed: int = 0) -> np.ndarray:
-    """n latents z ~ N(0, I) drawn with `seed`: [n, latent_dim] float32."""
+    """n latents of the generator's prior drawn with `seed`: [n, latent_dim] float32; z ~ N(0, I),
+    or for a latent_ebm model its learned prior p_α(z) ∝ exp(f_α(z)) N(0, I) (the prior's
+    Langevin chain; an exported .tflite: rows of the export's prior_latents.npy)."""
     raise NotImplementedError
 
   def generate(self, z) -> np.ndarray:
@@ -173,6 +175,9 @@ class _Run(Model):
 
   def latents(self, n, seed=0):
     self._need_generator('latents')
+    if 'prior' in self.has:  # the latent EBM: its learned prior's chain
+      from trainers import latent_ebm  # pylint: disable=g-import-not-at-top
+      return latent_ebm.prior_latents(self._net('prior'), self.config.langevin, n, seed)
     return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
 
   def generate(self, z):
@@ -254,8 +259,21 @@ class _Export(Model):
     self.image_shape = tuple(self.generate(self.latents(1, 0)).shape[1:])
 
   def latents(self, n, seed=0):
+    if self.algo == 'latent_ebm':  # z from the learned prior, as the export carries it
+      return self._prior_latents(n, seed)
     from export import latents  # pylint: disable=g-import-not-at-top
     return latents.latents(seed, n, self.latent_dim)
+
+  def _prior_latents(self, n, seed):
+    """A latent-EBM export's z: the SavedModel's sample signature (the prior's chain in the
+    graph), or n rows of the .tflite export's prior_latents.npy picked with `seed`."""
+    if self.kind == 'saved_model':
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      sample = self._generate.loaded.signatures['sample']
+      return sample(n=tf.constant(n, tf.int32), seed=tf.constant(seed, tf.int64))['z'].numpy()
+    bank = np.load(os.path.join(os.path.dirname(self.path),
+                                self.metadata['prior_latents']['file']))
+    return bank[np.random.default_rng(seed).choice(len(bank), n, replace=n > len(bank))]
 
   def generate(self, z):
     return np.asarray(self._generate(self._z(z)), np.float32)

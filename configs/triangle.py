@@ -79,12 +79,17 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
   return c
 
 
+def check_ema(cfg):
+  """optim.ema_decay (the triangle's and dual-MCMC's averaged generator)."""
+  if not 0.0 <= cfg.optim.ema_decay < 1.0:
+    raise ConfigError(f'optim.ema_decay is the weight average\'s decay in [0, 1) (0: off), '
+                      f'got {cfg.optim.ema_decay}')
+
+
 def check(cfg):
   """The triangle's (and the VAE's) own keys, before TensorFlow starts."""
+  check_ema(cfg)
   o = cfg.optim
-  if not 0.0 <= o.ema_decay < 1.0:
-    raise ConfigError(f'optim.ema_decay is the weight average\'s decay in [0, 1) (0: off), '
-                      f'got {o.ema_decay}')
   if o.r1_penalty < 0:
     raise ConfigError(f'optim.r1_penalty must be >= 0 (0: off), got {o.r1_penalty}')
   if o.r1_every < 1:

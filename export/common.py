@@ -26,6 +26,8 @@ FORMATS = ('saved_model', 'tflite', 'web', 'keras')  # keras: .keras files (expo
 DEFAULT_FORMATS = ('saved_model', 'tflite')  # web (export/web.py) needs `make web` first
 QUANTIZATIONS = ('float32', 'float16', 'dynamic', 'int8')  # TFLite (export/tflite.py)
 CHECK_LATENTS = 16  # latents (or inputs) each written format is compared with TensorFlow on
+# A latent-EBM run's .tflite export: this many draws of its learned prior, float32 [N, d].
+PRIOR_LATENTS, PRIOR_DRAWS = 'prior_latents.npy', 4096
 
 
 def exportable_run(run, checkpoint: str = ''):
@@ -72,6 +74,13 @@ def metadata(run, nets) -> dict:
     dim = meta['latent_dim']
     meta['latent_parts'] = {'appearance': [0, dim - geometry_dim],
                             'geometry': [dim - geometry_dim, dim]}
+  if 'prior' in nets:  # the latent EBM (trainers/latent_ebm.py): z from the learned prior
+    meta['latent_prior'] = (
+        f'z ~ p_α(z) ∝ exp(f_α(z)) N(0, I), the learned prior: z ~ N(0, I) is not what the '
+        f'generator was trained on. The SavedModel\'s sample signature draws z by '
+        f'{cfg.langevin.prior_steps} Langevin steps inside the graph; the .tflite files take z '
+        f'as given: feed them the SavedModel\'s z, or rows of {PRIOR_LATENTS} (the export\'s '
+        f'draws of the prior)')
   if 'views' in nets:  # the multi-view generator g((h1, h2)): z = h1, the view fixed or chosen
     names = list(cfg.data.views)
     meta.update(latent_dim=meta['latent_dim'] - int(cfg.model.view_dim), views=names,

@@ -8,6 +8,8 @@ Signatures (d = latent size, H×W×C the image shape; images are float32 in [-1,
                                                            images_uint8 uint8
   sample           n int32 [], seed int64 []             → z, images, images_uint8; the same
                                                            (n, seed) always gives the same images
+                                                           (latent_ebm: z from the learned prior
+                                                           by its Langevin chain, in the graph)
   encode           images float32 [batch, H, W, C]       → mean, logvar [batch, d]
                    (triangle, vae: the encoder ρ_φ(h|X) = N(mean, diag exp(logvar)))
   reconstruct      images float32 [batch, H, W, C]       → images, images_uint8 = g(mean(X))
@@ -81,13 +83,18 @@ class Servable:
     """Signatures beyond the common ones (a subclass's), {name: (function, input spec)}."""
     return {}
 
+  def sample_latents(self, n, seed):
+    """The `sample` signature's z: N(0, I), stateless from (seed, 0)."""
+    return tf.random.stateless_normal(tf.stack([n, self.latent_dim]),
+                                      seed=tf.stack([seed, tf.zeros_like(seed)]))
+
   def signatures(self) -> dict:
     """{name: (function, input signature)}; serving_default first."""
     d, shape = self.latent_dim, (None,) + self.image_shape
     out = {'serving_default': (self.generate, [tf.TensorSpec([None, d], tf.float32, name='z')])}
 
     def sample(n, seed):
-      z = tf.random.stateless_normal(tf.stack([n, d]), seed=tf.stack([seed, tf.zeros_like(seed)]))
+      z = self.sample_latents(n, seed)
       return {'z': z, **self.generate(z)}
 
     out['sample'] = (sample, [tf.TensorSpec([], tf.int32, name='n'),
@@ -153,6 +160,26 @@ class MultiviewServable(Servable):
                                      tf.TensorSpec([None], tf.int32, name='view')])}
 
 
+class LatentPriorServable(Servable):
+  """A latent-EBM run (trainers/latent_ebm.py): `sample` draws z from the learned prior
+  p_α(z) ∝ exp(f_α(z)) N(0, I) by the training's prior chain (langevin.prior_steps steps)
+  inside the signature: N(0, I) starts stateless from (seed, 0), the chain's noise from
+  (seed, 1 + step); serving_default takes z as given."""
+
+  def __init__(self, nets: dict, meta: dict, ref_sigma: float, langevin):
+    super().__init__(nets, meta, ref_sigma)
+    self.prior = nets['prior']
+    self.langevin = langevin
+    from trainers import latent_ebm  # pylint: disable=g-import-not-at-top
+    # A tf.function, so that autograph turns the chain's loop into a while_loop in the graph.
+    self._chain = tf.function(lambda z0, seed: latent_ebm.sample_prior(
+        self.prior, z0, langevin, seed=seed)[0])
+
+  def sample_latents(self, n, seed):
+    z0 = super().sample_latents(n, seed)
+    return self._chain(z0, tf.stack([seed, tf.ones_like(seed)]))
+
+
 def signature_docs(module: Servable) -> dict:
   """What metadata.json says of each signature: inputs and outputs with shapes and ranges."""
   d, (h, w, c) = module.latent_dim, module.image_shape
@@ -171,6 +198,12 @@ def signature_docs(module: Servable) -> dict:
   if module.descriptor is not None:
     docs['energy'] = {'inputs': image_in, 'outputs': {
         'score': 'float32 [batch] f(X)', 'energy': 'float32 [batch] E(X), lower is likelier'}}
+  if isinstance(module, LatentPriorServable):
+    docs['serving_default']['inputs']['z'] = (f'float32 [batch, {d}], z from the learned '
+                                              f'prior (the z that sample returns)')
+    docs['sample']['outputs']['z'] = (f'float32 [n, {d}], z ~ p_α(z) ∝ exp(f_α(z)) N(0, I) by '
+                                      f'{module.langevin.prior_steps} Langevin steps in the '
+                                      f'signature')
   if isinstance(module, MultiviewServable):
     docs['render'] = {'inputs': {'h1': f'float32 [batch, {d}], the identity latent',
                                  'view': f'int32 [batch], 0..{module.num_views - 1}'},
@@ -248,6 +281,8 @@ def check_saved_model(path: str, module: Servable) -> float:
 
 
 def servable(cfg, nets, meta) -> Servable:
+  if 'prior' in nets:
+    return LatentPriorServable(nets, meta, cfg.langevin.ref_sigma, cfg.langevin)
   if 'views' in nets:
     return MultiviewServable(nets, meta, cfg.langevin.ref_sigma)
   return Servable(nets, meta, cfg.langevin.ref_sigma)

@@ -4,7 +4,8 @@
     EXPORT_DIR/tflite/NAME/VERSION/metadata.json
 
 Every model has one signature, `serving_default`: input `z` float32 [batch, d] (z ~ N(0, I),
-drawn by the app: TFLite has no stateless RNG op), output `images` float32 [batch, H, W, C]
+drawn by the app: TFLite has no stateless RNG op; a latent-EBM run's z comes from its learned
+prior: the export writes prior_latents.npy, PRIOR_DRAWS draws of it, beside the files), output `images` float32 [batch, H, W, C]
 in [-1, 1] (the names metadata.json's inputs and outputs give; a signature runner reads them
 by name); batch is dynamic (resize the input tensor). Quantisations:
   float32   the weights as trained
@@ -27,6 +28,8 @@ compared with TensorFlow: a non-finite output (or a float32 file off by more tha
 FLOAT32_LIMIT, the dropped-weights trap) stops the export; the largest difference goes into
 metadata.json (max_abs_diff_to_tf) and the export's line.
 """
+import io
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -129,6 +132,14 @@ def convert_run(run, quantizations=QUANTIZATIONS, checkpoint: str = '', batch: i
                                  for q in quantizations}
                           for v, name in enumerate(cfg.data.views)}
   files, diffs = {}, {}
+  if 'prior' in nets:  # a latent EBM: z must come from its prior (metadata's latent_prior)
+    from trainers import latent_ebm  # pylint: disable=g-import-not-at-top
+    buf = io.BytesIO()
+    np.save(buf, latent_ebm.prior_latents(nets['prior'], cfg.langevin, common.PRIOR_DRAWS,
+                                          cfg.seed))
+    files[common.PRIOR_LATENTS] = buf.getvalue()
+    meta['prior_latents'] = {'file': common.PRIOR_LATENTS, 'rows': common.PRIOR_DRAWS,
+                             'seed': cfg.seed}
   for suffix, g in generators.items():
     for q in quantizations:
       name = f'generator_{q}{suffix}.tflite'
@@ -139,7 +150,7 @@ def convert_run(run, quantizations=QUANTIZATIONS, checkpoint: str = '', batch: i
       q: f'generator_{q}.tflite' for q in quantizations}, max_abs_diff_to_tf=diffs,
       max_abs_diff_latents=f'{CHECK_LATENTS} latents N(0, I), the TFLite file under LiteRT '
                            f'against the TensorFlow generator',
-      inputs={'z': f'float32 [{rows}, {meta["latent_dim"]}], z ~ N(0, I); ' + (
+      inputs={'z': f'float32 [{rows}, {meta["latent_dim"]}], {meta["latent_prior"]}; ' + (
           f'the batch is fixed at {batch}' if batch else 'batch is dynamic')},
       outputs={'images': f'float32 [{rows}, {h}, {w}, {c}] in [-1, 1]'})
   if batch:

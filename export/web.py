@@ -87,6 +87,11 @@ def export(run, quantizations=common.QUANTIZATIONS, export_dir: str = '',
   from export import tflite  # pylint: disable=g-import-not-at-top  (starts TensorFlow)
   app = app_dir()  # before any conversion
   run = common.exportable_run(run, checkpoint)
+  if 'prior' in run.spec.roles:
+    raise ConfigError(f'{run.workdir} holds a latent_ebm run: its generator needs z from the '
+                      f'learned prior, and the web page draws z ~ N(0, I); export '
+                      f'--formats=saved_model,tflite (the SavedModel\'s sample signature runs '
+                      f'the prior\'s chain; the .tflite export carries {common.PRIOR_LATENTS})')
   cfg, meta, files = tflite.convert_run(run, quantizations, batch=BATCH)
   meta['format'] = 'tflite (web: LiteRT.js)'
   base = common.bases(run.workdir, cfg.algo, export_dir, name)['web']

@@ -6,6 +6,7 @@ from models import deformable
 from models import descriptor
 from models import encoder
 from models import generator
+from models import latent_prior
 from models import multiview
 
 # The one place nets are registered: name → builder(image_shape, **kw).
@@ -22,6 +23,7 @@ REGISTRY = {
     'encoder/32': encoder.encoder_32,
     'encoder/64': encoder.encoder_64,
     'views': multiview.view_table,
+    'prior': latent_prior.latent_prior,
 }
 
 

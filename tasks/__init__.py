@@ -3,7 +3,7 @@
 algorithm declares (trainers/registry.py); sampling.py holds the two every run with a
 generator offers (sample, score), and one module per algorithm its own (generator.py:
 reconstruct, recover; multigrid.py: features, inpaint; coopnets.py: complete; multiview.py:
-rotate; triangle.py: reconstruct).
+rotate; triangle.py: reconstruct; latent_ebm.py: reconstruct).
 
 Every task is a function `task(run, **options)`: `run` the trained run, opened once by the
 dispatcher (trainers/run.TrainedRun; a workdir path is accepted too, for callers in Python),

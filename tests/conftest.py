@@ -125,6 +125,31 @@ def triangle_run(shared, digits):
           'train.ckpt_every=60') for a in ('--set', o)])) / 'run')
 
 
+def _joint_run(shared, digits, algo, *sets):
+  return str(shared(algo, lambda p: _train(
+      p / 'run', f'--algo={algo}', '--smoke', f'--dataset=npz:{digits}', *SIZE, '--steps=120',
+      *[a for o in ('model.latent_dim=16', 'model.generator_widths=32,16',
+                    'data.max_examples=500', 'data.batch_size=50', 'optim.gen_lr=0.002',
+                    'train.log_every=10', 'train.sample_every=60', 'train.ckpt_every=60',
+                    *sets) for a in ('--set', o)])) / 'run')
+
+
+@pytest.fixture(scope='session')
+def latent_ebm_run(shared, digits):
+  """A latent-EBM run by tools/train: 120 steps on 500 digits (posterior K1 = 10), a
+  checkpoint at 60 and 120 (test_latent_ebm's learning, test_export)."""
+  return _joint_run(shared, digits, 'latent_ebm', 'langevin.steps=10',
+                    'langevin.prior_steps=20', 'model.prior_widths=32,32', 'optim.lr=1e-4')
+
+
+@pytest.fixture(scope='session')
+def dual_mcmc_run(shared, digits):
+  """A dual-MCMC run by tools/train: 120 steps on 500 digits, a checkpoint at 60 and 120
+  (test_latent_ebm's learning, test_export)."""
+  return _joint_run(shared, digits, 'dual_mcmc', 'model.encoder_widths=16,32',
+                    'optim.enc_lr=0.002', 'langevin.steps=5', 'langevin.gen_steps=5')
+
+
 @pytest.fixture(scope='session')
 def generator_run(shared, digits):
   """A generator (alternating back-propagation) run learning from digits with half their

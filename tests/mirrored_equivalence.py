@@ -35,9 +35,11 @@ TRAINERS = {'descriptor': ('trainers.descriptor', 'Descriptor'),
             'multigrid': ('trainers.multigrid', 'MultiGrid'),
             'deformable': ('trainers.generator', 'Generator'),
             'vae': ('trainers.triangle', 'Triangle'),
-            'multiview': ('trainers.multiview', 'Multiview')}
+            'multiview': ('trainers.multiview', 'Multiview'),
+            'latent_ebm': ('trainers.latent_ebm', 'LatentEBM'),
+            'dual_mcmc': ('trainers.dual_mcmc', 'DualMCMC')}
 MIRRORED_ALGOS = ('descriptor', 'conditional', 'generator', 'coopnets', 'triangle',
-                  'multigrid', 'multiview')
+                  'multigrid', 'multiview', 'latent_ebm', 'dual_mcmc')
 # Every random input but the Langevin noise is drawn once for the global batch (multi-grid's
 # clamped masks included: its default clamps half the chains), so nothing is switched off.
 

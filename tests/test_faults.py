@@ -423,7 +423,8 @@ def test_a_folder_with_unreadable_files_says_how_many_were_skipped(tmp_path, cap
   assert '1 file(s) could not be read as images and were skipped' in err
 
 
-@pytest.mark.parametrize('algo', ['generator', 'deformable', 'coopnets', 'triangle', 'vae'])
+@pytest.mark.parametrize('algo', ['generator', 'deformable', 'coopnets', 'triangle', 'vae',
+                                  'latent_ebm', 'dual_mcmc'])
 def test_smoke_nets_fit_every_image_size(algo):
   """--smoke builds for 28 px (Fashion-MNIST), 32 px (folder:/npz: defaults) and 64 px."""
   import configs  # pylint: disable=g-import-not-at-top
@@ -432,7 +433,7 @@ def test_smoke_nets_fit_every_image_size(algo):
     cfg = configs.get(algo, 'npz:x.npz', smoke=True)
     cfg.data.image_size, cfg.data.channels = size, 1
     g = nets.build(cfg, 'generator')
-    if algo in ('triangle', 'vae'):
+    if algo in ('triangle', 'vae', 'dual_mcmc'):
       assert nets.build(cfg, 'encoder').output[0].shape[-1] == cfg.model.latent_dim
     assert g.output.shape[1:] == (size, size, 1)
   # Outside --smoke a widths list of the wrong length is one line naming the fix.

@@ -33,7 +33,7 @@ from core import cluster as cluster_lib
 from tests import helpers
 
 SIZE = ('--set', 'data.image_size=28', '--set', 'data.channels=1')
-ALGOS = ('generator', 'multigrid')
+ALGOS = ('generator', 'multigrid', 'latent_ebm', 'dual_mcmc')
 
 
 def env(**extra):

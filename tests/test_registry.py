@@ -41,8 +41,8 @@ def test_every_algorithm_has_a_config_a_trainer_and_resolvable_tasks():
     if a.has_generator:  # (a multi-view run's samples have no reference set to score)
       offered = set(registry.SAMPLING) - ({'score'} if a.multiview else set())
       assert set(a.tasks) >= offered and registry.resolve(a.samples)
-  assert registry.with_generator() == ['coopnets', 'deformable', 'generator', 'multiview',
-                                       'triangle', 'vae']
+  assert registry.with_generator() == ['coopnets', 'deformable', 'dual_mcmc', 'generator',
+                                       'latent_ebm', 'multiview', 'triangle', 'vae']
   with pytest.raises(ConfigError) as e:
     registry.get('gan')
   assert str(e.value) == f"unknown algorithm 'gan'; known: {', '.join(registry.names())}"
@@ -67,13 +67,15 @@ def test_every_declared_role_builds(algo, digits):
       assert net.output.shape[1:] == (28, 28, 1)
     elif role == 'views':  # one h2 per view of data.views
       assert net.get_layer('table').table.shape == (2, cfg.model.view_dim)
+    elif role == 'prior':  # the latent EBM's f_α(z): one score per latent
+      assert net.input.shape[1:] == (cfg.model.latent_dim,) and net.output.shape[1:] == ()
     else:
       assert net.input.shape[1:] == (28, 28, 1)
 
 
 TRAINERS = {'descriptor': 'Descriptor', 'conditional': 'ConditionalDescriptor',
             'generator': 'Generator', 'multigrid': 'MultiGrid', 'coopnets': 'CoopNets',
-            'triangle': 'Triangle'}
+            'triangle': 'Triangle', 'latent_ebm': 'LatentEBM', 'dual_mcmc': 'DualMCMC'}
 
 
 @pytest.mark.parametrize('algo', sorted(TRAINERS))

@@ -17,6 +17,14 @@ OTHERS = {
     'conditional': ['loss', 'ml_loss', 'cross_entropy', 'train_accuracy', 'f_data', 'f_samples',
                     'energy_data', 'energy_samples', 'grad_norm', 'langevin_grad_norm'],
     'multiview': ['loss', 'recon_mae', 'grad_norm', 'latent_norm', 'view_latent_norm'],
+    'latent_ebm': ['loss_prior', 'recon', 'recon_mae', 'f_data', 'f_samples', 'latent_norm',
+                   'grad_norm_prior', 'grad_norm_g', 'langevin_prior_energy_end',
+                   'langevin_posterior_energy_start', 'langevin_posterior_energy_end'],
+    'dual_mcmc': ['grad_norm_d', 'grad_norm_g', 'grad_norm_e', 'loss_d', 'energy_penalty',
+                  'loss_g', 'recon', 'loss_g_samples', 'loss_e', 'latent_nll', 'recon_mae',
+                  'f_data', 'f_samples', 'revision_mae', 'langevin_latent_shift',
+                  'langevin_energy_start', 'langevin_energy_end',
+                  'langevin_posterior_energy_start', 'langevin_posterior_energy_end'],
 }
 
 
@@ -48,6 +56,7 @@ def test_every_trainers_metrics_land_in_a_group(triangle_run, generator_run, des
                            ('f_*_7: data vs samples', ['energy/f_data_7', 'energy/f_samples_7'])]),
     (OTHERS['coopnets'], [('f_*: data vs samples', ['energy/f_data', 'energy/f_revisions'])]),
     (OTHERS['multiview'], []),
+    (OTHERS['latent_ebm'], [('f_*: data vs samples', ['energy/f_data', 'energy/f_samples'])]),
 ])
 def test_data_and_samples_share_a_chart(keys, charts):
   assert summaries.energy_layout(keys) == charts

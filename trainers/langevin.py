@@ -43,7 +43,7 @@ def energy_and_grad(energy_fn, x, ref_sigma=0.0):
 
 
 def langevin(energy_fn, x0, *, steps, step_size, noise=True, ref_sigma=0.0, clip=0.0,
-             bounds=None, rng=None, update_mask=None):
+             bounds=None, rng=None, update_mask=None, seed=None):
   """Runs `steps` Langevin updates from `x0` under `energy_fn`.
 
   Args:
@@ -58,6 +58,9 @@ def langevin(energy_fn, x0, *, steps, step_size, noise=True, ref_sigma=0.0, clip
       (projected Langevin; images live in [-1, 1]). None leaves them free.
     rng: a `tf.random.Generator` for the noise (checkpointable, replica-aware); None uses the
       global generator.
+    seed: instead of rng, a [2] int seed: step i's noise is stateless_normal(seed + (0, i)),
+      so the same seed always gives the same chains and no generator's state moves (exported
+      signatures, sample grids).
     update_mask: optional {0, 1} tensor broadcastable to x; only entries with 1 move
       (inpainting: the observed pixels stay clamped).
 
@@ -69,7 +72,9 @@ def langevin(energy_fn, x0, *, steps, step_size, noise=True, ref_sigma=0.0, clip
   x = tf.cast(x0, tf.float32)
   steps = tf.convert_to_tensor(steps, tf.int32)
   step_size = tf.cast(step_size, tf.float32)
-  if rng is None:
+  if seed is not None:
+    seed = tf.cast(seed, tf.int64)
+  elif rng is None:
     rng = tf.random.get_global_generator()
   energy_start = tf.constant(float('nan'), tf.float32)
   grad_norm_sum = tf.constant(0.0, tf.float32)
@@ -82,7 +87,10 @@ def langevin(energy_fn, x0, *, steps, step_size, noise=True, ref_sigma=0.0, clip
       scale = tf.minimum(1.0, clip / (norms + 1e-12))
       grad *= tf.reshape(scale, [-1] + [1] * (len(x.shape) - 1))
     update = -0.5 * tf.square(step_size) * grad
-    if noise:
+    if noise and seed is not None:
+      update += step_size * tf.random.stateless_normal(
+          tf.shape(x), seed=seed + tf.stack([tf.constant(0, tf.int64), tf.cast(i, tf.int64)]))
+    elif noise:
       update += step_size * rng.normal(tf.shape(x))
     if update_mask is not None:
       update *= tf.cast(update_mask, tf.float32)
@@ -115,7 +123,8 @@ def compiled(energy_fn, *, jit_compile=False, **settings):
 
 
 def from_config(energy_fn, x0, lv, rng, *, steps=None, step_size=None, scale=1.0,
-                ref_sigma=None, noise=None, clip=None, bounded=None, update_mask=None):
+                ref_sigma=None, noise=None, clip=None, bounded=None, update_mask=None,
+                seed=None):
   """`langevin` with the settings of a config section `lv` (cfg.langevin): steps,
   step_size, noise, ref_sigma, clip, and bounds [-1, 1] when lv.bounded. A keyword given
   here replaces the section's value; scale multiplies the step size (core/recovery's
@@ -125,4 +134,4 @@ def from_config(energy_fn, x0, lv, rng, *, steps=None, step_size=None, scale=1.0
                   step_size=pick(step_size, 'step_size') * scale, noise=pick(noise, 'noise'),
                   ref_sigma=pick(ref_sigma, 'ref_sigma'), clip=pick(clip, 'clip'),
                   bounds=(-1.0, 1.0) if pick(bounded, 'bounded') else None, rng=rng,
-                  update_mask=update_mask)
+                  update_mask=update_mask, seed=seed)

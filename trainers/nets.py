@@ -2,19 +2,20 @@
 export; the descriptor revision the joint trainers share.
 
 `build(cfg, role)` reads the run's config. Two layouts of cfg.model:
-  joint runs (CoopNets, triangle, VAE) name each role's net and widths ('' / (): the
+  joint runs (CoopNets, triangle, VAE, latent EBM, dual-MCMC) name each role's net and widths ('' / (): the
   registry's net for the image size, models/__init__.py):
     descriptor, descriptor_widths, out_units   f(X; θ)
     descriptor_spectral_norm                   Lipschitz f (models/descriptor.py)
     generator, generator_widths                g(h; α)
     generator_upsample                         transpose | resize | bilinear (models/generator.py)
-    encoder, encoder_widths                    ρ_φ(h|X)  (triangle, VAE)
+    encoder, encoder_widths                    ρ_φ(h|X)  (triangle, VAE, dual-MCMC)
+    prior_widths                               f_α(z) of the latent EBM's prior
     latent_dim, sigma                          d, and σ of X = g(h) + N(0, σ²I)
   single-net runs (descriptor, conditional, generator, deformable, multigrid) keep
     name, widths (and out_units, num_classes, grids where the net has them).
   multi-view runs add view_dim (d2): their generator takes (h1, h2), latent_dim + view_dim.
-Roles: descriptor, generator, encoder; `descriptors` is the multi-grid run's {grid: net};
-`views` the multi-view run's table of view latents h2 (one row per name in data.views).
+Roles: descriptor, generator, encoder, prior (the latent EBM's f_α); `descriptors` is the
+multi-grid run's {grid: net}; `views` the multi-view run's table of view latents h2 (one row per name in data.views).
 """
 
 import tensorflow as tf
@@ -62,6 +63,8 @@ def build(cfg, role: str, num_classes: int = 0):
                         f'{tuple(cfg.data.views)}')
     return models.build('views', shape, num_views=len(cfg.data.views), view_dim=m.view_dim,
                         seed=cfg.seed)
+  if role == 'prior':  # the latent EBM's f_α(z) (models/latent_prior.py)
+    return models.build('prior', shape, latent_dim=m.latent_dim, widths=tuple(m.prior_widths))
   if role == 'descriptors':
     return multigrid_nets.multigrid_descriptors(shape, grids(cfg), tuple(m.widths))
   if 'num_classes' in m:  # the conditional descriptor: K class scores from one trunk
@@ -95,12 +98,13 @@ def energy(descriptor):
   return lambda x: -tf.cast(descriptor(x, training=False), tf.float32)
 
 
-def revise(descriptor, x0, lv, rng, update_mask=None, steps=None, scale=1.0):
+def revise(descriptor, x0, lv, rng, update_mask=None, steps=None, scale=1.0, seed=None):
   """Langevin revision of images x0 by the descriptor under config section `lv`
   (CoopNets step 2; descriptor sampling; completion with update_mask = the missing pixels).
-  scale multiplies the step size (core/recovery's langevin_scale after a rollback)."""
+  scale multiplies the step size (core/recovery's langevin_scale after a rollback); seed:
+  stateless noise instead of rng's (trainers/langevin.py)."""
   return langevin_lib.from_config(energy(descriptor), x0, lv, rng, steps=steps, scale=scale,
-                                  update_mask=update_mask)
+                                  update_mask=update_mask, seed=seed)
 
 
 def replica_slice(x_global):

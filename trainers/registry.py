@@ -54,6 +54,8 @@ def _sampling(samples='trainers.generator:sample_sets'):
 
 _GEN_TASKS, _GEN_SAMPLES = _sampling()
 _COOP_TASKS, _COOP_SAMPLES = _sampling('trainers.coopnets:sample_sets')
+_LEBM_TASKS, _LEBM_SAMPLES = _sampling('trainers.latent_ebm:sample_sets')
+_DUAL_TASKS, _DUAL_SAMPLES = _sampling('trainers.dual_mcmc:sample_sets')
 _ABP_TASKS = {'reconstruct': 'tasks.generator:reconstruct', 'recover': 'tasks.generator:recover',
               **_GEN_TASKS}
 _JOINT_TASKS = {'reconstruct': 'tasks.triangle:reconstruct', **_GEN_TASKS}
@@ -76,6 +78,13 @@ ALGORITHMS = {a.name: a for a in (
     # The triangle with the descriptor switched off (model.use_descriptor = False).
     Algorithm('vae', 'trainers.triangle', ('generator', 'encoder'), _JOINT_TASKS,
               _GEN_SAMPLES, check='configs.triangle:check'),
+    # ABP's generator with a learned energy prior on z (Pang et al., NeurIPS 2020).
+    Algorithm('latent_ebm', 'trainers.latent_ebm', ('generator', 'prior'),
+              {'reconstruct': 'tasks.latent_ebm:reconstruct', **_LEBM_TASKS}, _LEBM_SAMPLES,
+              check='configs.latent_ebm:check'),
+    # The triangle's three nets taught by two chains (Cui & Han, NeurIPS 2023).
+    Algorithm('dual_mcmc', 'trainers.dual_mcmc', ('generator', 'encoder', 'descriptor'),
+              {**_JOINT_TASKS, **_DUAL_TASKS}, _DUAL_SAMPLES, check='configs.dual_mcmc:check'),
     # The shared representation X(i, v) = g(h1_i, h2_v): a generator and the view latents.
     Algorithm('multiview', 'trainers.multiview', ('generator', 'views'),
               {'rotate': 'tasks.multiview:rotate', 'sample': 'tasks.sampling:write_samples'},
