@@ -25,7 +25,8 @@ from tools.reproduction import runner
 
 FLAGS = flags.FLAGS
 # Each table is a module of tools/reproduction/ with `table() -> records`.
-TABLES = ('generator', 'coop_triangle', 'multigrid', 'triangle_recipe', 'multiview', 'anchors')
+TABLES = ('generator', 'coop_triangle', 'multigrid', 'triangle_recipe', 'multiview', 'anchors',
+          'successors')
 flags.DEFINE_enum('table', None, list(TABLES), 'Which table to reproduce.')
 flags.DEFINE_bool('render', False, 'Only regenerate docs/RESULTS.md from docs/results/*.json.')
 flags.DEFINE_list('texture_figure', [], 'Write docs/figures/triangle_texture.png instead of a '
@@ -66,6 +67,14 @@ flags.DEFINE_float('vae_steps_per_second', 0.0, 'coop_triangle: the plain VAE\'s
                    'measured alone on this machine; its runs then take rate × the triangle\'s '
                    'training seconds steps instead of a wall-clock budget (which a loaded '
                    'machine would cut short). 0: train.time_budget.')
+flags.DEFINE_integer('budget', 724, 'successors: training seconds of each run, alone (make '
+                     'train\'s 724; the ~1 hour preset 3456).')
+flags.DEFINE_list('methods', [], 'successors: the methods to (re)run (default all): triangle, '
+                  'coopnets, latent_ebm, dual_mcmc, vae.')
+flags.DEFINE_list('seeds', ['0', '1'], 'successors: the seeds (the learning rate is picked on '
+                  'the first).')
+flags.DEFINE_bool('default_rate_only', False, 'successors: run each method\'s default rate '
+                  'only (no choice of the best of three).')
 
 
 def table_module(name: str):
