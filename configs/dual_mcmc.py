@@ -1,4 +1,4 @@
-"""Dual-MCMC teaching (docs/ALGORITHMS.md §7): the triangle's three nets; the generator starts
+"""Dual-MCMC teaching (docs/ALGORITHMS.md §8): the triangle's three nets; the generator starts
 the energy model's Langevin chain, the encoder starts the generator's posterior chain, and
 each learns from the chain it started.
 

@@ -1,4 +1,4 @@
-"""Latent-space energy-based prior (docs/ALGORITHMS.md §6): ABP's generator with the prior
+"""Latent-space energy-based prior (docs/ALGORITHMS.md §7): ABP's generator with the prior
 p_α(z) ∝ exp(f_α(z)) N(0, I), short-run Langevin in latent space for prior and posterior.
 
   tools/train --algo=latent_ebm --dataset=fashion_mnist --workdir=runs/latent_ebm

@@ -4,8 +4,9 @@
     EXPORT_DIR/tflite/NAME/VERSION/metadata.json
 
 Every model has one signature, `serving_default`: input `z` float32 [batch, d] (z ~ N(0, I),
-drawn by the app: TFLite has no stateless RNG op; a latent-EBM run's z comes from its learned
-prior: the export writes prior_latents.npy, PRIOR_DRAWS draws of it, beside the files), output `images` float32 [batch, H, W, C]
+drawn by the app: TFLite has no stateless RNG op; a latent-EBM run's z comes from its
+learned prior: the export writes prior_latents.npy, PRIOR_DRAWS draws of it, beside the
+files), output `images` float32 [batch, H, W, C]
 in [-1, 1] (the names metadata.json's inputs and outputs give; a signature runner reads them
 by name); batch is dynamic (resize the input tensor). Quantisations:
   float32   the weights as trained

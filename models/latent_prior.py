@@ -1,7 +1,7 @@
 """The latent-space energy prior's correction f_α(z): a latent vector in, one score out.
 
 p_α(z) ∝ exp(f_α(z)) · N(z; 0, I) (Pang, Han, Nijkamp, Zhu, Wu, "Learning Latent Space
-Energy-Based Prior Model", NeurIPS 2020; docs/ALGORITHMS.md §6). The paper's net: dense
+Energy-Based Prior Model", NeurIPS 2020; docs/ALGORITHMS.md §7). The paper's net: dense
 layers of 200 units with leaky ReLU 0.2, then one linear unit. The score is float32 under any
 precision policy (it enters the Langevin gradient and the prior's loss).
 """

@@ -233,3 +233,33 @@ def test_dual_mcmc_exports_every_net_it_has(dual_mcmc_run, tmp_path):
   x = built['generator'](z, training=False)
   np.testing.assert_allclose(sigs['energy'](images=x)['score'].numpy(),
                              built['descriptor'](x, training=False).numpy(), rtol=1e-5)
+
+
+def test_tools_evaluate_tasks_on_a_latent_ebm_run(latent_ebm_run, tmp_path, monkeypatch,
+                                                  scoring_cache):
+  """sample and score draw from the learned prior (the trainer's sampler); reconstruct infers
+  the test images' latents by the posterior's chain (the run has no encoder)."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tasks  # pylint: disable=g-import-not-at-top
+  from core import data as data_lib  # pylint: disable=g-import-not-at-top
+  from trainers import run as run_lib  # pylint: disable=g-import-not-at-top
+  monkeypatch.setenv('TWONETS_CACHE', scoring_cache)
+  wd = str(tmp_path / 'run')
+  shutil.copytree(latent_ebm_run, wd)
+  quiet = lambda *_: None
+  cfg, built = run_lib.restore(wd, ('generator', 'prior'))
+  with np.load(tasks.evaluate(wd, 'sample', num_images=20, seed=4, log=quiet)) as f:
+    np.testing.assert_array_equal(f['images'], data_lib.to_uint8(latent_ebm.sample(
+        built['generator'], built['prior'], cfg.langevin, 20, 4)))
+  out = tasks.evaluate(wd, 'score', num_images=200, seed=1, log=quiet)
+  assert set(out['sample_quality']['rows']) >= {'latent EBM generator', 'real_vs_real'}
+  assert np.isfinite(out['fd'])
+  final = read(latent_ebm_run, 'metrics.json')  # the trainer's measure: the training chain
+  chain = tasks.evaluate(wd, 'reconstruct', num_images=final['test_recon_images'], steps=0,
+                         log=quiet)
+  mode = tasks.evaluate(wd, 'reconstruct', num_images=final['test_recon_images'], steps=100,
+                        log=quiet)
+  assert chain['test_recon_mae'] == pytest.approx(final['test_recon_mae'], rel=1e-5)
+  # The posterior's mode reconstructs better than one noisy short-run draw.
+  assert 0 < mode['test_recon_mae'] < chain['test_recon_mae'] < 0.2
+  assert os.path.isfile(os.path.join(wd, 'reconstruct.json'))

@@ -70,7 +70,7 @@ flags.DEFINE_float('vae_steps_per_second', 0.0, 'coop_triangle: the plain VAE\'s
 flags.DEFINE_integer('budget', 724, 'successors: training seconds of each run, alone (make '
                      'train\'s 724; the ~1 hour preset 3456).')
 flags.DEFINE_list('methods', [], 'successors: the methods to (re)run (default all): triangle, '
-                  'coopnets, latent_ebm, dual_mcmc, vae.')
+                  'coopnets, latent_ebm, dual_mcmc, vae, abp (ABP\'s test reconstructions).')
 flags.DEFINE_list('seeds', ['0', '1'], 'successors: the seeds (the learning rate is picked on '
                   'the first).')
 flags.DEFINE_bool('default_rate_only', False, 'successors: run each method\'s default rate '

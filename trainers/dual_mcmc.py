@@ -2,7 +2,7 @@
 chain started by the net that learns from it.
 
 Cui, Han, "Learning Energy-based Model via Dual-MCMC Teaching", NeurIPS 2023
-(arXiv:2312.02469); docs/ALGORITHMS.md §7.
+(arXiv:2312.02469); docs/ALGORITHMS.md §8.
 
 The descriptor f(X; θ) (the energy model, U = −f), the generator X = g(h; α) + ε and the
 inference model q_φ(h|X) = N(μ, diag σ²) (the triangle's encoder). One step, for a batch

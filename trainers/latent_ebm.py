@@ -1,7 +1,7 @@
 """The generator with a latent-space energy-based prior (`--algo=latent_ebm`).
 
 Pang, Han, Nijkamp, Zhu, Wu, "Learning Latent Space Energy-Based Prior Model", NeurIPS 2020
-(arXiv:2006.08205); docs/ALGORITHMS.md §6.
+(arXiv:2006.08205); docs/ALGORITHMS.md §7.
 
     z ~ p_α(z) = exp(f_α(z)) · N(z; 0, I) / Z(α),     X = g(z; β) + ε,   ε ~ N(0, σ²I)
 
@@ -53,11 +53,12 @@ def sample_prior(prior, z0, lv, rng=None, *, seed=None, scale=1.0):
                                   clip=0.0, bounded=False, seed=seed)
 
 
-def infer(generator, prior, x, z0, lv, rng, *, sigma, scale=1.0):
-  """z⁺: langevin.steps steps of size langevin.step_size (× scale) on the posterior's energy
-  of images x from z0; (z, stats)."""
+def infer(generator, prior, x, z0, lv, rng, *, sigma, scale=1.0, steps=None, noise=None):
+  """z⁺: langevin.steps steps (or `steps`) of size langevin.step_size (× scale) on the
+  posterior's energy of images x from z0; (z, stats). noise=False: descent to the mode."""
   return langevin_lib.from_config(posterior_energy(generator, prior, x, sigma), z0, lv, rng,
-                                  scale=scale, ref_sigma=1.0, clip=0.0, bounded=False)
+                                  steps=steps, scale=scale, ref_sigma=1.0, noise=noise,
+                                  clip=0.0, bounded=False)
 
 
 def prior_latents(prior, lv, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
@@ -178,20 +179,27 @@ class LatentEBM(base.Trainer):
             f'posterior K1={lv.steps}')
 
 
-def test_reconstruction(cfg, generator, prior, num_images: int, seed: int = 0) -> dict:
-  """Mean |X − g(z⁺)| (in [0, 1] pixel units) of the first num_images test images, z⁺ by the
-  training's posterior chain from N(0, I) (its noise seeded): the latent EBM has no encoder."""
+def test_reconstruction(cfg, generator, prior, num_images: int, seed: int = 0,
+                        steps: int = 0) -> dict:
+  """Mean |X − g(z⁺)| (in [0, 1] pixel units) of the first num_images test images (the
+  latent EBM has no encoder). steps = 0: z⁺ by the training's posterior chain from N(0, I),
+  its noise seeded; steps > 0: `steps` noiseless steps from z = 0, the posterior mode — ABP's
+  protocol (tasks/generator.reconstruct), so the two compare at the same latent size."""
   test = data_lib.from_config(cfg, 'test')
   n = min(num_images, len(test))
   x = data_lib.to_float(test.images[:n])
   rng = tf.random.Generator.from_seed(seed)
-  z0 = np.random.default_rng(seed).standard_normal((n, cfg.model.latent_dim)).astype(np.float32)
+  d = cfg.model.latent_dim
+  z0 = (np.zeros((n, d), np.float32) if steps else
+        np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32))
   run = tf.function(lambda xb, zb: generator(infer(
-      generator, prior, xb, zb, cfg.langevin, rng, sigma=cfg.model.sigma)[0], training=False))
+      generator, prior, xb, zb, cfg.langevin, rng, sigma=cfg.model.sigma,
+      steps=steps or None, noise=False if steps else None)[0], training=False))
   rec = np.concatenate([run(x[i:i + 500], z0[i:i + 500]).numpy() for i in range(0, n, 500)])
+  how = (f'the posterior mode by {steps} noiseless steps from z = 0' if steps else
+         f'z by {cfg.langevin.steps} posterior Langevin steps from N(0, I)')
   return {'test_recon_mae': float(np.abs(rec - x).mean() / 2), 'test_recon_images': n,
-          'test_recon_reference': f'{cfg.data.dataset} test split, first {n}, z by '
-                                  f'{cfg.langevin.steps} posterior Langevin steps from N(0, I)'}
+          'test_recon_reference': f'{cfg.data.dataset} test split, first {n}, {how}'}
 
 
 def sample_sets(cfg, built, n, seed):

@@ -2,8 +2,8 @@
 export; the descriptor revision the joint trainers share.
 
 `build(cfg, role)` reads the run's config. Two layouts of cfg.model:
-  joint runs (CoopNets, triangle, VAE, latent EBM, dual-MCMC) name each role's net and widths ('' / (): the
-  registry's net for the image size, models/__init__.py):
+  joint runs (CoopNets, triangle, VAE, latent EBM, dual-MCMC) name each role's net and
+  widths ('' / (): the registry's net for the image size, models/__init__.py):
     descriptor, descriptor_widths, out_units   f(X; θ)
     descriptor_spectral_norm                   Lipschitz f (models/descriptor.py)
     generator, generator_widths                g(h; α)
@@ -15,7 +15,8 @@ export; the descriptor revision the joint trainers share.
     name, widths (and out_units, num_classes, grids where the net has them).
   multi-view runs add view_dim (d2): their generator takes (h1, h2), latent_dim + view_dim.
 Roles: descriptor, generator, encoder, prior (the latent EBM's f_α); `descriptors` is the
-multi-grid run's {grid: net}; `views` the multi-view run's table of view latents h2 (one row per name in data.views).
+multi-grid run's {grid: net}; `views` the multi-view run's table of view latents h2 (one row
+per name in data.views).
 """
 
 import tensorflow as tf
