@@ -12,9 +12,10 @@
 step or a path; the generator is the weight average where the run keeps one, as in tools/sample
 and exports), an export (a SavedModel, a TF Serving model folder, a .tflite file, a TFLite or
 web export's folder), or nothing for the bundled model of apps/web. A method is there only
-where the model has its net: encode and reconstruct need an encoder (triangle, vae), energy a
-descriptor (descriptor, conditional, multigrid, coopnets, triangle); sample, interpolate and
-generate a generator. An export holds the generator only. Anything else raises
+where the model has its net: encode and reconstruct need an encoder (triangle, vae,
+dual_mcmc), energy a descriptor (descriptor, conditional, multigrid, coopnets, triangle,
+dual_mcmc); sample, interpolate and generate a generator (a latent_ebm model's latents come
+from its learned prior). An export holds the generator only. Anything else raises
 core.errors.ConfigError with one line naming what the model has.
 
 Seeds: a run's latents are numpy's `default_rng(seed)` normals, as tools/sample --workdir draws
@@ -115,18 +116,19 @@ class Model:
 
   def encode(self, images) -> np.ndarray:
     """The encoder's mean μ(X) of images: [N, latent_dim]."""
-    raise self._missing('encode', 'an encoder (a triangle or vae run)')
+    raise self._missing('encode', 'an encoder (a triangle, vae or dual_mcmc run)')
 
   def reconstruct(self, images) -> np.ndarray:
     """g(μ(X)): the images through the encoder's mean and the generator, [N, H, W, C]."""
-    raise self._missing('reconstruct', 'an encoder and a generator (a triangle or vae run)')
+    raise self._missing('reconstruct', 'an encoder and a generator (a triangle, vae or '
+                        'dual_mcmc run)')
 
   def energy(self, images):
     """The descriptor's energy U(X) = −f(X; θ) per image: [N]; a conditional descriptor's
     per class, [N, K]; a multi-grid run's {grid size: [N]} of the images average-pooled to
     each grid."""
-    raise self._missing('energy', 'a descriptor (a descriptor, conditional, multigrid, coopnets '
-                        'or triangle run)')
+    raise self._missing('energy', 'a descriptor (a descriptor, conditional, multigrid, coopnets, '
+                        'triangle or dual_mcmc run)')
 
   def _missing(self, what, needs):
     return ConfigError(f'{what}() needs {needs}; {self.path} is a {self.algo} {self.kind}'
