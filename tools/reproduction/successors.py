@@ -68,12 +68,14 @@ def trained(method, seed, lr):
   command = runner.command_line(args)
   done = os.path.join(runner.ROOT, wd, 'metrics.json')
   stamp = os.path.join(runner.ROOT, wd, 'table_command.txt')
-  if os.path.isfile(done) and os.path.isfile(stamp) and open(stamp).read() == command:
-    out = runner.load(wd, 'metrics.json')
-    return out, command, out['wall_seconds']
+  if os.path.isfile(done) and os.path.isfile(stamp):
+    lines = open(stamp).read().splitlines()  # the command, then the run's seconds
+    if lines and lines[0] == command:
+      out = runner.load(wd, 'metrics.json')
+      return out, command, float(lines[1]) if len(lines) > 1 else out['wall_seconds']
   command, seconds = runner.run(args)
   with open(stamp, 'w') as f:
-    f.write(command)
+    f.write(f'{command}\n{seconds}\n')
   return runner.load(wd, 'metrics.json'), command, seconds
 
 
