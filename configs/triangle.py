@@ -21,19 +21,13 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
   # layer costs most of a step: 32/64/128 at batch 64 steps 2.3× faster than the registry's
   # nets at batch 100 and reached FD 63 against 68 in the same 18 one-core minutes
   # (docs/RESULTS.md, triangle_recipe tries A and B).
-  c.model = dict(latent_dim=100, sigma=0.3, use_descriptor=True,
-                 descriptor='', descriptor_widths=(32, 64, 128), out_units=100,
-                 descriptor_spectral_norm=False,
-                 generator='', generator_widths=(), generator_upsample='resize',
-                 encoder='', encoder_widths=())
+  c.model = dict(use_descriptor=True, **three_nets())
   # The released code's settings (λ = 0.1, β1 0.5, decay 0.998 per epoch, clip 100, generator
   # weight decay 5e-4) plus the energy penalty that keeps U bounded (probe notes, ALGORITHMS
   # §5), with larger learning rates for a minutes-long budget: in 314 s on the AVX512-BF16
   # machine, the released E 1e-4 / G 3e-4 / I 3e-4 reached FD 71, E 2e-4 / G 1e-3 / I 1e-3
   # reached 60 (docs/recipes.md, the earlier machine's table).
-  c.optim.update(lr=2e-4, beta1=0.5, beta2=0.999, clipnorm=100.0, energy_penalty=0.01)
-  c.optim.gen_lr = 1e-3
-  c.optim.enc_lr = 1e-3
+  shared_settings(c, smoke)
   c.optim.gen_weight_decay = 5e-4
   c.optim.lr_decay = 0.998
   c.optim.wake_sleep = 0.1  # λ
@@ -51,20 +45,39 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
   # only, weighted × r1_every. 4: the step ~15% faster at the same FD (docs/RESULTS.md
   # triangle_recipe). Runs made before this key existed keep 1 (trainers/registry.upgrade).
   c.optim.r1_every = 4
-  c.optim.ema_decay = 0.999  # samples, grids and exports use the averaged generator (0: off)
   # Optional Langevin revision of g(h) by the descriptor (off: steps = 0).
   c.langevin.update(steps=0, step_size=0.01, ref_sigma=0.0, noise=True, bounded=True,
                     init='generator', buffer_size=0, reinit=0.0)
   # make train: at most 15 minutes in all on a 2-core AVX2 CPU: 4,400 steps at the 6.08 it/s
   # measured alone (724 s; float32: `auto` picks bfloat16 only where it is native), then the
   # evaluation on the pinned scoring classifier (~12 s).
+  if not smoke:
+    c.train.update(steps=4400, sample_every=550, ckpt_every=550)
+  return c
+
+
+def three_nets() -> dict:
+  """model: the triangle's nets, which dual-MCMC shares. '' picks the registry's net for the
+  image size, () its default widths."""
+  return dict(latent_dim=100, sigma=0.3, descriptor='', descriptor_widths=(32, 64, 128),
+              out_units=100, descriptor_spectral_norm=False, descriptor_downsample='stride',
+              generator='', generator_widths=(), generator_upsample='resize', encoder='',
+              encoder_widths=())
+
+
+def shared_settings(c, smoke: bool):
+  """What the triangle and dual-MCMC set alike: the rates, the averaged generator, the batch,
+  the energy bound, the final evaluation, and the smoke run's sizes."""
+  c.optim.update(lr=2e-4, beta1=0.5, beta2=0.999, clipnorm=100.0, energy_penalty=0.01)
+  c.optim.gen_lr = 1e-3
+  c.optim.enc_lr = 1e-3
+  c.optim.ema_decay = 0.999  # samples, grids and exports use the averaged generator (0: off)
   c.data.batch_size = 64
-  c.train.update(steps=4400, log_every=25, sample_every=550, ckpt_every=550,
-                 precision='auto')
+  c.train.update(log_every=25, precision='auto')
   # |U| stays ≲ 20 under the energy penalty; beyond 10⁴ it has run away: roll back.
   c.train.energy_bound = 1e4
-  # Final evaluation: samples of the averaged and the raw generator scored against half the
-  # test split (evaluation/scoring.py), beside real and blurred test images.
+  # Final evaluation: samples of the averaged generator scored against the test split
+  # (evaluation/scoring.py), beside real and blurred test images.
   c.eval.update(num_samples=5000, num_test=10000)
   c.eval.score = True
   # TensorBoard's eval/quick_fd: 1,000 samples of the averaged generator every sample_every
@@ -76,19 +89,22 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
     c.data.update(max_examples=200, batch_size=20)
     c.train.update(steps=6, log_every=2, sample_every=3, ckpt_every=3, precision='float32')
     c.eval.update(num_samples=64, num_test=40, score=False, quick_fd=0)
-  return c
 
 
-def check_ema(cfg):
-  """optim.ema_decay (the triangle's and dual-MCMC's averaged generator)."""
+def check_shared(cfg):
+  """The keys the triangle and dual-MCMC share: optim.ema_decay (the averaged generator) and
+  model.descriptor_downsample (models/descriptor.py)."""
   if not 0.0 <= cfg.optim.ema_decay < 1.0:
     raise ConfigError(f'optim.ema_decay is the weight average\'s decay in [0, 1) (0: off), '
                       f'got {cfg.optim.ema_decay}')
+  if cfg.model.descriptor_downsample not in ('stride', 'blur'):
+    raise ConfigError(f'model.descriptor_downsample is stride (strided convolutions) or blur '
+                      f'(a binomial blur before each), got {cfg.model.descriptor_downsample!r}')
 
 
 def check(cfg):
   """The triangle's (and the VAE's) own keys, before TensorFlow starts."""
-  check_ema(cfg)
+  check_shared(cfg)
   o = cfg.optim
   if o.r1_penalty < 0:
     raise ConfigError(f'optim.r1_penalty must be >= 0 (0: off), got {o.r1_penalty}')

@@ -13,7 +13,31 @@ The score is float32 under any precision policy: the last dense layer and the su
 float32 because f reaches ~10⁷ with the TF defaults and bfloat16 keeps 8 bits of mantissa.
 """
 import keras
+import numpy as np
 from keras import layers
+
+DOWNSAMPLE = ('stride', 'blur')
+
+
+@keras.saving.register_keras_serializable(package='twonets')
+class Blur(layers.Layer):
+  """A fixed binomial low-pass [1, 2, 1]ᵀ[1, 2, 1]/16 per channel, edges mirrored; no weights.
+
+  Put before a stride-2 convolution (Zhang, "Making Convolutional Networks Shift-Invariant
+  Again", ICML 2019): the gradient of f with respect to the image passes back through the
+  strided convolution's transpose, which leaves a period-2 pattern, and then through this
+  filter, whose response is zero at that frequency. A generator or a Langevin chain that
+  descends the gradient then meets no checkerboard to copy.
+  """
+
+  def build(self, input_shape):
+    k = np.outer([1., 2., 1.], [1., 2., 1.]) / 16.
+    self.kernel = np.tile(k[:, :, None, None], (1, 1, int(input_shape[-1]), 1))
+
+  def call(self, x):
+    x = keras.ops.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='symmetric')
+    kernel = keras.ops.cast(self.kernel, x.dtype)
+    return keras.ops.depthwise_conv(x, kernel, strides=1, padding='valid')
 
 
 def _score(x, out_units, name, wrap=lambda layer: layer):
@@ -24,9 +48,11 @@ def _score(x, out_units, name, wrap=lambda layer: layer):
 
 def dataset_descriptor(image_shape, *, widths=(64, 128, 256), kernels=(5, 3, 3),
                        strides=(2, 2, 1), out_units=100, leak=0.2, spectral_norm=False,
-                       name='descriptor'):
+                       downsample='stride', name='descriptor'):
   """conv stack with leaky ReLU, then dense `out_units`; f = sum of the dense outputs.
 
+  downsample='blur' puts a `Blur` before every strided convolution (same weights, same
+  shapes: only the function changes).
   spectral_norm=True wraps every layer in Keras's SpectralNormalization (Miyato et al.,
   "Spectral Normalization for Generative Adversarial Networks", ICLR 2018): f becomes
   Lipschitz, so a generator that descends it (the divergence triangle) follows a smooth
@@ -36,28 +62,37 @@ def dataset_descriptor(image_shape, *, widths=(64, 128, 256), kernels=(5, 3, 3),
   if not (len(widths) == len(kernels) == len(strides)):
     raise ValueError(f'widths, kernels, strides must have one entry per layer: '
                      f'{widths}, {kernels}, {strides}')
+  if downsample not in DOWNSAMPLE:
+    raise ValueError(f'downsample must be one of {DOWNSAMPLE}, not {downsample!r}')
   inputs = keras.Input(image_shape, name='images')
   x = inputs
   for i, (w, k, s) in enumerate(zip(widths, kernels, strides)):
+    if s > 1 and downsample == 'blur':
+      x = Blur(name=f'blur{i + 1}')(x)
     x = wrap(layers.Conv2D(w, k, strides=s, padding='same', name=f'conv{i + 1}'))(x)
     x = layers.LeakyReLU(leak, name=f'lrelu{i + 1}')(x)
   return keras.Model(inputs, _score(x, out_units, 'f', wrap), name=name)
 
 
-def descriptor_28(image_shape=(28, 28, 1), widths=(), out_units=100, spectral_norm=False):
+def descriptor_28(image_shape=(28, 28, 1), widths=(), out_units=100, spectral_norm=False,
+                  downsample='stride'):
   return dataset_descriptor(image_shape, widths=tuple(widths) or (64, 128, 256),
-                            out_units=out_units, spectral_norm=spectral_norm)
+                            out_units=out_units, spectral_norm=spectral_norm,
+                            downsample=downsample)
 
 
-def descriptor_32(image_shape=(32, 32, 3), widths=(), out_units=100, spectral_norm=False):
+def descriptor_32(image_shape=(32, 32, 3), widths=(), out_units=100, spectral_norm=False,
+                  downsample='stride'):
   return dataset_descriptor(image_shape, widths=tuple(widths) or (64, 128, 256),
-                            out_units=out_units, spectral_norm=spectral_norm)
+                            out_units=out_units, spectral_norm=spectral_norm,
+                            downsample=downsample)
 
 
-def descriptor_64(image_shape=(64, 64, 3), widths=(), out_units=100, spectral_norm=False):
+def descriptor_64(image_shape=(64, 64, 3), widths=(), out_units=100, spectral_norm=False,
+                  downsample='stride'):
   return dataset_descriptor(image_shape, widths=tuple(widths) or (64, 128, 256, 512),
                             kernels=(5, 3, 3, 3), strides=(2, 2, 2, 1), out_units=out_units,
-                            spectral_norm=spectral_norm)
+                            spectral_norm=spectral_norm, downsample=downsample)
 
 
 def texture_descriptor(image_shape, widths=(), out_units=0, leak=0.2):

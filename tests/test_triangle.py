@@ -4,6 +4,7 @@ import json
 import math
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,9 +12,11 @@ from scipy import stats as scipy_stats
 
 import configs
 from core import config as config_lib
+from core.errors import ConfigError
 from evaluation import scoring
 from tests import helpers
 from trainers import losses
+from trainers import registry
 from trainers import triangle
 
 
@@ -276,6 +279,42 @@ def test_generator_upsampling_options():
   assert a.shape == b.shape == (2, 28, 28, 1) and not np.allclose(a, b)
   with pytest.raises(ValueError, match='transpose, resize, bilinear'):
     generator_lib.generator_28(latent_dim=4, upsample='cubic')
+
+
+def test_the_blur_is_a_binomial_filter_that_removes_the_checkerboard():
+  from models import descriptor as descriptor_lib  # pylint: disable=g-import-not-at-top
+  blur = lambda x: descriptor_lib.Blur()(x)  # a layer is built for one channel count
+  impulse = np.zeros((1, 9, 9, 2), np.float32)
+  impulse[0, 4, 4] = 1.0
+  binomial = np.outer([1, 2, 1], [1, 2, 1]) / 16
+  out = blur(impulse).numpy()
+  np.testing.assert_allclose(out[0, 3:6, 3:6, 0], binomial, atol=1e-7)
+  assert abs(out).sum() == pytest.approx(2.0)  # nothing else, and each channel alone
+  board = np.where(np.add.outer(np.arange(9), np.arange(9)) % 2 == 0, 1.0, -1.0)
+  flat = blur(np.full((1, 9, 9, 1), 0.7, np.float32)).numpy()
+  np.testing.assert_allclose(flat, 0.7, rtol=1e-6)  # mirrored edges: a constant stays
+  np.testing.assert_allclose(blur(board[None, :, :, None].astype(np.float32)).numpy()[
+      0, 1:-1, 1:-1], 0.0, atol=1e-7)  # the period-2 pattern is gone inside
+
+
+def test_the_blur_descriptor_is_the_strided_one_on_blurred_images_with_the_same_weights():
+  from models import descriptor as descriptor_lib  # pylint: disable=g-import-not-at-top
+  strided = descriptor_lib.descriptor_28(widths=(4, 8, 8), out_units=3)
+  blurred = descriptor_lib.descriptor_28(widths=(4, 8, 8), out_units=3, downsample='blur')
+  blurred.set_weights(strided.get_weights())  # the same variables: the blur has none
+  x = np.random.default_rng(1).uniform(-1, 1, (2, 28, 28, 1)).astype(np.float32)
+  first = strided.get_layer('conv1')
+  expected = strided.get_layer('lrelu1')(first(descriptor_lib.Blur()(x)))
+  trunk = keras.Model(blurred.input, blurred.get_layer('lrelu1').output)
+  np.testing.assert_allclose(trunk(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+  assert [l.name for l in blurred.layers if 'blur' in l.name] == ['blur1', 'blur2']  # strided
+  assert not np.allclose(blurred(x).numpy(), strided(x).numpy())
+  with pytest.raises(ValueError, match='downsample must be one of'):
+    descriptor_lib.descriptor_28(downsample='box')
+  cfg = configs.get('triangle', 'fashion_mnist', smoke=True)
+  config_lib.apply_overrides(cfg, ['model.descriptor_downsample=box'])
+  with pytest.raises(ConfigError, match='model.descriptor_downsample is stride'):
+    registry.check(cfg)
 
 
 def test_energies_are_logged_as_f_and_old_runs_read_by_their_old_names():

@@ -19,6 +19,7 @@ from core import runtime
 from core.errors import UsageError
 from evaluation import scores as scores_lib
 from evaluation import scoring
+from trainers import nets
 
 
 def adam(optim, lr, weight_decay: float = 0.0):
@@ -61,6 +62,14 @@ class Trainer:
   def load_data(cfg):
     """The training set `train()` hands the trainer (core/data: an ImageSet)."""
     return data_lib.from_config(cfg)
+
+  def net_and_adam(self, role: str, lr, weight_decay: float = 0.0):
+    """Call inside strategy.scope(): the run's `role` net (trainers/nets.build) and its Adam
+    (`adam`), built on the net's trainable variables."""
+    net = nets.build(self.cfg, role)
+    opt = adam(self.cfg.optim, lr, weight_decay)
+    opt.build(net.trainable_variables)
+    return net, opt
 
   def replica_rngs(self):
     """Call inside strategy.scope(): the mirrored Langevin-noise RNG, and the host RNG."""

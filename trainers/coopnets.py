@@ -42,12 +42,8 @@ class CoopNets(base.Trainer):
     b = cfg.data.batch_size
     o = cfg.optim
     with strategy.scope():
-      self.descriptor = nets.build(cfg, 'descriptor')
-      self.generator = nets.build(cfg, 'generator')
-      self.desc_opt = base.adam(o, o.lr)
-      self.gen_opt = base.adam(o, o.gen_lr)
-      self.desc_opt.build(self.descriptor.trainable_variables)
-      self.gen_opt.build(self.generator.trainable_variables)
+      self.descriptor, self.desc_opt = self.net_and_adam('descriptor', o.lr)
+      self.generator, self.gen_opt = self.net_and_adam('generator', o.gen_lr)
       self.replica_rngs()  # Langevin noise
     self.host_rng()  # latents, drawn globally
     d = self.latent_dim = cfg.model.latent_dim

@@ -59,15 +59,9 @@ class DualMCMC(base.Trainer):
     super().__init__(cfg, strategy, train_set)
     o = cfg.optim
     with strategy.scope():
-      self.descriptor = nets.build(cfg, 'descriptor')
-      self.generator = nets.build(cfg, 'generator')
-      self.encoder = nets.build(cfg, 'encoder')
-      self.desc_opt = base.adam(o, o.lr)
-      self.gen_opt = base.adam(o, o.gen_lr)
-      self.enc_opt = base.adam(o, o.enc_lr)
-      for net, opt in ((self.descriptor, self.desc_opt), (self.generator, self.gen_opt),
-                       (self.encoder, self.enc_opt)):
-        opt.build(net.trainable_variables)
+      self.descriptor, self.desc_opt = self.net_and_adam('descriptor', o.lr)
+      self.generator, self.gen_opt = self.net_and_adam('generator', o.gen_lr)
+      self.encoder, self.enc_opt = self.net_and_adam('encoder', o.enc_lr)
       self.replica_rngs()  # Langevin noise
       self.ema_decay = float(o.ema_decay)
       self.generator_ema = None

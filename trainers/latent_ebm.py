@@ -61,20 +61,28 @@ def infer(generator, prior, x, z0, lv, rng, *, sigma, scale=1.0, steps=None, noi
                                   clip=0.0, bounded=False)
 
 
-def prior_latents(prior, lv, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
+def prior_chain(prior, lv):
+  """The prior's chain as one compiled function (z0, stateless seed) → z⁻."""
+  return tf.function(lambda zb, s: sample_prior(prior, zb, lv, seed=s)[0])
+
+
+def prior_latents(prior, lv, n: int, seed: int, batch_size: int = 500,
+                  chain=None) -> np.ndarray:
   """n latents of the learned prior p_α: N(0, I) starts drawn with `seed`, then the prior's
-  chain with stateless noise (seed, batch index): the same (n, seed) gives the same latents."""
+  chain with stateless noise (seed, batch index): the same (n, seed) gives the same latents.
+  chain: a `prior_chain` of this prior to reuse (a caller that samples often)."""
   d = int(prior.input_shape[-1])
   z0 = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
-  chain = tf.function(lambda zb, s: sample_prior(prior, zb, lv, seed=s)[0])
+  chain = chain or prior_chain(prior, lv)
   out = [chain(tf.constant(z0[i:i + batch_size]), tf.constant([seed, i], tf.int64)).numpy()
          for i in range(0, n, batch_size)]
   return np.concatenate(out) if out else np.zeros((0, d), np.float32)
 
 
-def sample(generator, prior, lv, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
+def sample(generator, prior, lv, n: int, seed: int, batch_size: int = 500,
+           chain=None) -> np.ndarray:
   """n images g(z⁻), z⁻ from the learned prior (prior_latents)."""
-  z = prior_latents(prior, lv, n, seed, batch_size)
+  z = prior_latents(prior, lv, n, seed, batch_size, chain)
   return np.concatenate([generator(z[i:i + batch_size], training=False).numpy()
                          for i in range(0, n, batch_size)])
 
@@ -89,16 +97,13 @@ class LatentEBM(base.Trainer):
     super().__init__(cfg, strategy, train_set)
     o = cfg.optim
     with strategy.scope():
-      self.generator = nets.build(cfg, 'generator')
-      self.prior = nets.build(cfg, 'prior')
-      self.gen_opt = base.adam(o, o.gen_lr)
-      self.prior_opt = base.adam(o, o.lr)
-      self.gen_opt.build(self.generator.trainable_variables)
-      self.prior_opt.build(self.prior.trainable_variables)
+      self.generator, self.gen_opt = self.net_and_adam('generator', o.gen_lr)
+      self.prior, self.prior_opt = self.net_and_adam('prior', o.lr)
       self.replica_rngs()  # Langevin noise
     self.host_rng()  # the chains' N(0, I) starts, drawn globally
     self.latent_dim = cfg.model.latent_dim
     self.grid_z = self.grid_latents(GRID, self.latent_dim)
+    self.quick_chain = prior_chain(self.prior, cfg.langevin)  # traced once, for quick_samples
     self.grid_fn = tf.function(lambda z0: self.generator(sample_prior(
         self.prior, z0, cfg.langevin, seed=tf.constant([cfg.seed, GRID_SEED], tf.int64))[0],
         training=False))
@@ -152,7 +157,8 @@ class LatentEBM(base.Trainer):
     return self.grid_fn(self.grid_z).numpy()
 
   def quick_samples(self, n):
-    return sample(self.generator, self.prior, self.cfg.langevin, n, self.cfg.seed + 11)
+    return sample(self.generator, self.prior, self.cfg.langevin, n, self.cfg.seed + 11,
+                  chain=self.quick_chain)
 
   def checkpoint_items(self):
     return {'generator': self.generator, 'prior': self.prior, 'gen_opt': self.gen_opt,

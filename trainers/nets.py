@@ -6,6 +6,7 @@ export; the descriptor revision the joint trainers share.
   widths ('' / (): the registry's net for the image size, models/__init__.py):
     descriptor, descriptor_widths, out_units   f(X; θ)
     descriptor_spectral_norm                   Lipschitz f (models/descriptor.py)
+    descriptor_downsample                      stride | blur (models/descriptor.py)
     generator, generator_widths                g(h; α)
     generator_upsample                         transpose | resize | bilinear (models/generator.py)
     encoder, encoder_widths                    ρ_φ(h|X)  (triangle, VAE, dual-MCMC)
@@ -89,6 +90,8 @@ def build(cfg, role: str, num_classes: int = 0):
     kw['out_units'] = m.out_units
   if joint and role == 'descriptor' and m.descriptor_spectral_norm:
     kw['spectral_norm'] = True
+  if joint and role == 'descriptor' and m.get('descriptor_downsample', 'stride') != 'stride':
+    kw['downsample'] = m.descriptor_downsample
   if joint and role == 'generator' and m.generator_upsample != 'transpose':
     kw['upsample'] = m.generator_upsample
   return models.build(net, shape, **kw)

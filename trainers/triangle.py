@@ -56,24 +56,19 @@ class Triangle(base.Trainer):
     o = cfg.optim
     epoch_steps = max(1, len(train_set) // cfg.data.batch_size)
 
-    def adam(lr, weight_decay=0.0):
+    def decayed(lr):
       if o.lr_decay < 1.0:  # the released code's decay per epoch
         lr = self.recovery.scaled(keras.optimizers.schedules.ExponentialDecay(
             lr, decay_steps=epoch_steps, decay_rate=o.lr_decay, staircase=True))
-      return base.adam(o, lr, weight_decay)
+      return lr
 
     with strategy.scope():
-      self.generator = nets.build(cfg, 'generator')
-      self.encoder = nets.build(cfg, 'encoder')
-      self.gen_opt = adam(o.gen_lr, o.gen_weight_decay)
-      self.enc_opt = adam(o.enc_lr)
-      self.gen_opt.build(self.generator.trainable_variables)
-      self.enc_opt.build(self.encoder.trainable_variables)
+      self.generator, self.gen_opt = self.net_and_adam('generator', decayed(o.gen_lr),
+                                                       o.gen_weight_decay)
+      self.encoder, self.enc_opt = self.net_and_adam('encoder', decayed(o.enc_lr))
       self.descriptor = self.desc_opt = None
       if self.use_descriptor:
-        self.descriptor = nets.build(cfg, 'descriptor')
-        self.desc_opt = adam(o.lr)
-        self.desc_opt.build(self.descriptor.trainable_variables)
+        self.descriptor, self.desc_opt = self.net_and_adam('descriptor', decayed(o.lr))
       self.replica_rngs()  # Langevin noise
       # The averaged generator (trainers/ema.py) that samples, grids and exports use.
       self.ema_decay = float(o.ema_decay)
