@@ -12,8 +12,9 @@ by name); batch is dynamic (resize the input tensor). Quantisations:
   float32   the weights as trained
   float16   weights stored as float16, computed in float32 (half the size)
   dynamic   dynamic-range: int8 weights, float activations (a quarter of the size)
-  int8      full integer: int8 weights and activations, calibrated on N(0, I) latents; input
-            and output stay float32 (the converter adds the (de)quantisation)
+  int8      full integer: int8 weights and activations, calibrated on N(0, I) latents (a
+            latent EBM's on its prior's draws); input and output stay float32 (the converter
+            adds the (de)quantisation)
 
 A multi-view run (z = h1, its identity latent) writes one model per view, keeping the one-
 input contract: generator_QUANT.tflite renders the standard view, generator_QUANT_VIEW.tflite
@@ -55,9 +56,12 @@ def check_quantizations(names):
                       f'{", ".join(QUANTIZATIONS)}')
 
 
-def convert(generator, quantization: str, seed: int = 0, batch: int = 0) -> bytes:
+def convert(generator, quantization: str, seed: int = 0, batch: int = 0,
+            calibration=None) -> bytes:
   """The generator z → images in [-1, 1] as a TFLite flatbuffer; its batch dimension is
-  dynamic, or fixed at `batch` (runtimes that cannot resize inputs: LiteRT.js)."""
+  dynamic, or fixed at `batch` (runtimes that cannot resize inputs: LiteRT.js). calibration:
+  the int8 file's calibration latents [N, d] (default CALIBRATION_LATENTS draws of N(0, I)
+  from `seed`): the latents the file will be fed."""
   check_quantizations([quantization])
   d = int(generator.input_shape[-1])
   # The signature's names: the Input's name (z) and the output dict's key (images).
@@ -72,8 +76,8 @@ def convert(generator, quantization: str, seed: int = 0, batch: int = 0) -> byte
   if quantization == 'float16':
     converter.target_spec.supported_types = [tf.float16]
   elif quantization == 'int8':
-    latents = np.random.default_rng(seed).standard_normal(
-        (CALIBRATION_LATENTS, d)).astype(np.float32)
+    latents = np.asarray(calibration, np.float32) if calibration is not None else (
+        np.random.default_rng(seed).standard_normal((CALIBRATION_LATENTS, d)).astype(np.float32))
     step = batch or 1
     converter.representative_dataset = lambda: ([latents[i:i + step]]
                                                  for i in range(0, len(latents), step))
@@ -132,19 +136,20 @@ def convert_run(run, quantizations=QUANTIZATIONS, checkpoint: str = '', batch: i
     meta['view_files'] = {name: {q: f'generator_{q}{"" if v == 0 else "_" + name}.tflite'
                                  for q in quantizations}
                           for v, name in enumerate(cfg.data.views)}
-  files, diffs = {}, {}
+  files, diffs, calibration = {}, {}, None
   if 'prior' in nets:  # a latent EBM: z must come from its prior (metadata's latent_prior)
     from trainers import latent_ebm  # pylint: disable=g-import-not-at-top
+    bank = latent_ebm.prior_latents(nets['prior'], cfg.langevin, common.PRIOR_DRAWS, cfg.seed)
+    calibration = bank[:CALIBRATION_LATENTS]  # int8 ranges from the latents it will be fed
     buf = io.BytesIO()
-    np.save(buf, latent_ebm.prior_latents(nets['prior'], cfg.langevin, common.PRIOR_DRAWS,
-                                          cfg.seed))
+    np.save(buf, bank)
     files[common.PRIOR_LATENTS] = buf.getvalue()
     meta['prior_latents'] = {'file': common.PRIOR_LATENTS, 'rows': common.PRIOR_DRAWS,
                              'seed': cfg.seed}
   for suffix, g in generators.items():
     for q in quantizations:
       name = f'generator_{q}{suffix}.tflite'
-      files[name] = convert(g, q, cfg.seed, batch)
+      files[name] = convert(g, q, cfg.seed, batch, calibration)
       diffs[name] = checked(files[name], g, q, name)
   rows = str(batch) if batch else 'batch'
   meta = dict(meta, format='tflite', signature=SIGNATURE, files={

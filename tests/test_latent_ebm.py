@@ -187,7 +187,7 @@ def test_latent_ebm_exports_sample_from_the_learned_prior(latent_ebm_run, tmp_pa
   .tflite export carries draws of the prior; the web page (which draws N(0, I)) is refused;
   twonets.load gives each format's prior latents."""
   import twonets  # pylint: disable=g-import-not-at-top
-  from export import saved_model, tflite, web  # pylint: disable=g-import-not-at-top
+  from export import litert, saved_model, tflite, web  # pylint: disable=g-import-not-at-top
   from trainers import run as run_lib  # pylint: disable=g-import-not-at-top
   cfg, built = run_lib.restore(latent_ebm_run, ('generator', 'prior'))
   quiet = lambda *_: None
@@ -207,10 +207,17 @@ def test_latent_ebm_exports_sample_from_the_learned_prior(latent_ebm_run, tmp_pa
   np.testing.assert_array_equal(twonets.load(latent_ebm_run).latents(5, seed=2),
                                 latent_ebm.prior_latents(built['prior'], cfg.langevin, 5, 2))
 
-  tfl = tflite.export(latent_ebm_run, ['float32'], export_dir=str(tmp_path), log=quiet)
+  tfl = tflite.export(latent_ebm_run, ['float32', 'int8'], export_dir=str(tmp_path),
+                      log=quiet)
   bank = np.load(os.path.join(tfl, 'prior_latents.npy'))
   np.testing.assert_array_equal(bank, latent_ebm.prior_latents(
       built['prior'], cfg.langevin, bank.shape[0], cfg.seed))
+  with open(os.path.join(tfl, 'generator_int8.tflite'), 'rb') as f:  # calibrated on the prior
+    int8 = litert.run_signature(f.read(), bank[:64])
+  on_prior = tflite.convert(built['generator'], 'int8', calibration=bank[:256])
+  on_gauss = tflite.convert(built['generator'], 'int8', seed=cfg.seed)
+  np.testing.assert_array_equal(int8, litert.run_signature(on_prior, bank[:64]))
+  assert not np.array_equal(int8, litert.run_signature(on_gauss, bank[:64]))
   assert read(tfl, 'metadata.json')['prior_latents']['rows'] == len(bank) == 4096
   assert set(map(tuple, twonets.load(tfl).latents(8, seed=1))) <= set(map(tuple, bank))
   with pytest.raises(ConfigError, match='the web page draws z ~ N\\(0, I\\); export '
