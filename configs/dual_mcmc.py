@@ -33,6 +33,7 @@ def get_config(dataset: str = 'fashion_mnist', smoke: bool = False):
     c.train.update(steps=3000, sample_every=500, ckpt_every=500)
   return c
 
+
 def check(cfg):
   """Dual-MCMC's own keys, before TensorFlow starts."""
   triangle.check_shared(cfg)
