@@ -79,7 +79,8 @@ def shared_settings(c, smoke: bool):
   # |U| stays ≲ 20 under the energy penalty; beyond 10⁴ it has run away: roll back.
   c.train.energy_bound = 1e4
   # Final evaluation: samples of the averaged generator (and the raw one, or the revisions)
-  # scored against the test split (evaluation/scoring.py), beside real and blurred images.
+  # scored against half the test split (evaluation/scoring.py), beside real and blurred test
+  # images.
   c.eval.update(num_samples=5000, num_test=10000)
   c.eval.score = True
   # TensorBoard's eval/quick_fd: 1,000 samples of the averaged generator every sample_every

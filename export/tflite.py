@@ -96,12 +96,13 @@ def convert(generator, quantization: str, seed: int = 0, batch: int = 0,
   return flatbuffer
 
 
-def max_diff_to_tf(flatbuffer: bytes, generator, seed: int = 0) -> float:
-  """The largest |TFLite − TensorFlow| of the images of CHECK_LATENTS latents N(0, I) (run
-  through the file's `serving_default` signature by name, under LiteRT); inf if the file
-  outputs a non-finite value."""
+def max_diff_to_tf(flatbuffer: bytes, generator, seed: int = 0, latents=None) -> float:
+  """The largest |TFLite − TensorFlow| of the images of CHECK_LATENTS latents N(0, I), or of
+  `latents` (run through the file's `serving_default` signature by name, under LiteRT); inf
+  if the file outputs a non-finite value."""
   d = int(generator.input_shape[-1])
-  z = np.random.default_rng(seed).standard_normal((CHECK_LATENTS, d)).astype(np.float32)
+  z = np.asarray(latents, np.float32)[:CHECK_LATENTS] if latents is not None else (
+      np.random.default_rng(seed).standard_normal((CHECK_LATENTS, d)).astype(np.float32))
   got = litert.run_signature(flatbuffer, z)
   want = np.asarray(generator(z, training=False), np.float32)
   if got.shape != want.shape or not np.all(np.isfinite(got)):
@@ -109,10 +110,12 @@ def max_diff_to_tf(flatbuffer: bytes, generator, seed: int = 0) -> float:
   return float(np.abs(got - want).max())
 
 
-def checked(flatbuffer: bytes, generator, quantization: str, name: str) -> float:
-  """max_diff_to_tf of a converted file; ConfigError (nothing written) when it outputs a
-  non-finite value or, in float32, differs from TensorFlow by more than FLOAT32_LIMIT."""
-  diff = max_diff_to_tf(flatbuffer, generator)
+def checked(flatbuffer: bytes, generator, quantization: str, name: str,
+            latents=None) -> float:
+  """max_diff_to_tf of a converted file (on `latents`, the ones it will be fed, when given);
+  ConfigError (nothing written) when it outputs a non-finite value or, in float32, differs
+  from TensorFlow by more than FLOAT32_LIMIT."""
+  diff = max_diff_to_tf(flatbuffer, generator, latents=latents)
   if not np.isfinite(diff) or (quantization == 'float32' and diff > FLOAT32_LIMIT):
     raise ConfigError(f'the {quantization} TFLite file {name} does not reproduce the generator '
                       f'under LiteRT (max |TFLite − TF| = {diff:.3g} on {CHECK_LATENTS} '
@@ -150,7 +153,7 @@ def convert_run(run, quantizations=QUANTIZATIONS, checkpoint: str = '', batch: i
     for q in quantizations:
       name = f'generator_{q}{suffix}.tflite'
       files[name] = convert(g, q, cfg.seed, batch, calibration)
-      diffs[name] = checked(files[name], g, q, name)
+      diffs[name] = checked(files[name], g, q, name, calibration)
   rows = str(batch) if batch else 'batch'
   meta = dict(meta, format='tflite', signature=SIGNATURE, files={
       q: f'generator_{q}.tflite' for q in quantizations}, max_abs_diff_to_tf=diffs,

@@ -144,6 +144,19 @@ def smoke(digits, algo, *overrides):
   return registry.check(cfg)
 
 
+def test_quick_samples_are_seeded_prior_samples_from_one_traced_chain(digits):
+  """TensorBoard's quick FD samples (every sample_every steps) reuse one compiled prior
+  chain: the same images each call, those of latent_ebm.sample, one trace."""
+  cfg = smoke(digits, 'latent_ebm')
+  run = latent_ebm.LatentEBM(cfg, tf.distribute.get_strategy(),
+                             latent_ebm.LatentEBM.load_data(cfg))
+  first, again = run.quick_samples(6), run.quick_samples(6)
+  np.testing.assert_array_equal(first, again)
+  np.testing.assert_array_equal(first, latent_ebm.sample(run.generator, run.prior, cfg.langevin,
+                                                         6, cfg.seed + 11))
+  assert run.quick_chain.experimental_get_tracing_count() == 1
+
+
 def metric_rows(workdir):
   return [{k: v for k, v in r.items() if k != 'time'} for r in read(workdir, 'metrics.jsonl')]
 

@@ -16,6 +16,7 @@ from core.errors import ConfigError
 from evaluation import scoring
 from tests import helpers
 from trainers import losses
+from trainers import nets
 from trainers import registry
 from trainers import triangle
 
@@ -312,6 +313,10 @@ def test_the_blur_descriptor_is_the_strided_one_on_blurred_images_with_the_same_
   with pytest.raises(ValueError, match='downsample must be one of'):
     descriptor_lib.descriptor_28(downsample='box')
   cfg = configs.get('triangle', 'fashion_mnist', smoke=True)
+  built = lambda: [l.name for l in nets.build(cfg, 'descriptor').layers if 'blur' in l.name]
+  assert built() == []  # the default: strided convolutions
+  config_lib.apply_overrides(cfg, ['model.descriptor_downsample=blur'])
+  assert built() == ['blur1', 'blur2']  # the run's key reaches the net
   config_lib.apply_overrides(cfg, ['model.descriptor_downsample=box'])
   with pytest.raises(ConfigError, match='model.descriptor_downsample is stride'):
     registry.check(cfg)
