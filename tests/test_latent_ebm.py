@@ -227,7 +227,8 @@ def test_latent_ebm_exports_sample_from_the_learned_prior(latent_ebm_run, tmp_pa
       built['prior'], cfg.langevin, bank.shape[0], cfg.seed))
   with open(os.path.join(tfl, 'generator_int8.tflite'), 'rb') as f:  # calibrated on the prior
     int8 = litert.run_signature(f.read(), bank[:64])
-  on_prior = tflite.convert(built['generator'], 'int8', calibration=bank[:256])
+  on_prior = tflite.convert(built['generator'], 'int8',
+                            calibration=bank[:tflite.CALIBRATION_LATENTS])
   on_gauss = tflite.convert(built['generator'], 'int8', seed=cfg.seed)
   np.testing.assert_array_equal(int8, litert.run_signature(on_prior, bank[:64]))
   assert not np.array_equal(int8, litert.run_signature(on_gauss, bank[:64]))
